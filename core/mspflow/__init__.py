@@ -1,0 +1,96 @@
+"""mspflow: integration workflow modules for an MSP's PSA.
+
+A plugin is one Python module that declares a palette tile (:class:`Module`), when the tile is
+available to a tenant (:func:`rmm_integration`, ...), and the typed actions it offers, then hands the
+module to the core through the ``register_modules`` hook::
+
+    from pydantic import BaseModel
+    from mspflow import ActionContext, Module, hookimpl, rmm_integration
+
+    acme = Module("app:acme", label="Acme RMM", icon="acme", availability=rmm_integration("acme"))
+
+    class RebootInput(BaseModel):
+        device_id: str
+
+    class RebootOutput(BaseModel):
+        reboot_requested: bool
+
+    @acme.action("acme.devices.reboot", label="Reboot device", side_effectful=True)
+    def reboot(params: RebootInput, ctx: ActionContext) -> RebootOutput:
+        ...
+        return RebootOutput(reboot_requested=True)
+
+    @hookimpl
+    def register_modules(register):
+        register(acme)
+
+and one line in the plugin's ``pyproject.toml``::
+
+    [project.entry-points.mspflow]
+    acme = "mspflow_acme"
+
+A host imports :class:`App`. Names are imported lazily so ``import mspflow`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mspflow.app import App
+    from mspflow.availability import Availability, Resolver, rmm_integration, teams_integration
+    from mspflow.catalog import Catalog, CatalogRecord
+    from mspflow.context import ActionContext
+    from mspflow.errors import ActionError
+    from mspflow.hookspecs import hookimpl
+    from mspflow.modules import Action, DefinitionError, Module, action
+    from mspflow.registry import RegistrationError, Registry
+
+_EXPORTS = {
+    "ActionContext": "mspflow.context",
+    "App": "mspflow.app",
+    "Availability": "mspflow.availability",
+    "Resolver": "mspflow.availability",
+    "rmm_integration": "mspflow.availability",
+    "teams_integration": "mspflow.availability",
+    "Catalog": "mspflow.catalog",
+    "CatalogRecord": "mspflow.catalog",
+    "ActionError": "mspflow.errors",
+    "hookimpl": "mspflow.hookspecs",
+    "Action": "mspflow.modules",
+    "DefinitionError": "mspflow.modules",
+    "Module": "mspflow.modules",
+    "action": "mspflow.modules",
+    "RegistrationError": "mspflow.registry",
+    "Registry": "mspflow.registry",
+}
+
+__all__ = [
+    "Action",
+    "ActionContext",
+    "ActionError",
+    "App",
+    "Availability",
+    "Catalog",
+    "CatalogRecord",
+    "DefinitionError",
+    "Module",
+    "RegistrationError",
+    "Registry",
+    "Resolver",
+    "action",
+    "hookimpl",
+    "rmm_integration",
+    "teams_integration",
+]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'mspflow' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

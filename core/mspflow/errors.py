@@ -1,0 +1,107 @@
+"""The error taxonomy every action failure is normalized onto.
+
+Handlers raise :class:`ActionError` (or let the core map a vendor HTTP failure onto it); anything else
+that escapes a handler becomes ``INTERNAL_ERROR`` without stack text. ``retryable`` tells workers
+whether another attempt can help; ``retry_after`` (seconds) is honoured for rate limits.
+
+Examples::
+
+    raise ActionError.not_found("No device 1041 in NinjaOne", device_id="1041")
+    raise ActionError("VALIDATION_ERROR", "end must be after start", details={"fields": ["window.end"]})
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+ErrorCode = Literal[
+    "VALIDATION_ERROR",
+    "PERMISSION_DENIED",
+    "NOT_FOUND",
+    "CONFLICT",
+    "RATE_LIMITED",
+    "TRANSIENT_FAILURE",
+    "INTEGRATION_INACTIVE",
+    "INTERNAL_ERROR",
+]
+
+ERROR_CODES: tuple[ErrorCode, ...] = (
+    "VALIDATION_ERROR",
+    "PERMISSION_DENIED",
+    "NOT_FOUND",
+    "CONFLICT",
+    "RATE_LIMITED",
+    "TRANSIENT_FAILURE",
+    "INTEGRATION_INACTIVE",
+    "INTERNAL_ERROR",
+)
+
+RETRYABLE_BY_DEFAULT: frozenset[ErrorCode] = frozenset({"RATE_LIMITED", "TRANSIENT_FAILURE"})
+
+
+class ActionError(Exception):
+    """A typed, user-facing action failure.
+
+    :param code: one of :data:`ERROR_CODES`.
+    :param message: what happened and, where possible, what to do next. Never contains secrets.
+    :param details: small JSON-able facts; ``details["reason"]`` may carry a finer machine reason.
+    :param retryable: defaults to True for ``RATE_LIMITED`` and ``TRANSIENT_FAILURE``.
+    :param retry_after: seconds to wait before the next attempt, when the vendor said so.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown error code {code!r}; use one of {', '.join(ERROR_CODES)}")
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+        self.retryable = code in RETRYABLE_BY_DEFAULT if retryable is None else retryable
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape printed by the CLI and stored in invocation records."""
+        out: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            "details": self.details,
+        }
+        if self.retry_after is not None:
+            out["retry_after"] = self.retry_after
+        return out
+
+    def __repr__(self) -> str:
+        return f"ActionError({self.code!r}, {self.message!r})"
+
+    @classmethod
+    def validation(cls, message: str, **details: Any) -> ActionError:
+        return cls("VALIDATION_ERROR", message, details=details)
+
+    @classmethod
+    def not_found(cls, message: str, **details: Any) -> ActionError:
+        return cls("NOT_FOUND", message, details=details)
+
+    @classmethod
+    def conflict(cls, message: str, *, retryable: bool = False, **details: Any) -> ActionError:
+        return cls("CONFLICT", message, details=details, retryable=retryable)
+
+    @classmethod
+    def permission_denied(cls, message: str, **details: Any) -> ActionError:
+        return cls("PERMISSION_DENIED", message, details=details)
+
+    @classmethod
+    def inactive(cls, message: str, **details: Any) -> ActionError:
+        return cls("INTEGRATION_INACTIVE", message, details=details)
+
+    @classmethod
+    def internal(cls, message: str = "The action failed unexpectedly.", **details: Any) -> ActionError:
+        return cls("INTERNAL_ERROR", message, details=details)

@@ -1,0 +1,86 @@
+"""The contract between the mspflow core and its plugins (pluggy project ``mspflow``).
+
+Three concerns, one verb family. Each hook receives a ``register`` callback, so the core keeps control
+of de-duplication, validation and conflict reporting. The core calls the hooks once per process, when
+plugins are loaded, in this order: ``register_actions``, ``register_availability``,
+``register_modules`` (so a module may offer actions another plugin registered). A typical integration
+implements only ``register_modules``::
+
+    from mspflow import hookimpl
+
+    @hookimpl
+    def register_modules(register):
+        register(acme)          # the tile, its availability resolver and its actions, in one call
+
+A plugin is found through the entry-point group ``mspflow``; in its ``pyproject.toml``::
+
+    [project.entry-points.mspflow]
+    acme = "mspflow_acme"
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    from mspflow.availability import Resolver
+    from mspflow.modules import Action, Module
+
+PROJECT = "mspflow"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class RegisterModule(Protocol):
+    def __call__(self, module: Module) -> None: ...
+
+
+class RegisterResolver(Protocol):
+    def __call__(self, key: str, resolver: Resolver) -> None: ...
+
+
+class RegisterAction(Protocol):
+    def __call__(self, action: Action) -> None: ...
+
+
+@hookspec
+def register_modules(register: RegisterModule) -> None:
+    """Register palette tiles (modules) together with their availability resolver and actions.
+
+    Called once per process when plugins load, after ``register_actions`` and
+    ``register_availability``. ``register(module)`` is idempotent: the same definition twice is a
+    no-op; a different definition under the same group key, action key or resolver key is an error
+    naming both plugins. A module is rejected when it has no availability key, or when its default or
+    allowed action ids name actions that are not registered.
+
+    :param register: call it with each :class:`mspflow.Module` the plugin offers.
+    """
+
+
+@hookspec
+def register_availability(register: RegisterResolver) -> None:
+    """Register availability resolvers under a key such as ``rmm:ninjaone``.
+
+    Called once per process, after ``register_actions`` and before ``register_modules``. A resolver
+    registered here takes precedence over the one a module carries for the same key, so a host can
+    answer availability from its own schema. A resolver is ``(session, tenant_id) -> Availability | bool``;
+    it should raise rather than guess when it cannot tell, and the core then treats the module as
+    unavailable (fail closed) and logs why.
+
+    :param register: call it as ``register(key, resolver)``.
+    """
+
+
+@hookspec
+def register_actions(register: RegisterAction) -> None:
+    """Register actions that belong to no tile of the plugin's own (e.g. core actions, or extra
+    actions a module elsewhere lists in ``allowed_action_ids``).
+
+    Called once per process, first of the three registration hooks. Actions are keyed by
+    ``id@version``; the same definition twice is a no-op, a different one under the same key is an
+    error naming both plugins.
+
+    :param register: call it with each :class:`mspflow.Action` (build one with :func:`mspflow.action`).
+    """

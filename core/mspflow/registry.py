@@ -1,0 +1,160 @@
+"""The registry: actions by ``id@version``, modules by group key, resolvers by availability key.
+
+Each entry remembers which plugin (distribution) registered it, so a conflict names both sides and a
+plugin that fails half-way can be removed whole. Registering an identical definition again is a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mspflow.modules import Action, DefinitionError, Module
+
+if TYPE_CHECKING:
+    from mspflow.availability import Resolver
+
+
+class RegistrationError(DefinitionError):
+    """A definition clashes with the registry (conflict, unknown reference)."""
+
+
+@dataclass
+class _Entry:
+    owner: str
+    explicit: bool = True  # resolvers: False when it only came along with a module
+
+
+@dataclass
+class Registry:
+    actions: dict[str, Action] = field(default_factory=dict)
+    modules: dict[str, Module] = field(default_factory=dict)
+    resolvers: dict[str, Resolver] = field(default_factory=dict)
+    _owners: dict[tuple[str, str], _Entry] = field(default_factory=dict, repr=False)
+
+    # -- registration -------------------------------------------------------------------------------
+
+    def add_action(self, action: Action, owner: str) -> None:
+        """Register ``action``; identical re-registration is a no-op, a different one is an error."""
+        action.check()
+        existing = self.actions.get(action.key)
+        if existing is not None:
+            if existing == action:
+                return
+            raise RegistrationError(
+                f"action {action.key} is already registered by {self.owner_of('action', action.key)!r} "
+                f"with a different definition; {owner!r} cannot register another one under the same id "
+                "and version (bump the version or rename the action)"
+            )
+        self.actions[action.key] = action
+        self._owners[("action", action.key)] = _Entry(owner)
+
+    def add_resolver(self, key: str, resolver: Resolver, owner: str, *, explicit: bool = True) -> None:
+        """Register ``resolver`` under ``key``.
+
+        An explicit registration (``register_availability``) overrides one that merely came with a
+        module; two different explicit ones conflict.
+        """
+        if not key:
+            raise RegistrationError(f"{owner!r} registered a resolver without a key")
+        if not callable(resolver):
+            raise RegistrationError(f"{owner!r}: resolver for {key!r} is not callable")
+        existing = self.resolvers.get(key)
+        entry = self._owners.get(("resolver", key))
+        if existing is not None and entry is not None:
+            if existing == resolver:
+                entry.explicit = entry.explicit or explicit
+                return
+            if explicit and not entry.explicit:
+                pass  # a host or plugin overrides the module's default resolver
+            elif not explicit and entry.explicit:
+                return  # the module's default yields to the explicit override
+            else:
+                raise RegistrationError(
+                    f"availability key {key!r} is already registered by {entry.owner!r} with a different "
+                    f"resolver; {owner!r} cannot register another one"
+                )
+        self.resolvers[key] = resolver
+        self._owners[("resolver", key)] = _Entry(owner, explicit)
+
+    def add_module(self, module: Module, owner: str) -> None:
+        """Register a whole integration in one idempotent call: tile, its resolver and its actions.
+
+        Nothing is registered when any part is rejected.
+        """
+        module.check()
+        existing = self.modules.get(module.group_key)
+        if existing is not None:
+            if existing == module:
+                return
+            raise RegistrationError(
+                f"module {module.group_key!r} is already registered by "
+                f"{self.owner_of('module', module.group_key)!r} with a different definition; "
+                f"{owner!r} cannot register another one"
+            )
+        known = {a.id for a in self.actions.values()} | {a.id for a in module.actions}
+        missing = [i for i in module.action_ids if i not in known]
+        if missing:
+            raise RegistrationError(
+                f"module {module.group_key!r} ({owner}) offers actions that are not registered: "
+                f"{', '.join(missing)}"
+            )
+        snapshot = self._snapshot()
+        try:
+            for act in module.actions:
+                self.add_action(act, owner)
+            if not isinstance(module.availability, str) and module.availability is not None:
+                self.add_resolver(module.availability.key, module.availability, owner, explicit=False)
+        except Exception:
+            self._restore(snapshot)
+            raise
+        self.modules[module.group_key] = module
+        self._owners[("module", module.group_key)] = _Entry(owner)
+
+    def remove_owner(self, owner: str) -> None:
+        """Forget everything ``owner`` registered (a plugin that failed part-way)."""
+        for (kind, key), entry in list(self._owners.items()):
+            if entry.owner != owner:
+                continue
+            del self._owners[(kind, key)]
+            if kind == "action":
+                self.actions.pop(key, None)
+            elif kind == "module":
+                self.modules.pop(key, None)
+            else:
+                self.resolvers.pop(key, None)
+
+    # -- lookup -------------------------------------------------------------------------------------
+
+    def owner_of(self, kind: str, key: str) -> str | None:
+        entry = self._owners.get((kind, key))
+        return entry.owner if entry else None
+
+    def action(self, action_id: str, version: int | None = None) -> Action | None:
+        """The action ``action_id`` at ``version``, or its latest version when ``version`` is None."""
+        if version is not None:
+            return self.actions.get(f"{action_id}@{version}")
+        versions = [a for a in self.actions.values() if a.id == action_id]
+        return max(versions, key=lambda a: a.version) if versions else None
+
+    def module_of(self, action_id: str) -> Module | None:
+        """The module whose tile offers ``action_id`` (core actions may belong to none)."""
+        for module in self.modules.values():
+            if action_id in module.action_ids:
+                return module
+        return None
+
+    def actions_of(self, module: Module) -> list[Action]:
+        """Every registered version of every action the module offers, in the module's order."""
+        order = {aid: i for i, aid in enumerate(module.action_ids)}
+        found = [a for a in self.actions.values() if a.id in order]
+        return sorted(found, key=lambda a: (order[a.id], a.version))
+
+    def _snapshot(self) -> tuple[dict[str, Action], dict[str, Resolver], dict[tuple[str, str], _Entry]]:
+        return dict(self.actions), dict(self.resolvers), {k: _Entry(e.owner, e.explicit)
+                                                          for k, e in self._owners.items()}
+
+    def _restore(
+        self, snap: tuple[dict[str, Action], dict[str, Resolver], dict[tuple[str, str], _Entry]]
+    ) -> None:
+        self.actions, self.resolvers, self._owners = snap
