@@ -1,0 +1,94 @@
+"""Engine and session set-up for the embedded default (SQLite file) and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_FILE = "mspflow.sqlite3"
+
+
+def default_home() -> Path:
+    """Where the embedded default keeps its database and key file (``MSPFLOW_HOME``)."""
+    if home := os.environ.get("MSPFLOW_HOME"):
+        return Path(home).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "mspflow"
+
+
+def database_url() -> str:
+    """``MSPFLOW_DATABASE_URL``, or the embedded default SQLite file."""
+    if url := os.environ.get("MSPFLOW_DATABASE_URL"):
+        return url
+    return f"sqlite:///{default_home() / SQLITE_FILE}"
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; let SQLAlchemy drive it
+    # (the recipe from SQLAlchemy's SQLite dialect docs). WAL + busy timeout let worker threads share
+    # the file.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+class Database:
+    """One engine and its session factory.
+
+    :param url: a SQLAlchemy URL; defaults to :func:`database_url`.
+    """
+
+    def __init__(self, url: str | None = None, **engine_kwargs: Any) -> None:
+        self.url = url or database_url()
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(self.url, **engine_kwargs)
+            _sqlite_pragmas(self.engine)
+        else:
+            engine_kwargs.setdefault("pool_pre_ping", True)
+            self.engine = create_engine(self.url, **engine_kwargs)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_embedded(self) -> bool:
+        """True for the SQLite default, where mspflow may create its own schema on first use."""
+        return self.dialect == "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        db = make_url(self.url).database
+        if self.dialect != "sqlite" or not db or db == ":memory:":
+            return None
+        return Path(db).expanduser()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def display_url(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

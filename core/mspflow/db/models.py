@@ -1,0 +1,104 @@
+"""The reference schema: the host PSA's tables mspflow reads, named as a PSA has them.
+
+A host with its own schema maps onto these names; standalone use creates them through the Alembic
+migrations in ``mspflow/db/migrations`` (``mspflow db upgrade``). Every table carries ``tenant``
+and every query the core makes filters on it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TEAMS_INSTALL_STATUSES = ("not_configured", "install_pending", "active", "error")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class RmmIntegration(Timestamps, Base):
+    """A tenant's connection to an RMM/security vendor (NinjaOne, Tactical RMM, Level, Huntress, ...)."""
+
+    __tablename__ = "rmm_integrations"
+    __table_args__ = (UniqueConstraint("tenant", "provider", name="uq_rmm_integrations_tenant_provider"),)
+
+    integration_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(255), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    instance_url: Mapped[str | None] = mapped_column(String(2048))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    connected_at: Mapped[datetime | None]
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class TenantAddon(Base):
+    """A paid add-on a tenant holds (e.g. ``teams``); ``expires_at`` NULL means it does not expire."""
+
+    __tablename__ = "tenant_addons"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    addon_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime | None]
+
+
+class TeamsIntegration(Timestamps, Base):
+    """A tenant's Microsoft Teams app installation."""
+
+    __tablename__ = "teams_integrations"
+    __table_args__ = (
+        CheckConstraint(
+            "install_status IN ('not_configured', 'install_pending', 'active', 'error')",
+            name="install_status",
+        ),
+    )
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    install_status: Mapped[str] = mapped_column(String(32), default="not_configured")
+    enabled_capabilities: Mapped[list[str] | None] = mapped_column(JSON)
+    selected_profile_id: Mapped[str | None] = mapped_column(String(255))
+    app_id: Mapped[str | None] = mapped_column(String(255))
+    bot_id: Mapped[str | None] = mapped_column(String(255))
+    package_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class TenantSecret(Timestamps, Base):
+    """A tenant-scoped secret; ``value`` is ciphertext (Fernet), never plain text."""
+
+    __tablename__ = "tenant_secrets"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
