@@ -1,0 +1,392 @@
+"""The ``mspflow`` command line (Typer).
+
+Human-readable tables by default, ``--json`` for scripts. Exit codes: 0 ok, 1 failure, 2 usage.
+Heavy imports happen inside commands so ``mspflow --help`` and friends start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from mspflow.app import App
+    from mspflow.catalog import Catalog
+
+app = typer.Typer(
+    name="mspflow",
+    help="Integration workflow modules for an MSP's PSA: catalogs, actions, tenants, workers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenant connections and secrets (standalone use).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+class CliFailure(Exception):
+    """A failure to report in one line (exit 1); ``code`` is the machine-readable kind."""
+
+    def __init__(self, message: str, code: str = "ERROR") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _fail(message: str, *, as_json: bool = False, code: str = "ERROR") -> NoReturn:
+    if as_json:
+        _print_json({"error": {"code": code, "message": message}})
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _load(as_json: bool = False) -> App:
+    """The App, with plugin load errors reported on stderr (strict mode turns them into a failure)."""
+    from mspflow.app import App
+    from mspflow.plugins import PluginLoadFailure
+
+    instance = App.from_env()
+    try:
+        errors = instance.plugins.errors
+    except PluginLoadFailure as exc:
+        _fail(str(exc), as_json=as_json, code="PLUGIN_LOAD_ERROR")
+    if errors:
+        typer.echo(f"warning: {len(errors)} plugin(s) failed to load; see `mspflow plugins`", err=True)
+    return instance
+
+
+def _db_guard(as_json: bool, instance: App) -> None:
+    """Surface schema and connection problems as one helpful line instead of a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from mspflow.db.migrate import SchemaNotCurrent
+
+    try:
+        instance.db  # noqa: B018 - first touch creates or checks the schema
+    except SchemaNotCurrent as exc:
+        _fail(str(exc), as_json=as_json, code="SCHEMA_NOT_CURRENT")
+    except OperationalError as exc:
+        _fail(f"cannot reach the database: {str(exc.orig).strip().splitlines()[0]}", as_json=as_json,
+              code="DATABASE_UNAVAILABLE")
+
+
+# -- db ------------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] = "head") -> None:
+    """Create or migrate the schema (MSPFLOW_DATABASE_URL, or the embedded SQLite file)."""
+    from sqlalchemy.exc import OperationalError
+
+    from mspflow.db.engine import Database
+    from mspflow.db.migrate import current_revision, upgrade
+
+    db = Database()
+    try:
+        before = current_revision(db)
+        upgrade(db, revision)
+    except OperationalError as exc:
+        _fail(f"cannot reach the database {db.display_url()}: {str(exc.orig).strip().splitlines()[0]}")
+    except Exception as exc:
+        _fail(f"migration failed on {db.display_url()}: {exc}")
+    after = current_revision(db)
+    typer.echo(f"{db.display_url()}: schema at {after} (was {before or 'empty'})")
+
+
+# -- plugins, actions, describe ------------------------------------------------------------------------
+
+
+@app.command("plugins")
+def plugins_cmd(as_json: JsonOpt = False) -> None:
+    """Installed plugins: distribution, version, modules, action count, load errors."""
+    from mspflow.plugins import Plugins
+
+    loaded = Plugins(strict=False)
+    data: dict[str, list[dict[str, Any]]] = {
+        "plugins": [
+            {"name": p.name, "distribution": p.distribution, "version": p.version, "builtin": p.builtin,
+             "modules": p.modules, "action_count": p.action_count}
+            for p in loaded.loaded
+        ],
+        "load_errors": [
+            {"distribution": e.distribution, "version": e.version, "entry_point": e.entry_point,
+             "error": e.error}
+            for e in loaded.errors
+        ],
+    }
+    if as_json:
+        _print_json(data)
+    else:
+        from rich.table import Table
+
+        table = Table("plugin", "distribution", "version", "modules", "actions", title="Plugins")
+        for p in data["plugins"]:
+            name = f"{p['name']} (built-in)" if p["builtin"] else p["name"]
+            table.add_row(name, p["distribution"], p["version"], ", ".join(p["modules"]) or "-",
+                          str(p["action_count"]))
+        console = _console()
+        console.print(table)
+        if not [p for p in data["plugins"] if not p["builtin"]]:
+            console.print("No integration plugins installed. Install one, e.g. "
+                          "[bold]pip install ./plugins/ninjaone[/bold].")
+        for e in data["load_errors"]:
+            console.print(f"[red]load error[/red] {e['distribution']} {e['version']} "
+                          f"({e['entry_point']}): {e['error']}")
+    if loaded.errors:
+        raise typer.Exit(1)
+
+
+@app.command("actions")
+def actions_cmd(
+    module: Annotated[str | None, typer.Option("--module", help="Only this module's group key.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Registered actions (every version), optionally of one module."""
+    registry = _load(as_json).registry
+    if module is not None:
+        mod = registry.modules.get(module)
+        if mod is None:
+            _fail(f"no module {module!r}; known: {', '.join(sorted(registry.modules))}", as_json=as_json,
+                  code="NOT_FOUND")
+        actions = registry.actions_of(mod)
+    else:
+        actions = sorted(registry.actions.values(), key=lambda a: (a.id, a.version))
+    rows: list[dict[str, Any]] = [
+        {"id": a.id, "version": a.version, "label": a.label, "category": a.category,
+         "module": (m.group_key if (m := registry.module_of(a.id)) else None),
+         "side_effectful": a.side_effectful, "idempotency": a.idempotency, "permission": a.permission}
+        for a in actions
+    ]
+    if as_json:
+        _print_json({"actions": rows})
+        return
+    from rich.table import Table
+
+    table = Table("id", "v", "label", "module", "side effect", title="Actions")
+    for r in rows:
+        table.add_row(r["id"], str(r["version"]), r["label"], r["module"] or "-",
+                      "yes" if r["side_effectful"] else "no")
+    _console().print(table)
+
+
+@app.command("describe")
+def describe_cmd(
+    action_id: Annotated[str, typer.Argument(help="e.g. transform.text.render")],
+    version: Annotated[int | None, typer.Option(help="Version (default: latest).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One action: metadata and its input/output JSON Schemas."""
+    from mspflow.catalog import action_record
+
+    registry = _load(as_json).registry
+    action = registry.action(action_id, version)
+    if action is None:
+        known = sorted({a.id for a in registry.actions.values()})
+        hint = f"; known actions: {', '.join(known)}" if len(known) <= 30 else "; see `mspflow actions`"
+        _fail(f"no action {action_id!r}{f' version {version}' if version else ''}{hint}", as_json=as_json,
+              code="NOT_FOUND")
+    record = action_record(action)
+    module = registry.module_of(action.id)
+    record["module"] = module.group_key if module else None
+    record["permission"] = action.permission
+    if as_json:
+        _print_json(record)
+        return
+    console = _console()
+    console.print(f"[bold]{action.id}[/bold] v{action.version} — {action.label}")
+    if action.description:
+        console.print(action.description)
+    console.print(f"module: {record['module'] or '-'}   category: {action.category}   "
+                  f"side effect: {'yes' if action.side_effectful else 'no'}   "
+                  f"idempotency: {action.idempotency}   permission: {action.permission or '-'}")
+    console.print("input schema:")
+    console.print_json(data=action.input_schema)
+    console.print("output schema:")
+    console.print_json(data=action.output_schema)
+
+
+# -- catalog -------------------------------------------------------------------------------------------
+
+
+def _catalog_table(catalog: Catalog, palette: bool) -> Any:
+    from rich.table import Table
+
+    title = f"{'Palette' if palette else 'Catalog'} for tenant {catalog.tenant}"
+    table = Table("group", "tile", "kind", "available", "actions", "default action", title=title)
+    for r in catalog.palette if palette else catalog.records:
+        status = "[green]yes[/green]" if r.available else f"[red]no[/red] ({r.unavailable_reason})"
+        table.add_row(r.module.group_key, r.module.label, r.module.tile_kind, status, str(len(r.actions)),
+                      r.module.effective_default_action_id or "-")
+    return table
+
+
+@app.command("catalog")
+def catalog_cmd(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id.")],
+    palette: Annotated[bool, typer.Option("--palette", help="Only the available tiles.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The designer catalog of a tenant: every module with available true/false."""
+    instance = _load(as_json)
+    _db_guard(as_json, instance)
+    catalog = instance.catalog(tenant)
+    if as_json:
+        _print_json(catalog.to_json(palette=palette))
+    else:
+        _console().print(_catalog_table(catalog, palette))
+
+
+# -- tenant --------------------------------------------------------------------------------------------
+
+
+@tenant_app.command("connect")
+def tenant_connect(
+    tenant: str,
+    provider: Annotated[str, typer.Argument(help="e.g. ninjaone, tacticalrmm, teams")],
+    instance_url: Annotated[str | None, typer.Option(help="The vendor instance/API URL.")] = None,
+) -> None:
+    """Mark an integration connected and active for a tenant."""
+    from mspflow import tenants
+
+    instance = _load()
+    _db_guard(False, instance)
+    try:
+        with instance.db.session() as session:
+            tenants.connect(session, instance.registry, tenant, provider, instance_url)
+    except tenants.UnknownProvider as exc:
+        _fail(str(exc))
+    typer.echo(f"{tenant}: {provider} connected")
+
+
+@tenant_app.command("disconnect")
+def tenant_disconnect(tenant: str, provider: str) -> None:
+    """Mark an integration inactive for a tenant (its row and settings are kept)."""
+    from mspflow import tenants
+
+    instance = _load()
+    _db_guard(False, instance)
+    try:
+        with instance.db.session() as session:
+            changed = tenants.disconnect(session, instance.registry, tenant, provider)
+    except tenants.UnknownProvider as exc:
+        _fail(str(exc))
+    typer.echo(f"{tenant}: {provider} disconnected" if changed else f"{tenant}: {provider} was not connected")
+
+
+@tenant_app.command("show")
+def tenant_show(tenant: str, as_json: JsonOpt = False) -> None:
+    """A tenant's integrations, add-ons and secret names (never secret values)."""
+    from mspflow import tenants
+
+    instance = _load(as_json)
+    _db_guard(as_json, instance)
+    with instance.db.session() as session:
+        data = tenants.describe(session, tenant)
+        from sqlalchemy import select
+
+        from mspflow.db.models import TenantSecret
+
+        data["secrets"] = list(session.execute(
+            select(TenantSecret.name).where(TenantSecret.tenant == tenant).order_by(TenantSecret.name)
+        ).scalars())
+    if as_json:
+        _print_json(data)
+        return
+    from rich.table import Table
+
+    table = Table("provider", "active", "connected at", "instance url", title=f"Tenant {tenant}")
+    for r in data["rmm_integrations"]:
+        table.add_row(r["provider"], "yes" if r["is_active"] else "no", r["connected_at"] or "-",
+                      r["instance_url"] or "-")
+    if data["teams_integration"]:
+        table.add_row("teams", data["teams_integration"]["install_status"], "-", "-")
+    console = _console()
+    console.print(table)
+    console.print(f"add-ons: {', '.join(a['addon_key'] for a in data['addons']) or '-'}")
+    console.print(f"secrets: {', '.join(data['secrets']) or '-'}")
+
+
+@tenant_app.command("set-secret")
+def tenant_set_secret(tenant: str, name: str) -> None:
+    """Store a tenant secret. The value is read from stdin or a hidden prompt, never from argv."""
+    from mspflow.secrets import SecretKeyMissing
+
+    if sys.stdin.isatty():
+        value = typer.prompt(f"value for {name}", hide_input=True, confirmation_prompt=True)
+    else:
+        value = sys.stdin.read().rstrip("\r\n")
+    if not value:
+        _fail("empty secret value; pipe it on stdin (e.g. `... set-secret T NAME < file`) or type it at "
+              "the prompt")
+    instance = _load()
+    _db_guard(False, instance)
+    try:
+        store = instance.secrets
+        with instance.db.session() as session:
+            store.set(session, tenant, name, value)
+    except SecretKeyMissing as exc:
+        _fail(str(exc))
+    typer.echo(f"{tenant}: secret {name} stored (encrypted)")
+
+
+# -- demo ----------------------------------------------------------------------------------------------
+
+DEMO_CONNECTED = "demo-connected"
+DEMO_DISCONNECTED = "demo-disconnected"
+
+
+@app.command("demo")
+def demo_cmd(as_json: JsonOpt = False) -> None:
+    """Catalogs of a connected and a disconnected demo tenant on the configured database."""
+    from mspflow import tenants
+
+    instance = _load(as_json)
+    console = _console() if not as_json else None
+    if console:
+        console.print(f"[bold]mspflow demo[/bold] on {instance.db.display_url()}")
+    _db_guard(as_json, instance)
+    providers = tenants.known_providers(instance.registry)
+    with instance.db.session() as session:
+        for provider in providers:
+            tenants.connect(session, instance.registry, DEMO_CONNECTED, provider)
+            tenants.disconnect(session, instance.registry, DEMO_DISCONNECTED, provider)
+    catalogs = [instance.catalog(DEMO_CONNECTED), instance.catalog(DEMO_DISCONNECTED)]
+    if as_json:
+        _print_json({"catalogs": [c.to_json() for c in catalogs]})
+        return
+    assert console is not None
+    if providers:
+        console.print(f"{DEMO_CONNECTED}: connected to {', '.join(providers)}; "
+                      f"{DEMO_DISCONNECTED}: connected to nothing.")
+    else:
+        console.print("No integration plugins are installed, so only the core groups show. "
+                      "Install one (pip install ./plugins/ninjaone) and run the demo again.")
+    for catalog in catalogs:
+        console.print(_catalog_table(catalog, palette=False))
+    console.print("Next: [bold]mspflow catalog --tenant demo-connected --palette[/bold], "
+                  "[bold]mspflow describe <action id>[/bold], [bold]mspflow plugins[/bold].")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
