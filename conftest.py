@@ -1,0 +1,2 @@
+# Repo-root conftest: applies to tests/ and plugins/*/tests alike.
+pytest_plugins = ["tests.servers"]

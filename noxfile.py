@@ -1,0 +1,97 @@
+"""Developer and CI sessions; usually run through ./dev (./dev test, ./dev lint, ./dev demo, ./dev bench)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import nox
+import nox.command
+
+nox.needs_version = ">=2024.4.15"
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint"]
+
+ROOT = Path(__file__).resolve().parent
+
+
+def plugin_dirs() -> list[Path]:
+    return sorted(p.parent.relative_to(ROOT) for p in ROOT.glob("plugins/*/pyproject.toml"))
+
+
+def install(session: nox.Session, core: str) -> None:
+    """pip install -e CORE plus every plugin, unless this venv already got exactly that.
+
+    The installs are editable, so code changes need no reinstall; only a change to a pyproject.toml
+    (dependencies, entry points) or to the set of plugins does.
+    """
+    session.env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    args = ["-e", core]
+    for plugin in plugin_dirs():
+        args += ["-e", str(plugin)]
+    digest = hashlib.sha256(repr(args).encode())
+    for pyproject in [Path("pyproject.toml"), *(p / "pyproject.toml" for p in plugin_dirs())]:
+        digest.update((ROOT / pyproject).read_bytes())
+    stamp = Path(str(session.virtualenv.location)) / ".mspflow-install-stamp"
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        session.log("pyproject.toml files unchanged since this venv's last install: skipping pip")
+        return
+    session.install(*args)
+    stamp.write_text(digest.hexdigest())
+
+
+def names_a_path(arg: str) -> bool:
+    return not arg.startswith("-") and (ROOT / arg.split("::")[0]).exists()
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    session.run(str(ROOT / "scripts" / "ensure-system-deps"), external=True)
+    install(session, ".[test]")
+    # Default to the core and every plugin test-suite, unless the arguments name what to run.
+    paths = ["tests", *(str(p.relative_to(ROOT)) for p in sorted(ROOT.glob("plugins/*/tests")))]
+    if any(map(names_a_path, session.posargs)):
+        paths = []
+    session.run(
+        "python",  # `python -m pytest` puts the repo root on sys.path, so tests.servers always imports
+        "-m",
+        "pytest",
+        *paths,
+        *session.posargs,
+        env={
+            "MSPFLOW_STRICT_PLUGINS": "1",
+            # An empty value turns it off: pytest can then cache its assertion rewrites between runs.
+            "PYTHONDONTWRITEBYTECODE": "",
+        },
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    install(session, ".[lint]")
+    failed = []
+    # Both always run, so one pass reports everything. mypy: [tool.mypy] names the package (core/).
+    for command in (["ruff", "check", ".", *session.posargs], ["mypy"]):
+        try:
+            session.run(*command)
+        except nox.command.CommandFailed:
+            failed.append(command[0])
+    if failed:
+        session.error(f"failed: {', '.join(failed)}")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    install(session, ".")
+    session.run("mspflow", "demo", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    scripts = sorted(Path("benchmarks").glob("*.py"))
+    if not scripts:
+        session.skip("no benchmarks/*.py")
+    session.run(str(ROOT / "scripts" / "ensure-system-deps"), external=True)
+    install(session, ".[test]")
+    for script in scripts:
+        session.run("python", str(script), *session.posargs)
