@@ -1,0 +1,54 @@
+"""Throwaway installed distributions for plugin-discovery tests.
+
+A distribution here is what pip leaves behind: a module on ``sys.path`` and a ``.dist-info`` folder
+with ``METADATA`` and ``entry_points.txt``, so ``importlib.metadata`` finds it exactly as it finds
+``mspflow-ninjaone``. Nothing is monkeypatched in the registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import textwrap
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+from mspflow.plugins import discover
+
+
+class Distributions:
+    def __init__(self, site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.site = site
+        self.monkeypatch = monkeypatch
+        self.modules: list[str] = []
+
+    def __enter__(self) -> Distributions:
+        self.site.mkdir(parents=True, exist_ok=True)
+        self.monkeypatch.syspath_prepend(str(self.site))
+        pythonpath = os.environ.get("PYTHONPATH")
+        self.monkeypatch.setenv("PYTHONPATH", f"{self.site}{os.pathsep}{pythonpath}" if pythonpath
+                                else str(self.site))
+        discover.cache_clear()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        for name in self.modules:
+            sys.modules.pop(name, None)
+        discover.cache_clear()
+
+    def install(self, dist: str, module: str, source: str, *, version: str = "1.0.0",
+                entry_point: str | None = None) -> None:
+        """Install distribution ``dist`` holding module ``module`` with entry point ``name = module``."""
+        (self.site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = self.site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[mspflow]\n{entry_point or module} = {module}\n")
+        (info / "RECORD").write_text("")
+        self.modules.append(module)
+        importlib.invalidate_caches()
+        discover.cache_clear()

@@ -1,0 +1,174 @@
+"""The ``mspflow`` command as an operator runs it: the installed console script, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.distributions import Distributions
+from tests.test_plugins import ACME, BROKEN_IMPORT
+
+MSPFLOW = str(Path(sys.executable).with_name("mspflow"))
+
+
+class Cli:
+    def __init__(self, home: Path, database_url: str | None = None) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")}
+        self.env["MSPFLOW_HOME"] = str(home)
+        self.env["COLUMNS"] = "200"
+        if database_url:
+            self.env["MSPFLOW_DATABASE_URL"] = database_url
+
+    def __call__(self, *args: str, stdin: str = "", env: dict[str, str] | None = None
+                 ) -> subprocess.CompletedProcess[str]:
+        full_env = {**self.env, "PYTHONPATH": os.environ.get("PYTHONPATH", ""), **(env or {})}
+        return subprocess.run([MSPFLOW, *args], input=stdin, capture_output=True, text=True, env=full_env,
+                              timeout=60, check=False)
+
+    def json(self, *args: str) -> object:
+        result = self(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, dists: Distributions) -> Cli:
+    dists.install("mspflow-acme", "mspflow_acme", ACME)
+    return Cli(tmp_path / "home")
+
+
+def test_catalog_on_a_fresh_machine_creates_the_schema_and_prints_the_contract(cli: Cli) -> None:
+    assert cli("tenant", "connect", "acme", "acme", "--instance-url", "https://acme.example").returncode == 0
+    connected = cli.json("catalog", "--tenant", "acme")
+    other = cli.json("catalog", "--tenant", "globex")
+    assert isinstance(connected, dict) and isinstance(other, dict)
+    assert [r["group_key"] for r in connected["records"]] == ["transform", "app:acme"]
+    acme = connected["records"][1]
+    assert (acme["available"], acme["unavailable_reason"]) == (True, None)
+    assert acme["actions"][0]["id"] == "acme.devices.reboot"
+    assert acme["actions"][0]["input_schema"]["required"] == ["device_id"]
+    assert (other["records"][1]["available"], other["records"][1]["unavailable_reason"]) == \
+        (False, "not_connected")
+    palette = cli.json("catalog", "--tenant", "globex", "--palette")
+    assert [r["group_key"] for r in palette["records"]] == ["transform"]  # type: ignore[index]
+
+
+def test_disconnect_hides_the_tile_and_show_reports_the_row(cli: Cli) -> None:
+    cli("tenant", "connect", "acme", "acme")
+    result = cli("tenant", "disconnect", "acme", "acme")
+    assert result.returncode == 0 and "disconnected" in result.stdout
+    record = cli.json("catalog", "--tenant", "acme")["records"][1]  # type: ignore[index]
+    assert (record["available"], record["unavailable_reason"]) == (False, "inactive")
+    shown = cli.json("tenant", "show", "acme")
+    assert shown["rmm_integrations"][0]["provider"] == "acme"  # type: ignore[index]
+    assert shown["rmm_integrations"][0]["is_active"] is False  # type: ignore[index]
+
+
+def test_unknown_provider_fails_with_what_to_do(cli: Cli) -> None:
+    result = cli("tenant", "connect", "acme", "kaseya")
+    assert result.returncode == 1
+    assert "kaseya" in result.stderr and "known providers: acme" in result.stderr
+
+
+def test_usage_errors_exit_2(cli: Cli) -> None:
+    assert cli("catalog").returncode == 2
+    assert cli("no-such-command").returncode == 2
+
+
+def test_set_secret_reads_stdin_never_echoes_and_encrypts_at_rest(cli: Cli, tmp_path: Path) -> None:
+    secret = "ninja-SECRET-value-4711"
+    result = cli("tenant", "set-secret", "acme", "acme_api_key", stdin=secret + "\n")
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stdout + result.stderr
+    shown = cli("tenant", "show", "acme", "--json")
+    assert "acme_api_key" in shown.stdout and secret not in shown.stdout
+    home = tmp_path / "home"
+    key_file = home / "mspflow.sqlite3.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert secret.encode() not in (home / "mspflow.sqlite3").read_bytes()
+    with create_engine(f"sqlite:///{home / 'mspflow.sqlite3'}").connect() as conn:
+        stored = conn.execute(text("SELECT value FROM tenant_secrets")).scalar_one()
+    from cryptography.fernet import Fernet
+
+    assert Fernet(key_file.read_bytes()).decrypt(stored).decode() == secret
+
+
+def test_set_secret_refuses_an_empty_value(cli: Cli) -> None:
+    result = cli("tenant", "set-secret", "acme", "acme_api_key", stdin="")
+    assert result.returncode == 1 and "empty secret" in result.stderr
+
+
+def test_plugins_reports_load_errors_and_exits_1(cli: Cli, dists: Distributions) -> None:
+    dists.install("mspflow-broken", "mspflow_broken", BROKEN_IMPORT, version="0.0.1")
+    result = cli("plugins", "--json")
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert [p["distribution"] for p in data["plugins"]] == ["mspflow", "mspflow-acme"]
+    assert data["plugins"][1]["modules"] == ["app:acme"] and data["plugins"][1]["action_count"] == 1
+    assert data["load_errors"] == [{"distribution": "mspflow-broken", "version": "0.0.1",
+                                    "entry_point": "mspflow_broken = mspflow_broken",
+                                    "error": "ImportError: vendor SDK missing"}]
+    # Other commands keep working and warn; strict mode refuses.
+    catalog = cli("catalog", "--tenant", "acme")
+    assert catalog.returncode == 0 and "1 plugin(s) failed to load" in catalog.stderr
+    strict = cli("catalog", "--tenant", "acme", env={"MSPFLOW_STRICT_PLUGINS": "1"})
+    assert strict.returncode == 1 and "mspflow-broken" in strict.stderr
+
+
+def test_actions_and_describe(cli: Cli) -> None:
+    actions = cli.json("actions", "--module", "app:acme")
+    assert [a["id"] for a in actions["actions"]] == ["acme.devices.reboot"]  # type: ignore[index]
+    described = cli.json("describe", "acme.devices.reboot")
+    assert described["side_effectful"] is True and described["idempotency"] == "engine_provided"  # type: ignore[index]
+    assert described["output_schema"]["properties"]["reboot_requested"]["type"] == "boolean"  # type: ignore[index]
+    missing = cli("describe", "acme.devices.explode")
+    assert missing.returncode == 1 and "acme.devices.reboot" in missing.stderr
+    assert cli("actions", "--module", "app:nope").returncode == 1
+
+
+def test_demo_shows_a_connected_and_a_disconnected_tenant(cli: Cli) -> None:
+    result = cli("demo", "--json")
+    assert result.returncode == 0, result.stderr
+    connected, disconnected = json.loads(result.stdout)["catalogs"]
+    assert (connected["tenant"], disconnected["tenant"]) == ("demo-connected", "demo-disconnected")
+    assert [r["available"] for r in connected["records"]] == [True, True]
+    assert [r["available"] for r in disconnected["records"]] == [True, False]
+    human = cli("demo")
+    assert human.returncode == 0 and "demo-disconnected" in human.stdout and "not_connected" in human.stdout
+
+
+@pytest.mark.postgres
+def test_postgresql_path_needs_an_explicit_upgrade_and_a_secret_key(tmp_path: Path, dists: Distributions,
+                                                                     postgresql_url: str) -> None:
+    dists.install("mspflow-acme", "mspflow_acme", ACME)
+    cli = Cli(tmp_path / "home", database_url=postgresql_url)
+    before = cli("catalog", "--tenant", "acme")
+    assert before.returncode == 1 and "mspflow db upgrade" in before.stderr
+    upgraded = cli("db", "upgrade")
+    assert upgraded.returncode == 0 and "0001_reference_schema" in upgraded.stdout
+    assert "password" not in upgraded.stdout
+    assert cli("tenant", "connect", "acme", "acme").returncode == 0
+    record = cli.json("catalog", "--tenant", "acme")["records"][1]  # type: ignore[index]
+    assert record["available"] is True
+    no_key = cli("tenant", "set-secret", "acme", "acme_api_key", stdin="s3cret")
+    assert no_key.returncode == 1 and "MSPFLOW_SECRET_KEY" in no_key.stderr
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    ok = cli("tenant", "set-secret", "acme", "acme_api_key", stdin="s3cret", env={"MSPFLOW_SECRET_KEY": key})
+    assert ok.returncode == 0 and "s3cret" not in ok.stdout + ok.stderr
+    assert not (tmp_path / "home").exists() or not list((tmp_path / "home").glob("*.key"))
+
+
+def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "home", database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = cli("catalog", "--tenant", "acme")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot reach the database") and "Traceback" not in result.stderr
