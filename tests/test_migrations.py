@@ -8,7 +8,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from mspflow.db.engine import Database
-from mspflow.db.migrate import HEAD, alembic_config, current_revision, ensure_schema, upgrade
+from mspflow.db.migrate import HEAD, VERSION_TABLE, alembic_config, current_revision, ensure_schema, upgrade
 from mspflow.db.models import Base
 
 
@@ -18,7 +18,8 @@ def test_head_constant_matches_the_migration_scripts(empty_db: Database) -> None
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}),
+                                Base.metadata)
     assert diff == []
     assert current_revision(db) == HEAD
 
@@ -32,7 +33,7 @@ def test_upgrade_is_idempotent_and_downgrade_removes_the_tables(db: Database) ->
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "base")
-    assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    assert set(inspect(db.engine).get_table_names()) == {VERSION_TABLE}
 
 
 def test_embedded_default_creates_its_schema_on_first_use(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -42,3 +43,15 @@ def test_embedded_default_creates_its_schema_on_first_use(tmp_path) -> None:  # 
     assert current_revision(db) == HEAD
     assert {"rmm_integrations", "tenant_addons", "teams_integrations", "tenant_secrets"} <= \
         set(inspect(db.engine).get_table_names())
+
+
+def test_a_host_database_already_managed_by_alembic_keeps_its_version_table(empty_db: Database) -> None:
+    from sqlalchemy import text
+
+    with empty_db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('host_0042')"))
+    upgrade(empty_db)
+    assert current_revision(empty_db) == HEAD
+    with empty_db.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "host_0042"

@@ -147,3 +147,60 @@ def test_builtins_register_through_the_same_hooks() -> None:
     assert loaded.pm.get_plugin("mspflow.builtin") is not None
     assert {impl.plugin_name for impl in loaded.pm.hook.register_modules.get_hookimpls()} == \
         {"mspflow.builtin"}
+
+
+MISSPELT = """
+from mspflow import hookimpl
+
+@hookimpl
+def register_module(register):
+    pass
+"""
+
+NO_ARGUMENT = ACME.replace("def register_modules(register):\n    register(acme)",
+                           "def register_modules():\n    pass")
+
+EXITS = "import sys\nsys.exit('no licence file')\n"
+
+
+def test_a_misspelt_hook_is_a_load_error_not_silence(dists: Distributions) -> None:
+    dists.install("mspflow-typo", "mspflow_typo", MISSPELT)
+    [error] = Plugins(strict=False).errors
+    assert error.distribution == "mspflow-typo" and "register_module" in error.error
+
+
+def test_a_plugin_calling_sys_exit_is_reported_not_fatal(dists: Distributions) -> None:
+    dists.install("mspflow-exits", "mspflow_exits", EXITS)
+    dists.install("mspflow-acme", "mspflow_acme", ACME)
+    loaded = Plugins(strict=False)
+    assert [e.error for e in loaded.errors] == ["SystemExit: no licence file"]
+    assert "app:acme" in loaded.registry.modules
+
+
+def test_a_hook_may_leave_out_its_argument(dists: Distributions) -> None:
+    dists.install("mspflow-quiet", "mspflow_quiet", NO_ARGUMENT)
+    loaded = Plugins(strict=True)
+    assert [p.name for p in loaded.loaded] == ["mspflow.builtin", "mspflow_quiet"]
+
+
+OVERRIDE_THEN_FAIL = """
+from mspflow import hookimpl
+
+@hookimpl
+def register_availability(register):
+    register("rmm:acme", lambda session, tenant_id: True)
+
+@hookimpl
+def register_modules(register):
+    raise RuntimeError("boom")
+"""
+
+
+def test_a_failed_overriding_plugin_restores_the_module_resolver(dists: Distributions) -> None:
+    from mspflow.availability import rmm_integration
+
+    dists.install("mspflow-acme", "mspflow_acme", ACME)
+    dists.install("mspflow-zz-override", "mspflow_zz_override", OVERRIDE_THEN_FAIL)
+    loaded = Plugins(strict=False)
+    assert [e.distribution for e in loaded.errors] == ["mspflow-zz-override"]
+    assert loaded.registry.resolvers["rmm:acme"] == rmm_integration("acme")

@@ -33,7 +33,9 @@ log = logging.getLogger("mspflow.plugins")
 
 GROUP = "mspflow"
 BUILTIN_PLUGINS = ("mspflow.builtin",)
-HOOK_ORDER = ("register_actions", "register_availability", "register_modules")
+HOOK_ORDER = (
+    "register_actions", "register_availability", "register_modules", "register_permission_checker",
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class LoadError:
     error: str
 
     def __str__(self) -> str:
-        return f"{self.distribution} {self.version} ({self.entry_point}): {self.error}"
+        version = f" {self.version}" if self.version else ""
+        return f"{self.distribution}{version} ({self.entry_point}): {self.error}"
 
 
 @dataclass
@@ -129,7 +132,8 @@ class Plugins:
         try:
             plugin = load()
             self.pm.register(plugin, name=name)
-        except Exception as exc:
+            self.pm.check_pending()  # a misspelt hook name (register_module) is an error, not a no-op
+        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() must not stop the host
             self._fail(info, entry_point, exc)
             return
         self.info[name] = info
@@ -139,6 +143,7 @@ class Plugins:
             "register_actions": self.registry.add_action,
             "register_availability": self.registry.add_resolver,
             "register_modules": self.registry.add_module,
+            "register_permission_checker": self.registry.set_permission_checker,
         }
         for hook_name in HOOK_ORDER:
             # Call each plugin's implementation on its own so one failure is attributed and isolated.
@@ -147,9 +152,10 @@ class Plugins:
                 if name in self._failed:
                     continue
                 info = self.info[name]
+                register = partial(registering[hook_name], owner=info.distribution)
                 try:
-                    impl.function(register=partial(registering[hook_name], owner=info.distribution))
-                except Exception as exc:
+                    impl.function(*[register for _ in impl.argnames])  # pluggy allows leaving it out
+                except (Exception, SystemExit) as exc:
                     self._fail(info, None, exc)
         for name, info in self.info.items():
             if name in self._failed:
@@ -168,7 +174,7 @@ class Plugins:
         self._failed.add(info.name)
         self.info.pop(info.name, None)
         self.registry.remove_owner(info.distribution)
-        if self.pm.get_plugin(info.name) is not None:
+        if self.pm.has_plugin(info.name):
             self.pm.unregister(name=info.name)
 
     @property

@@ -13,6 +13,7 @@ from mspflow.modules import Action, DefinitionError, Module
 
 if TYPE_CHECKING:
     from mspflow.availability import Resolver
+    from mspflow.hookspecs import PermissionChecker
 
 
 class RegistrationError(DefinitionError):
@@ -30,6 +31,7 @@ class Registry:
     actions: dict[str, Action] = field(default_factory=dict)
     modules: dict[str, Module] = field(default_factory=dict)
     resolvers: dict[str, Resolver] = field(default_factory=dict)
+    permission_checker: PermissionChecker | None = None
     _owners: dict[tuple[str, str], _Entry] = field(default_factory=dict, repr=False)
 
     # -- registration -------------------------------------------------------------------------------
@@ -111,6 +113,19 @@ class Registry:
         self.modules[module.group_key] = module
         self._owners[("module", module.group_key)] = _Entry(owner)
 
+    def set_permission_checker(self, checker: PermissionChecker, owner: str) -> None:
+        """Install the host's permission check; one per process."""
+        if not callable(checker):
+            raise RegistrationError(f"{owner!r}: the permission checker is not callable")
+        current = self.owner_of("permission", "checker")
+        if self.permission_checker is not None and self.permission_checker != checker:
+            raise RegistrationError(
+                f"a permission checker is already registered by {current!r}; {owner!r} cannot register "
+                "another one"
+            )
+        self.permission_checker = checker
+        self._owners[("permission", "checker")] = _Entry(owner)
+
     def remove_owner(self, owner: str) -> None:
         """Forget everything ``owner`` registered (a plugin that failed part-way)."""
         for (kind, key), entry in list(self._owners.items()):
@@ -121,8 +136,16 @@ class Registry:
                 self.actions.pop(key, None)
             elif kind == "module":
                 self.modules.pop(key, None)
+            elif kind == "permission":
+                self.permission_checker = None
             else:
                 self.resolvers.pop(key, None)
+        # An override that went away uncovers the resolver its module carried.
+        for module in self.modules.values():
+            resolver = module.availability
+            if resolver is not None and not isinstance(resolver, str) and resolver.key not in self.resolvers:
+                self.add_resolver(resolver.key, resolver, self.owner_of("module", module.group_key) or "",
+                                  explicit=False)
 
     # -- lookup -------------------------------------------------------------------------------------
 

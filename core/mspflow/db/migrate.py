@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
     from mspflow.db.engine import Database
 
-HEAD = "0001_reference_schema"
+HEAD = "0002_invocations"
+#: Our own version table, so a host whose database Alembic already manages keeps its ``alembic_version``.
+VERSION_TABLE = "mspflow_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -26,9 +28,9 @@ class SchemaNotCurrent(RuntimeError):
 def current_revision(db: Database) -> str | None:
     """The revision the database is at, or None when it was never migrated."""
     with db.engine.connect() as conn:  # connection errors propagate: unreachable is not "empty"
-        if not inspect(conn).has_table("alembic_version"):
+        if not inspect(conn).has_table(VERSION_TABLE):
             return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
 def alembic_config(db: Database) -> Config:
