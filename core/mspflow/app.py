@@ -1,38 +1,52 @@
-"""The host API: one object a PSA (or the CLI) holds for the life of the process.
+"""The host API: one object a PSA (or the CLI, or a worker) holds for the life of the process.
 
 Examples::
 
     from mspflow import App
 
-    app = App.from_env()                     # MSPFLOW_DATABASE_URL, plugins from entry points
+    app = App.from_env()                     # MSPFLOW_DATABASE_URL, MSPFLOW_BROKER_URL, entry points
     palette = app.catalog("acme").palette    # tiles the tenant may use
+    result = app.execute("transform.text.render", tenant="acme",
+                         input={"template": "Hi $name", "values": {"name": "Ada"}},
+                         run_id="run-42", step_path="steps.3")
+    invocation_id = app.enqueue("ninjaone.devices.reboot", tenant="acme", input={"device_id": "1041"},
+                                run_id="run-42", step_path="steps.4")
+    app.invocation(invocation_id)            # status, attempt, output or error
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mspflow.catalog import Catalog
     from mspflow.db.engine import Database
     from mspflow.plugins import Plugins
     from mspflow.registry import Registry
+    from mspflow.runtime import ActionResult, Runtime
     from mspflow.secrets import SecretStore
+    from mspflow.worker import Dispatcher
 
 
 class App:
-    """Plugins, registry and database together.
+    """Plugins, registry, database, runtime and broker together.
 
     :param db: the database; defaults to ``MSPFLOW_DATABASE_URL`` or the embedded SQLite file.
     :param plugins: a loaded plugin set; defaults to every installed entry point plus built-ins.
+    :param secrets: the tenant secret store; defaults to encrypted rows in ``tenant_secrets``.
+    :param broker_url: ``redis://…`` for Dramatiq on Redis; defaults to ``MSPFLOW_BROKER_URL``, and
+        without one, to an in-process broker with worker threads (the embedded default).
     """
 
     def __init__(self, db: Database | None = None, plugins: Plugins | None = None,
-                 secrets: SecretStore | None = None) -> None:
+                 secrets: SecretStore | None = None, broker_url: str | None = None) -> None:
         self._db = db
         self._plugins = plugins
         self._secrets = secrets
+        self._broker_url = broker_url
         self._schema_checked = False
 
     @classmethod
@@ -73,6 +87,19 @@ class App:
             self._secrets = DatabaseSecretStore(load_fernet(self.db))
         return self._secrets
 
+    @cached_property
+    def runtime(self) -> Runtime:
+        from mspflow.runtime import Runtime
+
+        return Runtime(self.registry, self.db, secrets=lambda: self.secrets,
+                       permission_checker=self.registry.permission_checker)
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        from mspflow.worker import Dispatcher
+
+        return Dispatcher(self, self._broker_url)
+
     def catalog(self, tenant: str) -> Catalog:
         """Every module with its availability for ``tenant``; ``.palette`` holds the available ones."""
         from mspflow.catalog import build_catalog
@@ -80,6 +107,66 @@ class App:
         with self.db.sessions() as session:
             return build_catalog(self.registry, session, tenant)
 
+    def execute(self, action_id: str, *, tenant: str, input: Mapping[str, Any], version: int | None = None,
+                run_id: str | None = None, step_path: str | None = None,
+                idempotency_key: str | None = None) -> ActionResult:
+        """Run one action call now, in this process, and return its result (never raises for failures)."""
+        from mspflow.runtime import ActionCall
+
+        return self.runtime.execute(ActionCall(action_id, tenant, dict(input), version, run_id, step_path,
+                                               idempotency_key))
+
+    def enqueue(self, action_id: str, *, tenant: str, input: Mapping[str, Any], version: int | None = None,
+                run_id: str | None = None, step_path: str | None = None,
+                idempotency_key: str | None = None) -> str:
+        """Queue one action call for a worker and return its invocation id.
+
+        Bad calls (unknown action, invalid input, disconnected integration) raise
+        :class:`mspflow.ActionError` here, before anything is queued.
+        """
+        from mspflow.runtime import ActionCall
+
+        return self.dispatcher.enqueue(ActionCall(action_id, tenant, dict(input), version, run_id, step_path,
+                                                  idempotency_key))
+
+    def invocation(self, invocation_id: str, *, tenant: str | None = None) -> dict[str, Any] | None:
+        """The record of one invocation (input redacted), or None. Pass ``tenant`` to scope the lookup."""
+        from mspflow.invocations import get
+
+        with self.db.sessions() as session:
+            return get(session, invocation_id, tenant=tenant)
+
+    def wait(self, invocation_id: str, timeout: float = 60.0, poll: float = 0.05) -> dict[str, Any]:
+        """Poll until the invocation is final; raise TimeoutError after ``timeout`` s.
+
+        Final means SUCCEEDED, or FAILED with an error that is not retryable (a retryable failure of a
+        queued call is retried by the worker until it succeeds or its retry budget runs out).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.invocation(invocation_id)
+            if record is not None and (record["status"] == "SUCCEEDED" or (
+                    record["status"] == "FAILED" and not record["error"]["retryable"])):
+                return record
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"invocation {invocation_id} did not finish within {timeout:g} s")
+            time.sleep(poll)
+
+    def validate_workflow(self, steps: Iterable[Mapping[str, Any]], *,
+                          tenant: str | None = None) -> dict[str, Any]:
+        """Check a workflow's steps at publish time; see :func:`mspflow.workflows.validate_steps`.
+
+        With ``tenant``, steps on integrations the tenant has not connected are reported as warnings.
+        """
+        from mspflow.workflows import validate_steps
+
+        if tenant is None:
+            return validate_steps(self.registry, steps)
+        with self.db.sessions() as session:
+            return validate_steps(self.registry, steps, session=session, tenant=tenant)
+
     def close(self) -> None:
+        if "dispatcher" in self.__dict__:
+            self.dispatcher.close()
         if self._db is not None:
             self._db.dispose()

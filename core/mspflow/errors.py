@@ -79,6 +79,11 @@ class ActionError(Exception):
             out["retry_after"] = self.retry_after
         return out
 
+    def with_retry_after(self, seconds: float) -> ActionError:
+        """Set :attr:`retry_after` (seconds) and return the error, for chaining."""
+        self.retry_after = max(0.0, seconds)
+        return self
+
     def __repr__(self) -> str:
         return f"ActionError({self.code!r}, {self.message!r})"
 

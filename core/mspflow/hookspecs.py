@@ -25,8 +25,11 @@ from typing import TYPE_CHECKING, Protocol
 import pluggy
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from mspflow.availability import Resolver
     from mspflow.modules import Action, Module
+    from mspflow.runtime import ActionCall
 
 PROJECT = "mspflow"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -43,6 +46,14 @@ class RegisterResolver(Protocol):
 
 class RegisterAction(Protocol):
     def __call__(self, action: Action) -> None: ...
+
+
+class PermissionChecker(Protocol):
+    def __call__(self, session: Session, tenant_id: str, permission: str, call: ActionCall) -> bool: ...
+
+
+class RegisterPermissionChecker(Protocol):
+    def __call__(self, checker: PermissionChecker) -> None: ...
 
 
 @hookspec
@@ -83,4 +94,18 @@ def register_actions(register: RegisterAction) -> None:
     error naming both plugins.
 
     :param register: call it with each :class:`mspflow.Action` (build one with :func:`mspflow.action`).
+    """
+
+
+@hookspec
+def register_permission_checker(register: RegisterPermissionChecker) -> None:
+    """Register the host's permission check for actions that declare a permission.
+
+    Called once per process, after ``register_modules``. Before running an action that declares a
+    permission (e.g. ``rmm:execute_command``), the runtime calls
+    ``checker(session, tenant_id, permission, call)``; ``False`` fails the call with
+    ``PERMISSION_DENIED``. Without a checker (standalone use) every permission is granted. At most one
+    checker may be registered; a second, different one is an error naming both plugins.
+
+    :param register: call it with the checker.
     """

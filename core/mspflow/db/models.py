@@ -16,9 +16,12 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     func,
 )
@@ -102,3 +105,44 @@ class TenantSecret(Timestamps, Base):
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+INVOCATION_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED")
+
+
+class WorkflowActionInvocation(Base):
+    """One action call and its idempotency claim; owned by mspflow (revision 0002).
+
+    ``input`` is stored redacted. ``lease_owner``/``lease_expires_at`` fence the worker running it:
+    a RUNNING row whose lease expired belonged to a worker that died and may be taken over.
+    """
+
+    __tablename__ = "workflow_action_invocations"
+    __table_args__ = (
+        UniqueConstraint("tenant", "action_id", "action_version", "idempotency_key",
+                         name="uq_workflow_action_invocations_idempotency"),
+        CheckConstraint("status IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED')", name="status"),
+        Index("ix_workflow_action_invocations_tenant_created", "tenant", "created_at"),
+    )
+
+    invocation_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(255))
+    run_id: Mapped[str | None] = mapped_column(String(255))
+    step_path: Mapped[str | None] = mapped_column(String(1024))
+    action_id: Mapped[str] = mapped_column(String(255))
+    action_version: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    input_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
+    input: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_retryable: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]

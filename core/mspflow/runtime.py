@@ -1,0 +1,426 @@
+"""Execute one action call: validate, gate, claim idempotency, run, record, normalize.
+
+The walk (``../shared/design.md``): look the action up (``NOT_FOUND``), validate the input
+(``VALIDATION_ERROR`` with field paths), check the module is available for the tenant
+(``INTEGRATION_INACTIVE``), check the declared permission (``PERMISSION_DENIED``), claim the
+idempotency key in ``workflow_action_invocations``, call the handler, validate its output, record
+SUCCEEDED or FAILED.
+
+Idempotency has Stripe-like semantics. The key defaults to a SHA-256 of tenant, run id, step path,
+action id and version. For an existing key:
+
+==========================  ===================================================================
+recorded state              what a new call with the same key gets
+==========================  ===================================================================
+SUCCEEDED                   the recorded output, ``replayed: true``; the handler is not called
+FAILED, not retryable       the recorded error, ``replayed: true``
+FAILED, retryable           a new run with ``attempt + 1``
+RUNNING, lease live         retryable ``CONFLICT`` (in progress), ``retry_after`` = lease left
+RUNNING, lease expired      the worker died: taken over with ``attempt + 1``
+QUEUED (from ``enqueue``)   run with ``attempt + 1``
+any, different input        ``CONFLICT``, not retryable
+==========================  ===================================================================
+
+Every state change is a conditional UPDATE on (status, attempt), so of two racing callers exactly
+one wins; the loser re-reads the row. The result is committed in the handler's own transaction, fenced
+by (lease owner, attempt): a worker that lost its lease cannot overwrite its successor's result, and
+its database writes roll back with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from mspflow.availability import request_scope, resolve
+from mspflow.context import ActionContext, utcnow
+from mspflow.db.models import WorkflowActionInvocation as Inv
+from mspflow.errors import ActionError
+from mspflow.redaction import Redactor, cap
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mspflow.db.engine import Database
+    from mspflow.modules import Action
+    from mspflow.registry import Registry
+    from mspflow.secrets import SecretStore
+
+log = logging.getLogger("mspflow.runtime")
+
+PermissionChecker = Callable[["Session", str, str, "ActionCall"], bool]
+TERMINAL = ("SUCCEEDED", "FAILED")
+_CLAIM_ROUNDS = 5
+
+
+def max_attempts() -> int:
+    """How many times one call may run before it fails for good (``MSPFLOW_MAX_ATTEMPTS``, default 10)."""
+    return int(os.environ.get("MSPFLOW_MAX_ATTEMPTS", "10"))
+
+
+def lease_seconds() -> float:
+    """How long a claim stays live without its worker (``MSPFLOW_LEASE_SECONDS``, default 300)."""
+    return float(os.environ.get("MSPFLOW_LEASE_SECONDS", "300"))
+
+
+@dataclass(frozen=True)
+class ActionCall:
+    """One call of an action by a workflow step (or the CLI).
+
+    Without ``run_id`` a call is ad hoc: it gets a fresh run id, so it never replays another call.
+    """
+
+    action_id: str
+    tenant_id: str
+    input: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
+    run_id: str | None = None
+    step_path: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass
+class ActionResult:
+    """What a call came to. ``to_json()`` is the shape ``mspflow run --json`` prints."""
+
+    ok: bool
+    output: dict[str, Any] | None = None
+    error: ActionError | None = None
+    invocation_id: str | None = None
+    replayed: bool = False
+    attempt: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        if self.ok:
+            return {"ok": True, "output": self.output, "invocation_id": self.invocation_id,
+                    "replayed": self.replayed}
+        assert self.error is not None
+        return {"ok": False, "error": self.error.to_dict(), "invocation_id": self.invocation_id,
+                "replayed": self.replayed}
+
+
+def default_idempotency_key(tenant: str, run_id: str, step_path: str, action_id: str, version: int) -> str:
+    """SHA-256 over the parts, length-prefixed so no two different tuples can collide."""
+    digest = hashlib.sha256()
+    for part in (tenant, run_id, step_path, action_id, str(version)):
+        raw = part.encode()
+        digest.update(len(raw).to_bytes(8, "big") + raw)
+    return digest.hexdigest()
+
+
+def input_hash(data: dict[str, Any]) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validation_error(exc: ValidationError, what: str = "input") -> ActionError:
+    """A pydantic error as ``VALIDATION_ERROR`` with one entry per field path (no raw pydantic text)."""
+    fields = [
+        {"path": ".".join(str(p) for p in err["loc"]) or "(root)", "message": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    summary = "; ".join(f"{f['path']}: {f['message']}" for f in fields[:5])
+    return ActionError("VALIDATION_ERROR", f"invalid {what}: {summary}", details={"fields": fields})
+
+
+@dataclass
+class _Claim:
+    invocation_id: str
+    attempt: int
+    owner: str
+
+
+class Runtime:
+    """Runs action calls against one registry and database.
+
+    :param permission_checker: ``(session, tenant_id, permission, call) -> bool``; default allows.
+    :param owner: names this process in lease records (host:pid:random by default).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        db: Database,
+        secrets: Callable[[], SecretStore] | None = None,
+        permission_checker: PermissionChecker | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        owner: str | None = None,
+    ) -> None:
+        self.registry = registry
+        self.db = db
+        self._secrets = secrets
+        self.permission_checker = permission_checker
+        self.clock = clock
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    # -- the walk -----------------------------------------------------------------------------------
+
+    def prepare(self, call: ActionCall) -> tuple[Action, BaseModel]:
+        """Steps 1-2 of the walk, without touching the database: the action and its validated input."""
+        action = self.registry.action(call.action_id, call.version)
+        if action is None:
+            known = self.registry.action(call.action_id)
+            hint = (f"; registered versions go up to {known.version}" if known
+                    else "; see `mspflow actions` for what is installed")
+            raise ActionError.not_found(
+                f"no action {call.action_id!r}{f' version {call.version}' if call.version else ''}{hint}",
+                action_id=call.action_id, version=call.version,
+            )
+        try:
+            params = action.input_model.model_validate(call.input)
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        return action, params
+
+    def gate(self, session: Session, action: Action, call: ActionCall) -> None:
+        """Steps 2b-2c: module availability and the declared permission."""
+        module = self.registry.module_of(action.id)
+        if module is not None:
+            with request_scope(session):
+                status = resolve(session, call.tenant_id, module.availability_key, self.registry.resolvers)
+            if not status.available:
+                key = module.availability_key or ""
+                how = (f"`mspflow tenant connect {call.tenant_id} {key.split(':', 1)[1]}`"
+                       if key.startswith("rmm:") else f"`mspflow tenant connect {call.tenant_id} {key}`")
+                raise ActionError.inactive(
+                    f"{module.label} is not connected for tenant {call.tenant_id!r} ({status.reason}); "
+                    f"connect it in the integration settings (standalone: {how})",
+                    module=module.group_key, reason=status.reason,
+                )
+        if action.permission and self.permission_checker is not None \
+                and not self.permission_checker(session, call.tenant_id, action.permission, call):
+            raise ActionError.permission_denied(
+                f"{action.id} needs the permission {action.permission!r}", permission=action.permission
+            )
+
+    def execute(self, call: ActionCall, *, invocation_id: str | None = None) -> ActionResult:
+        """Run one call to completion and return its result; never raises for action failures."""
+        try:
+            action, params = self.prepare(call)
+            with self.db.session() as session:
+                self.gate(session, action, call)
+        except ActionError as err:
+            if invocation_id is not None:  # a queued call: its record must not stay QUEUED
+                self._fail_unclaimed(invocation_id, err)
+            return ActionResult(ok=False, error=err, invocation_id=invocation_id)
+        data = params.model_dump(mode="json")
+        run_id = call.run_id or f"adhoc-{uuid.uuid4()}"
+        key = self.key_for(call, action, run_id)
+        claimed = self._claim(call, action, data, run_id, key, invocation_id)
+        if isinstance(claimed, ActionResult):
+            return claimed
+        return self._run(call, action, params, run_id, key, claimed)
+
+    @staticmethod
+    def key_for(call: ActionCall, action: Action, run_id: str) -> str | None:
+        """The idempotency key of a side-effectful call; reads have none and are never replayed."""
+        if not action.side_effectful:
+            return None
+        return call.idempotency_key or default_idempotency_key(
+            call.tenant_id, run_id, call.step_path or "-", action.id, action.version)
+
+    # -- idempotency ----------------------------------------------------------------------------------
+
+    def new_row(self, call: ActionCall, action: Action, data: dict[str, Any], run_id: str, key: str | None,
+                status: str) -> dict[str, Any]:
+        now = self.clock()
+        running = status == "RUNNING"
+        return {
+            "invocation_id": str(uuid.uuid4()), "tenant": call.tenant_id, "run_id": run_id,
+            "step_path": call.step_path, "action_id": action.id, "action_version": action.version,
+            "idempotency_key": key, "input_hash": input_hash(data), "status": status,
+            "attempt": 1 if running else 0, "lease_owner": self.owner if running else None,
+            "lease_expires_at": now + timedelta(seconds=lease_seconds()) if running else None,
+            "input": cap(Redactor().data(data)), "created_at": now, "started_at": now if running else None,
+        }
+
+    def _claim(self, call: ActionCall, action: Action, data: dict[str, Any], run_id: str, key: str | None,
+               invocation_id: str | None) -> _Claim | ActionResult:
+        row = self.new_row(call, action, data, run_id, key, "RUNNING")
+        if invocation_id is None:
+            try:
+                with self.db.session() as s:
+                    s.execute(insert(Inv).values(**row))
+                return _Claim(row["invocation_id"], 1, self.owner)
+            except IntegrityError:
+                if key is None:
+                    raise
+        lookup = (Inv.invocation_id == invocation_id if invocation_id is not None else
+                  (Inv.tenant == call.tenant_id) & (Inv.action_id == action.id)
+                  & (Inv.action_version == action.version) & (Inv.idempotency_key == key))
+        for _ in range(_CLAIM_ROUNDS):
+            with self.db.session() as s:
+                existing = s.execute(select(Inv).where(lookup)).scalar_one()
+                decided = self._decide(s, existing, row["input_hash"])
+            if decided is not None:
+                return decided
+        return ActionResult(ok=False, error=ActionError.conflict(
+            "the idempotency record kept changing under this call; retry it", retryable=True))
+
+    def _decide(self, s: Session, row: Inv, wanted_hash: str) -> _Claim | ActionResult | None:
+        """What an existing record means for a new call; None when a race means: read again."""
+        if row.input_hash != wanted_hash:
+            return ActionResult(ok=False, invocation_id=row.invocation_id, error=ActionError.conflict(
+                "this idempotency key was already used with a different input; use a new key (or run id "
+                "and step path) for a different call", reason="IDEMPOTENCY_KEY_REUSED",
+                invocation_id=row.invocation_id))
+        if row.status == "SUCCEEDED":
+            return ActionResult(ok=True, output=row.output, invocation_id=row.invocation_id, replayed=True,
+                                attempt=row.attempt)
+        if row.status == "FAILED" and not row.error_retryable:
+            return ActionResult(ok=False, invocation_id=row.invocation_id, replayed=True, attempt=row.attempt,
+                                error=recorded_error(row))
+        now = self.clock()
+        if row.status == "RUNNING" and row.lease_expires_at is not None \
+                and _aware(row.lease_expires_at) > now:
+            left = (_aware(row.lease_expires_at) - now).total_seconds()
+            return ActionResult(ok=False, invocation_id=row.invocation_id, error=ActionError.conflict(
+                "this call is already running; try again when it has finished", retryable=True,
+                reason="IN_PROGRESS", invocation_id=row.invocation_id).with_retry_after(left))
+        # FAILED & retryable, QUEUED, or RUNNING with an expired lease (its worker died): take it over,
+        # unless the call already had its share of attempts. (Read the row before the UPDATEs: the ORM
+        # synchronizes the loaded object with them.)
+        attempt, status, invocation_id = row.attempt, row.status, row.invocation_id
+        if attempt >= max_attempts():
+            died = status == "RUNNING"
+            err = ActionError(
+                "TRANSIENT_FAILURE" if died else (row.error_code or "INTERNAL_ERROR"),  # type: ignore[arg-type]
+                (f"the worker running this call stopped {attempt} times" if died
+                 else f"{row.error_message} (gave up after {attempt} attempts)"),
+                details={**(row.error_details or {}), "attempts": attempt}, retryable=False)
+            capped = _rowcount(s.execute(
+                update(Inv)
+                .where(Inv.invocation_id == invocation_id, Inv.status == status,
+                       Inv.attempt == attempt)
+                .values(status="FAILED", completed_at=now, lease_expires_at=None, error_code=err.code,
+                        error_message=err.message, error_details=err.details, error_retryable=False)
+            ))
+            if capped != 1:
+                return None
+            return ActionResult(ok=False, invocation_id=invocation_id, attempt=attempt, error=err)
+        won = _rowcount(s.execute(
+            update(Inv)
+            .where(Inv.invocation_id == invocation_id, Inv.status == status,
+                   Inv.attempt == attempt)
+            .values(status="RUNNING", attempt=attempt + 1, lease_owner=self.owner,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds()), started_at=now,
+                    completed_at=None)
+        ))
+        if won != 1:
+            return None
+        return _Claim(invocation_id, attempt + 1, self.owner)
+
+    # -- running and recording ------------------------------------------------------------------------
+
+    def _run(self, call: ActionCall, action: Action, params: BaseModel, run_id: str, key: str | None,
+             claim: _Claim) -> ActionResult:
+        redactor = Redactor()
+        try:
+            with self.db.session() as s:
+                ctx = ActionContext(
+                    tenant_id=call.tenant_id, session=s, run_id=run_id, step_path=call.step_path,
+                    attempt=claim.attempt, idempotency_key=key, invocation_id=claim.invocation_id,
+                    secrets=self._secrets, redactor=redactor,
+                    clock=self.clock,
+                )
+                produced = action.handler(params, ctx)
+                try:
+                    output = action.output_model.model_validate(
+                        produced.model_dump() if isinstance(produced, BaseModel) else produced
+                    ).model_dump(mode="json")
+                except ValidationError as exc:
+                    err = validation_error(exc, "output")
+                    raise ActionError.internal(
+                        f"{action.id} returned output that does not match its schema",
+                        fields=err.details["fields"]) from None
+                stored = cap(redactor.data(output))
+                if not self._finish(s, claim, status="SUCCEEDED", output=stored):
+                    raise _LeaseLost
+            return ActionResult(ok=True, output=output, invocation_id=claim.invocation_id,
+                                attempt=claim.attempt)
+        except _LeaseLost:
+            err = ActionError.conflict("this call's lease expired and another worker took it over",
+                                       retryable=True, reason="LEASE_LOST")
+            return ActionResult(ok=False, error=err, invocation_id=claim.invocation_id, attempt=claim.attempt)
+        except ActionError as exc:
+            err = _scrub(exc, redactor)
+        except Exception as exc:  # a handler bug: keep the stack in the log, not in the message
+            log.error("action %s (invocation %s) failed unexpectedly:\n%s", action.key, claim.invocation_id,
+                      redactor.text("".join(traceback.format_exception(exc))))
+            err = ActionError.internal(f"{action.id} failed unexpectedly ({type(exc).__name__}); "
+                                       "the worker log has the details", invocation_id=claim.invocation_id)
+        with self.db.session() as s:
+            self._finish(s, claim, status="FAILED", error=err)
+        log.info("action %s (invocation %s) failed: %s %s", action.key, claim.invocation_id, err.code,
+                 err.message)
+        return ActionResult(ok=False, error=err, invocation_id=claim.invocation_id, attempt=claim.attempt)
+
+    def _finish(self, s: Session, claim: _Claim, *, status: str, output: Any = None,
+                error: ActionError | None = None) -> bool:
+        values: dict[str, Any] = {"status": status, "completed_at": self.clock(), "lease_expires_at": None,
+                                  "output": output}
+        if error is not None:
+            values |= {"error_code": error.code, "error_message": error.message,
+                       "error_details": cap(error.details), "error_retryable": error.retryable}
+        else:
+            values |= {"error_code": None, "error_message": None, "error_details": None,
+                       "error_retryable": None}
+        return _rowcount(s.execute(
+            update(Inv)
+            .where(Inv.invocation_id == claim.invocation_id, Inv.lease_owner == claim.owner,
+                   Inv.attempt == claim.attempt, Inv.status == "RUNNING")
+            .values(**values)
+        )) == 1
+
+    def give_up(self, invocation_id: str, reason: str) -> None:
+        """Make a retryable failure final (a worker's retry budget ran out)."""
+        with self.db.session() as s:
+            row = s.get(Inv, invocation_id)
+            if row is None or row.status != "FAILED" or not row.error_retryable:
+                return
+            row.error_retryable = False
+            row.error_message = f"{row.error_message} ({reason})"
+
+    def _fail_unclaimed(self, invocation_id: str, err: ActionError) -> None:
+        with self.db.session() as s:
+            s.execute(update(Inv).where(Inv.invocation_id == invocation_id, Inv.status == "QUEUED").values(
+                status="FAILED", completed_at=self.clock(), error_code=err.code, error_message=err.message,
+                error_details=cap(err.details), error_retryable=err.retryable))
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+def recorded_error(row: Inv) -> ActionError:
+    return ActionError(row.error_code or "INTERNAL_ERROR",  # type: ignore[arg-type]
+                       row.error_message or "", details=row.error_details or {},
+                       retryable=bool(row.error_retryable))
+
+
+def _scrub(exc: ActionError, redactor: Redactor) -> ActionError:
+    return ActionError(exc.code, redactor.text(exc.message), details=redactor.data(exc.details),
+                       retryable=exc.retryable, retry_after=exc.retry_after)
+
+
+def _aware(moment: datetime) -> datetime:
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

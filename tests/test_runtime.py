@@ -1,0 +1,286 @@
+"""The action runtime: the walk, every row of the idempotency table, redaction, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from mspflow.app import App
+from mspflow.context import utcnow
+from mspflow.db.engine import Database
+from mspflow.db.models import WorkflowActionInvocation as Inv
+from mspflow.runtime import default_idempotency_key
+from tests.runtime_support import counter_plugin, effects, make_app, prepare
+
+APPLY = "counter.effects.apply"
+
+
+@pytest.fixture
+def app(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("MSPFLOW_SECRET_KEY", Fernet.generate_key().decode())
+    prepare(db)
+    counter_plugin().CALLS.clear()
+    instance = make_app(db)
+    yield instance
+    instance.close()
+
+
+def calls(label: str) -> int:
+    return int(counter_plugin().CALLS.get(label, 0))
+
+
+def row(db: Database, invocation_id: str | None) -> Inv:
+    with db.sessions() as s:
+        return s.execute(select(Inv).where(Inv.invocation_id == invocation_id)).scalar_one()
+
+
+def run(app: App, label: str, **extra: Any) -> Any:
+    step = extra.pop("step_path", "steps.1")
+    return app.execute(APPLY, tenant="acme", input={"label": label, **extra}, run_id="run-1", step_path=step)
+
+
+# -- the walk ------------------------------------------------------------------------------------------
+
+
+def test_unknown_action_or_version_is_not_found(app: App) -> None:
+    missing = app.execute("counter.effects.explode", tenant="acme", input={})
+    assert (missing.ok, missing.error.code) == (False, "NOT_FOUND")  # type: ignore[union-attr]
+    wrong = app.execute(APPLY, version=7, tenant="acme", input={"label": "x"})
+    assert wrong.error.code == "NOT_FOUND" and "up to 1" in wrong.error.message  # type: ignore[union-attr]
+
+
+def test_validation_errors_carry_field_paths(app: App) -> None:
+    result = app.execute(APPLY, tenant="acme", input={"window": {"start": "soon"}, "tags": ["a", 5]})
+    assert result.error is not None and result.error.code == "VALIDATION_ERROR"
+    paths = {f["path"]: f["type"] for f in result.error.details["fields"]}
+    assert paths == {"label": "missing", "window.start": "int_parsing", "window.end": "missing",
+                     "tags.1": "string_type"}
+    assert "pydantic" not in result.error.message.lower() and "errors.pydantic.dev" not in str(result.error.details)
+    assert calls("x") == 0
+
+
+def test_a_disconnected_integration_is_inactive_and_says_what_to_connect(app: App) -> None:
+    result = app.execute(APPLY, tenant="globex", input={"label": "x"})
+    assert result.error is not None and result.error.code == "INTEGRATION_INACTIVE"
+    assert "mspflow tenant connect globex counter" in result.error.message
+    assert result.error.details == {"module": "app:counter", "reason": "not_connected"}
+    assert calls("x") == 0
+
+
+def test_declared_permission_uses_the_host_checker(db: Database) -> None:
+    prepare(db)
+    allowed = make_app(db).execute("counter.effects.guarded", tenant="acme", input={"label": "g1"})
+    assert allowed.ok  # standalone default: allowed
+    seen: list[tuple[str, str]] = []
+
+    def checker(session: Any, tenant_id: str, permission: str, call: Any) -> bool:
+        seen.append((tenant_id, permission))
+        return False
+
+    app = make_app(db)
+    app.registry.set_permission_checker(checker, "host")
+    denied = app.execute("counter.effects.guarded", tenant="acme", input={"label": "g2"})
+    assert denied.error is not None and denied.error.code == "PERMISSION_DENIED"
+    assert seen == [("acme", "counter:apply")] and calls("g2") == 0
+
+
+def test_unexpected_exception_is_internal_error_without_stack_text(app: App, db: Database,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    result = run(app, "boom", fail="crash")
+    assert result.error.code == "INTERNAL_ERROR" and result.error.retryable is False
+    assert "Traceback" not in result.error.message and "division by zero" not in result.error.message
+    assert "ZeroDivisionError" in caplog.text  # the details go to the log
+    assert row(db, result.invocation_id).status == "FAILED"
+
+
+def test_output_that_breaks_its_schema_is_an_internal_error(app: App) -> None:
+    result = run(app, "bad", fail="bad_output")
+    assert result.error.code == "INTERNAL_ERROR" and "does not match its schema" in result.error.message
+    assert result.error.details["fields"][0]["path"] == "attempt"
+
+
+def test_handler_database_writes_roll_back_with_a_failure(app: App, db: Database) -> None:
+    run(app, "rolled", fail="permanent")
+    assert calls("rolled") == 1 and effects(db, "rolled") == 0
+
+
+def test_reads_are_recorded_but_never_replayed(app: App, db: Database) -> None:
+    run(app, "r")
+    first = app.execute("counter.effects.read", tenant="acme", input={"label": "r"}, run_id="q", step_path="s")
+    run(app, "r", step_path="steps.2")
+    second = app.execute("counter.effects.read", tenant="acme", input={"label": "r"}, run_id="q", step_path="s")
+    assert (first.output, second.output) == ({"count": 1}, {"count": 2})
+    assert first.invocation_id != second.invocation_id
+
+
+# -- idempotency -------------------------------------------------------------------------------------
+
+
+def test_succeeded_replays_the_recorded_output_without_calling_the_handler(app: App, db: Database) -> None:
+    first = run(app, "once")
+    second = run(app, "once")
+    assert first.ok and second.ok and second.replayed and not first.replayed
+    assert second.output == first.output == {"label": "once", "attempt": 1}
+    assert second.invocation_id == first.invocation_id
+    assert calls("once") == 1 and effects(db, "once") == 1
+
+
+def test_a_different_step_is_a_different_call(app: App) -> None:
+    run(app, "two")
+    run(app, "two", step_path="steps.2")
+    assert calls("two") == 2
+
+
+def test_failed_not_retryable_returns_the_recorded_error(app: App) -> None:
+    first = run(app, "gone", fail="permanent")
+    second = run(app, "gone", fail="permanent")
+    assert first.error.code == second.error.code == "NOT_FOUND"
+    assert second.replayed and second.error.details == {"device_id": "gone"}
+    assert calls("gone") == 1
+
+
+def test_failed_retryable_runs_again_with_the_next_attempt(app: App, db: Database) -> None:
+    first = run(app, "flaky", fail="transient", fail_until_attempt=1)
+    assert first.error.code == "TRANSIENT_FAILURE" and first.error.retryable
+    second = run(app, "flaky", fail="transient", fail_until_attempt=1)
+    assert second.ok and second.output == {"label": "flaky", "attempt": 2}
+    assert second.invocation_id == first.invocation_id
+    assert (row(db, first.invocation_id).attempt, calls("flaky"), effects(db, "flaky")) == (2, 2, 1)
+
+
+def test_running_with_a_live_lease_is_a_retryable_conflict(app: App, db: Database) -> None:
+    first = run(app, "busy", fail="transient")
+    with db.session() as s:  # as if another worker were running it right now
+        s.execute(update(Inv).where(Inv.invocation_id == first.invocation_id).values(
+            status="RUNNING", lease_owner="other", lease_expires_at=utcnow() + timedelta(seconds=60)))
+    second = run(app, "busy", fail="transient")
+    assert second.error.code == "CONFLICT" and second.error.retryable
+    assert second.error.details["reason"] == "IN_PROGRESS" and 55 < second.error.retry_after <= 60
+    assert calls("busy") == 1
+
+
+def test_running_with_an_expired_lease_is_taken_over(app: App, db: Database) -> None:
+    first = run(app, "orphan", fail="transient", fail_until_attempt=1)
+    with db.session() as s:  # its worker died mid-call
+        s.execute(update(Inv).where(Inv.invocation_id == first.invocation_id).values(
+            status="RUNNING", lease_owner="dead", lease_expires_at=utcnow() - timedelta(seconds=1)))
+    second = run(app, "orphan", fail="transient", fail_until_attempt=1)
+    assert second.ok and second.output["attempt"] == 2 and row(db, first.invocation_id).lease_owner != "dead"
+
+
+def test_takeovers_are_capped(app: App, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MSPFLOW_MAX_ATTEMPTS", "3")
+    first = run(app, "cursed", fail="transient")
+    with db.session() as s:
+        s.execute(update(Inv).where(Inv.invocation_id == first.invocation_id).values(
+            status="RUNNING", attempt=3, lease_owner="dead", lease_expires_at=utcnow() - timedelta(seconds=1)))
+    second = run(app, "cursed", fail="transient")
+    assert second.error.code == "TRANSIENT_FAILURE" and not second.error.retryable
+    assert "stopped 3 times" in second.error.message
+    third = run(app, "cursed", fail="transient")
+    assert third.replayed and third.error.message == second.error.message and calls("cursed") == 1
+
+
+def test_same_key_with_a_different_input_is_a_conflict(app: App) -> None:
+    run(app, "a")
+    other = app.execute(APPLY, tenant="acme", input={"label": "b"}, run_id="run-1", step_path="steps.1")
+    assert other.error.code == "CONFLICT" and not other.error.retryable  # type: ignore[union-attr]
+    assert other.error.details["reason"] == "IDEMPOTENCY_KEY_REUSED"  # type: ignore[union-attr]
+    assert calls("b") == 0
+
+
+def test_explicit_idempotency_key_and_default_key_derivation(app: App, db: Database) -> None:
+    a = app.execute(APPLY, tenant="acme", input={"label": "k"}, idempotency_key="order-77")
+    b = app.execute(APPLY, tenant="acme", input={"label": "k"}, idempotency_key="order-77", run_id="other")
+    assert b.replayed and calls("k") == 1 and row(db, a.invocation_id).idempotency_key == "order-77"
+    c = run(app, "d")
+    expected = default_idempotency_key("acme", "run-1", "steps.1", APPLY, 1)
+    assert row(db, c.invocation_id).idempotency_key == expected
+    assert default_idempotency_key("a", "bc", "d", "x", 1) != default_idempotency_key("ab", "c", "d", "x", 1)
+
+
+def test_adhoc_calls_without_run_id_never_replay(app: App) -> None:
+    app.execute(APPLY, tenant="acme", input={"label": "adhoc"})
+    app.execute(APPLY, tenant="acme", input={"label": "adhoc"})
+    assert calls("adhoc") == 2
+
+
+def test_tenants_never_share_records(app: App, db: Database) -> None:
+    prepare(db, "globex")
+    mine = run(app, "shared")
+    theirs = app.execute(APPLY, tenant="globex", input={"label": "shared"}, run_id="run-1", step_path="steps.1")
+    assert not theirs.replayed and theirs.invocation_id != mine.invocation_id and calls("shared") == 2
+    assert app.invocation(mine.invocation_id, tenant="globex") is None
+
+
+# -- redaction ---------------------------------------------------------------------------------------
+
+SECRET = "sk_live_8Hq2ZpT0k9VvXw"
+
+
+def test_planted_secret_never_reaches_the_row_the_result_or_the_log(app: App, db: Database,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    with db.session() as s:
+        app.secrets.set(s, "acme", "counter_api_key", SECRET)
+    caplog.set_level(logging.DEBUG)
+    result = run(app, "leak", fail="secret")
+    assert result.error.code == "INTERNAL_ERROR"
+    stored = row(db, result.invocation_id)
+    everything = repr(result.to_json()) + repr(stored.__dict__) + caplog.text
+    assert SECRET not in everything
+    assert "[REDACTED]" in caplog.text  # the handler's log line and the scrubbed traceback
+
+
+def test_secret_named_input_keys_are_stored_masked(db: Database) -> None:
+    from mspflow.redaction import MASK, Redactor, cap
+
+    r = Redactor()
+    r.add('{"access_token": "tok-123456", "refresh_token": null, "expires_at": 1}')
+    assert r.text("Bearer tok-123456 failed") == f"Bearer {MASK} failed"
+    assert r.data({"api_key": "abc", "Authorization": "Basic x", "nested": [{"password": "p"}],
+                   "note": "tok-123456"}) == {"api_key": MASK, "Authorization": MASK,
+                                              "nested": [{"password": MASK}], "note": MASK}
+    big = cap({"blob": "x" * 50_000})
+    assert big["_truncated"] is True and big["bytes"] > 50_000 and len(big["preview"]) <= 16 * 1024
+    assert cap({"small": 1}) == {"small": 1}
+
+
+# -- concurrency ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_concurrent_calls_with_one_key_run_the_handler_once(make_postgresql_url: Any) -> None:
+    from mspflow.db.migrate import upgrade
+
+    db = Database(make_postgresql_url(), pool_size=20)
+    upgrade(db)
+    prepare(db)
+    counter_plugin().CALLS.clear()
+    app = make_app(db)
+    barrier = threading.Barrier(12)
+    results: list[Any] = []
+
+    def call() -> None:
+        barrier.wait()
+        results.append(app.execute(APPLY, tenant="acme", input={"label": "race", "sleep": 0.3},
+                                   run_id="run-r", step_path="s"))
+
+    threads = [threading.Thread(target=call) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls("race") == 1 and effects(db, "race") == 1
+    winners = [r for r in results if r.ok and not r.replayed]
+    assert len(winners) == 1
+    assert all(r.ok or (r.error.code == "CONFLICT" and r.error.retryable) for r in results)
+    assert len({r.invocation_id for r in results}) == 1
+    db.dispose()
