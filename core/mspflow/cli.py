@@ -144,7 +144,7 @@ def plugins_cmd(as_json: JsonOpt = False) -> None:
         console.print(table)
         if not [p for p in data["plugins"] if not p["builtin"]]:
             console.print("No integration plugins installed. Install one, e.g. "
-                          "[bold]pip install ./plugins/ninjaone[/bold].")
+                          "[bold]pip install mspflow-ninjaone[/bold] (or a local plugins/<vendor> folder).")
         for e in data["load_errors"]:
             console.print(f"[red]load error[/red] {e['distribution']} {e['version']} "
                           f"({e['entry_point']}): {e['error']}")
@@ -345,6 +345,175 @@ def tenant_set_secret(tenant: str, name: str) -> None:
     typer.echo(f"{tenant}: secret {name} stored (encrypted)")
 
 
+# -- run, invocations, worker -----------------------------------------------------------------------
+
+
+def _read_input(raw: str) -> dict[str, Any]:
+    from pathlib import Path
+
+    from mspflow.errors import ActionError
+
+    try:
+        text = sys.stdin.read() if raw == "-" else Path(raw[1:]).read_text() if raw.startswith("@") else raw
+    except OSError as exc:
+        raise ActionError.validation(f"cannot read the input file: {exc.strerror}", fields=["--input"]) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ActionError.validation(f"--input is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                                     f"{exc.colno}", fields=["--input"]) from None
+    if not isinstance(data, dict):
+        raise ActionError.validation("--input must be a JSON object", fields=["--input"])
+    return data
+
+
+def _print_result(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(result)
+    elif result["ok"]:
+        console = _console()
+        note = " (replayed: the recorded result of an earlier identical call)" if result.get("replayed") else ""
+        console.print(f"[green]ok[/green] invocation {result.get('invocation_id')}{note}")
+        console.print_json(data=result["output"])
+    else:
+        err = result["error"]
+        typer.echo(f"error: {err['code']}: {err['message']}", err=True)
+        if err.get("details"):
+            typer.echo(json.dumps(err["details"], indent=2, default=str), err=True)
+        if err.get("retryable"):
+            typer.echo("(retryable: running the same call again may succeed)", err=True)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_cmd(
+    action_id: Annotated[str, typer.Argument(help="e.g. transform.text.render")],
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id.")],
+    input: Annotated[str, typer.Option("--input", help="JSON object, @file, or - for stdin.")] = "{}",
+    version: Annotated[int | None, typer.Option(help="Action version (default: latest).")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Workflow run id (replay key part).")] = None,
+    step_path: Annotated[str | None, typer.Option("--step-path", help="Step path in the run.")] = None,
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key", help="Explicit key.")] = None,
+    enqueue: Annotated[bool, typer.Option("--enqueue", help="Queue it for a worker.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="With --enqueue: wait for the result.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 300.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one action call for a tenant, now or through a worker."""
+    from mspflow.errors import ActionError
+
+    instance = _load(as_json)
+    _db_guard(as_json, instance)
+    try:
+        data = _read_input(input)
+        if not enqueue:
+            result = instance.execute(action_id, tenant=tenant, input=data, version=version, run_id=run_id,
+                                      step_path=step_path, idempotency_key=idempotency_key)
+            _print_result(result.to_json(), as_json)
+            return
+        invocation_id = instance.enqueue(action_id, tenant=tenant, input=data, version=version, run_id=run_id,
+                                         step_path=step_path, idempotency_key=idempotency_key)
+    except ActionError as err:
+        _print_result({"ok": False, "error": err.to_dict()}, as_json)
+        return
+    if instance.dispatcher.embedded and not wait:
+        typer.echo("note: no MSPFLOW_BROKER_URL, so the call runs in this process; waiting for it", err=True)
+        wait = True
+    if not wait:
+        if as_json:
+            _print_json({"ok": True, "invocation_id": invocation_id, "status": "QUEUED"})
+        else:
+            typer.echo(f"queued invocation {invocation_id}; see `mspflow invocations --tenant {tenant}`")
+        return
+    try:
+        record = instance.wait(invocation_id, timeout=timeout)
+    except TimeoutError as exc:
+        _print_result({"ok": False, "invocation_id": invocation_id, "error": {
+            "code": "TRANSIENT_FAILURE", "message": f"{exc}; is a worker running (`mspflow worker`)?",
+            "retryable": True, "details": {"invocation_id": invocation_id}}}, as_json)
+        return
+    finally:
+        instance.close()
+    if record["status"] == "SUCCEEDED":
+        _print_result({"ok": True, "output": record["output"], "invocation_id": invocation_id,
+                       "replayed": False}, as_json)
+    else:
+        _print_result({"ok": False, "error": record["error"], "invocation_id": invocation_id,
+                       "replayed": False}, as_json)
+
+
+@app.command("invocations")
+def invocations_cmd(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id.")],
+    status: Annotated[str | None, typer.Option(help="QUEUED, RUNNING, SUCCEEDED or FAILED.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent action calls of a tenant, newest first (inputs are stored redacted)."""
+    from mspflow.invocations import recent
+
+    instance = _load(as_json)
+    _db_guard(as_json, instance)
+    with instance.db.sessions() as session:
+        rows = recent(session, tenant, status=status, limit=limit)
+    if as_json:
+        _print_json({"tenant": tenant, "invocations": rows})
+        return
+    from rich.table import Table
+
+    table = Table("invocation", "action", "status", "attempt", "created", "error", title=f"Invocations of {tenant}")
+    for r in rows:
+        error = f"{r['error']['code']}: {r['error']['message']}" if r["error"] else ""
+        table.add_row(r["invocation_id"], f"{r['action_id']}@{r['version']}", r["status"], str(r["attempt"]),
+                      r["created_at"] or "", error[:80])
+    _console().print(table)
+
+
+@app.command("worker")
+def worker_cmd(
+    processes: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, help="Threads per process.")] = 8,
+    queues: Annotated[list[str] | None, typer.Option("--queues", help="Only these queues (repeatable).")] = None,
+) -> None:
+    """Run Dramatiq workers for queued action calls (needs MSPFLOW_BROKER_URL=redis://…)."""
+    import os
+    import signal
+    import subprocess
+    import threading
+
+    if not os.environ.get("MSPFLOW_BROKER_URL"):
+        _fail("set MSPFLOW_BROKER_URL=redis://host:6379/0 to run workers; without a broker, "
+              "`mspflow run --enqueue` runs calls inside its own process")
+    if processes > 1:
+        args = [sys.executable, "-m", "mspflow.cli", "worker", "--processes", "1", "--threads", str(threads)]
+        for q in queues or []:
+            args += ["--queues", q]
+        children = [subprocess.Popen(args) for _ in range(processes)]
+
+        def forward(signum: int, _frame: Any) -> None:
+            for child in children:
+                child.send_signal(signum)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        codes = [child.wait() for child in children]
+        raise typer.Exit(max(codes))
+    instance = _load()
+    _db_guard(False, instance)
+    worker = instance.dispatcher.worker(threads=threads, queues=queues)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start()
+    names = sorted(queues) if queues else sorted(instance.dispatcher.broker.get_declared_queues())
+    typer.echo(f"mspflow worker {os.getpid()} ready: {threads} thread(s), queues {', '.join(names)}", err=True)
+    stop.wait()
+    typer.echo(f"mspflow worker {os.getpid()} stopping", err=True)
+    worker.stop()
+    instance.close()
+
+
 # -- demo ----------------------------------------------------------------------------------------------
 
 DEMO_CONNECTED = "demo-connected"
@@ -357,10 +526,10 @@ def demo_cmd(as_json: JsonOpt = False) -> None:
     from mspflow import tenants
 
     instance = _load(as_json)
+    _db_guard(as_json, instance)
     console = _console() if not as_json else None
     if console:
         console.print(f"[bold]mspflow demo[/bold] on {instance.db.display_url()}")
-    _db_guard(as_json, instance)
     providers = tenants.known_providers(instance.registry)
     with instance.db.session() as session:
         for provider in providers:
@@ -376,7 +545,7 @@ def demo_cmd(as_json: JsonOpt = False) -> None:
                       f"{DEMO_DISCONNECTED}: connected to nothing.")
     else:
         console.print("No integration plugins are installed, so only the core groups show. "
-                      "Install one (pip install ./plugins/ninjaone) and run the demo again.")
+                      "Install one (pip install mspflow-<vendor>) and run the demo again.")
     for catalog in catalogs:
         console.print(_catalog_table(catalog, palette=False))
     console.print("Next: [bold]mspflow catalog --tenant demo-connected --palette[/bold], "
