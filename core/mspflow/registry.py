@@ -32,6 +32,7 @@ class Registry:
     modules: dict[str, Module] = field(default_factory=dict)
     resolvers: dict[str, Resolver] = field(default_factory=dict)
     permission_checker: PermissionChecker | None = None
+    _module_index: dict[str, Module] | None = field(default=None, repr=False)
     _owners: dict[tuple[str, str], _Entry] = field(default_factory=dict, repr=False)
 
     # -- registration -------------------------------------------------------------------------------
@@ -112,6 +113,7 @@ class Registry:
             raise
         self.modules[module.group_key] = module
         self._owners[("module", module.group_key)] = _Entry(owner)
+        self._module_index = None
 
     def set_permission_checker(self, checker: PermissionChecker, owner: str) -> None:
         """Install the host's permission check; one per process."""
@@ -136,6 +138,7 @@ class Registry:
                 self.actions.pop(key, None)
             elif kind == "module":
                 self.modules.pop(key, None)
+                self._module_index = None
             elif kind == "permission":
                 self.permission_checker = None
             else:
@@ -162,10 +165,13 @@ class Registry:
 
     def module_of(self, action_id: str) -> Module | None:
         """The module whose tile offers ``action_id`` (core actions may belong to none)."""
-        for module in self.modules.values():
-            if action_id in module.action_ids:
-                return module
-        return None
+        if self._module_index is None:  # rebuilt after registrations change; looked up on every call
+            index: dict[str, Module] = {}
+            for module in self.modules.values():
+                for aid in module.action_ids:
+                    index.setdefault(aid, module)
+            self._module_index = index
+        return self._module_index.get(action_id)
 
     def actions_of(self, module: Module) -> list[Action]:
         """Every registered version of every action the module offers, in the module's order."""

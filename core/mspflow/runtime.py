@@ -185,6 +185,11 @@ class Runtime:
             raise validation_error(exc) from None
         return action, params
 
+    def needs_gate(self, action: Action) -> bool:
+        """Whether :meth:`gate` has anything to check (tile-less actions without permission do not)."""
+        return self.registry.module_of(action.id) is not None or (
+            action.permission is not None and self.permission_checker is not None)
+
     def gate(self, session: Session, action: Action, call: ActionCall) -> None:
         """Steps 2b-2c: module availability and the declared permission."""
         module = self.registry.module_of(action.id)
@@ -210,8 +215,9 @@ class Runtime:
         """Run one call to completion and return its result; never raises for action failures."""
         try:
             action, params = self.prepare(call)
-            with self.db.session() as session:
-                self.gate(session, action, call)
+            if self.needs_gate(action):
+                with self.db.session() as session:
+                    self.gate(session, action, call)
         except ActionError as err:
             if invocation_id is not None:  # a queued call: its record must not stay QUEUED
                 self._fail_unclaimed(invocation_id, err)

@@ -108,8 +108,9 @@ class Dispatcher:
 
         runtime = self.app.runtime
         action, params = runtime.prepare(call)
-        with self.app.db.session() as session:
-            runtime.gate(session, action, call)
+        if runtime.needs_gate(action):
+            with self.app.db.session() as session:
+                runtime.gate(session, action, call)
         data = params.model_dump(mode="json")
         run_id = call.run_id or f"adhoc-{os.urandom(16).hex()}"
         key = runtime.key_for(call, action, run_id)
