@@ -123,12 +123,13 @@ class Stack:
         return subprocess.run([MSPFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
                               check=False)
 
-    def start_worker(self, threads: int = 4) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([MSPFLOW, "worker", "--threads", str(threads)], env=self.env, text=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def start_worker(self, threads: int = 4, processes: int = 1) -> subprocess.Popen[str]:
+        proc = subprocess.Popen([MSPFLOW, "worker", "--threads", str(threads), "--processes", str(processes)],
+                                env=self.env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         assert proc.stderr is not None
-        line = proc.stderr.readline()  # "mspflow worker N ready: ..."
-        assert "ready" in line, line + proc.stderr.read()
+        for _ in range(processes):
+            line = proc.stderr.readline()  # "mspflow worker N ready: ..."
+            assert "ready" in line, line + proc.stderr.read()
         self.workers.append(proc)
         return proc
 
@@ -165,6 +166,21 @@ def test_run_enqueue_wait_through_a_separate_worker_process(stack: Stack) -> Non
     again = stack.cli("run", APPLY, "--tenant", "acme", "--input", '{"label": "e2e"}', "--run-id", "r1",
                       "--step-path", "s1", "--json")
     assert json.loads(again.stdout)["replayed"] is True and effects(stack.db, "e2e") == 1
+
+
+def test_worker_processes_share_the_queue(stack: Stack) -> None:
+    app = App(db=stack.db, broker_url=stack.env["MSPFLOW_BROKER_URL"], plugins=make_app(stack.db).plugins)
+    ids = [app.enqueue(APPLY, tenant="acme", input={"label": f"p-{i}", "sleep": 0.05}, run_id="multi",
+                       step_path=f"steps.{i}") for i in range(60)]
+    supervisor = stack.start_worker(threads=2, processes=2)
+    assert all(app.wait(i, timeout=60)["status"] == "SUCCEEDED" for i in ids)
+    with stack.db.engine.connect() as conn:
+        owners = conn.execute(text("SELECT DISTINCT lease_owner FROM workflow_action_invocations")).scalars()
+        pids = {owner.split(":")[1] for owner in owners}
+    assert len(pids) == 2 and str(supervisor.pid) not in pids
+    supervisor.send_signal(signal.SIGTERM)
+    assert supervisor.wait(timeout=30) == 0
+    app.close()
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(stack: Stack) -> None:

@@ -63,10 +63,30 @@ class ActionContext:
     redactor: Redactor = field(default_factory=Redactor, repr=False)
     clock: Callable[[], datetime] = utcnow
     logger: RedactingLogger = field(init=False, repr=False)
+    _closers: list[Callable[[], None]] = field(init=False, repr=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.logger = RedactingLogger(logging.getLogger("mspflow.action"), self.redactor,
                                       {"tenant": self.tenant_id, "invocation_id": self.invocation_id})
+
+    def http_client(self, *, base_url: str = "", headers: dict[str, str] | None = None,
+                    timeout: float = 30.0, transport: Any = None) -> Any:
+        """An ``httpx.Client`` with timeouts, closed when the call ends.
+
+        This is the plain factory; vendor auth, retries, throttling and error mapping belong to the
+        HTTP rails that vendor plugins build on.
+        """
+        import httpx
+
+        client = httpx.Client(base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0),
+                              transport=transport)
+        self._closers.append(client.close)
+        return client
+
+    def close(self) -> None:
+        """Release what the call opened (the runtime calls this when the handler returns or raises)."""
+        while self._closers:
+            self._closers.pop()()
 
     def secret(self, name: str, *, required: bool = True) -> str | None:
         """The tenant's secret ``name``; its value is scrubbed from everything this call records.

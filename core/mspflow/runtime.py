@@ -342,7 +342,10 @@ class Runtime:
                     secrets=self._secrets, redactor=redactor,
                     clock=self.clock,
                 )
-                produced = action.handler(params, ctx)
+                try:
+                    produced = action.handler(params, ctx)
+                finally:
+                    ctx.close()
                 try:
                     output = action.output_model.model_validate(
                         produced.model_dump() if isinstance(produced, BaseModel) else produced
