@@ -68,7 +68,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    install(session, ".[lint]")
+    install(session, ".[lint,test]")  # mypy needs pytest for mspflow.testing
     failed = []
     # Both always run, so one pass reports everything. mypy: [tool.mypy] names the package (core/).
     for command in (["ruff", "check", ".", *session.posargs], ["mypy"]):
