@@ -19,6 +19,7 @@ from tests.factories import rmm_module
 
 RECORD_KEYS = ["group_key", "label", "description", "tile_kind", "icon", "default_action_id", "available",
                "unavailable_reason", "actions"]
+CORE = ["transform", "scheduling"]  # the built-in core groups, in catalog order
 ACTION_KEYS = ["id", "version", "label", "description", "category", "icon", "side_effectful", "idempotency",
                "input_schema", "output_schema"]
 
@@ -58,7 +59,7 @@ def test_core_groups_come_first_then_apps_by_label(db: Database) -> None:
     registry = registry_with(rmm_module("zeta"), rmm_module("alpha"), extra_core)
     with db.sessions() as s:
         keys = [r.module.group_key for r in build_catalog(registry, s, "acme").records]
-    assert keys == ["control", "transform", "app:alpha", "app:zeta"]
+    assert keys == ["control", "transform", "scheduling", "app:alpha", "app:zeta"]
 
 
 def test_disconnected_modules_stay_in_the_catalog_with_their_schemas(db: Database) -> None:
@@ -72,7 +73,7 @@ def test_disconnected_modules_stay_in_the_catalog_with_their_schemas(db: Databas
     trmm = catalog.record("app:tacticalrmm")
     assert trmm is not None and (trmm.available, trmm.unavailable_reason) == (False, "inactive")
     assert trmm.to_json()["actions"][0]["input_schema"]["title"] == "PingInput"
-    assert [r.module.group_key for r in catalog.palette] == ["transform", "app:ninjaone"]
+    assert [r.module.group_key for r in catalog.palette] == [*CORE, "app:ninjaone"]
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -90,7 +91,7 @@ def test_palette_is_exactly_the_available_subset_of_the_catalog(db: Database, co
     palette = catalog.palette
     assert set(palette) <= set(catalog.records)
     assert [r for r in catalog.records if r.available] == list(palette)
-    assert {r.module.group_key for r in palette} == {"transform"} | {f"app:{v}" for v in connected}
+    assert {r.module.group_key for r in palette} == set(CORE) | {f"app:{v}" for v in connected}
     assert catalog.to_json(palette=True)["records"] == [r.to_json() for r in palette]
 
 
@@ -103,7 +104,7 @@ def test_catalog_of_50_rmm_modules_issues_one_rmm_integrations_query(db: Databas
     statements.clear()
     with db.sessions() as s:
         catalog = build_catalog(registry, s, "acme")
-    assert len(catalog.palette) == 1 + 17
+    assert len(catalog.palette) == len(CORE) + 17
     rmm_queries = [q for q in statements if "rmm_integrations" in q]
     assert len(rmm_queries) == 1, rmm_queries
 
@@ -119,7 +120,7 @@ def test_failing_shared_query_is_still_one_query_and_fails_every_rmm_module(db: 
     with db.sessions() as s:
         catalog = build_catalog(registry, s, "acme")
     assert [(r.available, r.unavailable_reason) for r in catalog.records] == \
-        [(True, None)] + [(False, "resolver_error")] * 5
+        [(True, None)] * len(CORE) + [(False, "resolver_error")] * 5
     assert len([q for q in statements if "rmm_integrations" in q]) == 1
 
 

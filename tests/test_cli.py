@@ -50,22 +50,22 @@ def test_catalog_on_a_fresh_machine_creates_the_schema_and_prints_the_contract(c
     connected = cli.json("catalog", "--tenant", "acme")
     other = cli.json("catalog", "--tenant", "globex")
     assert isinstance(connected, dict) and isinstance(other, dict)
-    assert [r["group_key"] for r in connected["records"]] == ["transform", "app:acme"]
-    acme = connected["records"][1]
+    assert [r["group_key"] for r in connected["records"]] == ["transform", "scheduling", "app:acme"]
+    acme = connected["records"][-1]
     assert (acme["available"], acme["unavailable_reason"]) == (True, None)
     assert acme["actions"][0]["id"] == "acme.devices.reboot"
     assert acme["actions"][0]["input_schema"]["required"] == ["device_id"]
-    assert (other["records"][1]["available"], other["records"][1]["unavailable_reason"]) == \
+    assert (other["records"][-1]["available"], other["records"][-1]["unavailable_reason"]) == \
         (False, "not_connected")
     palette = cli.json("catalog", "--tenant", "globex", "--palette")
-    assert [r["group_key"] for r in palette["records"]] == ["transform"]  # type: ignore[index]
+    assert [r["group_key"] for r in palette["records"]] == ["transform", "scheduling"]  # type: ignore[index]
 
 
 def test_disconnect_hides_the_tile_and_show_reports_the_row(cli: Cli) -> None:
     cli("tenant", "connect", "acme", "acme")
     result = cli("tenant", "disconnect", "acme", "acme")
     assert result.returncode == 0 and "disconnected" in result.stdout
-    record = cli.json("catalog", "--tenant", "acme")["records"][1]  # type: ignore[index]
+    record = cli.json("catalog", "--tenant", "acme")["records"][-1]  # type: ignore[index]
     assert (record["available"], record["unavailable_reason"]) == (False, "inactive")
     shown = cli.json("tenant", "show", "acme")
     assert shown["rmm_integrations"][0]["provider"] == "acme"  # type: ignore[index]
@@ -134,15 +134,26 @@ def test_actions_and_describe(cli: Cli) -> None:
     assert cli("actions", "--module", "app:nope").returncode == 1
 
 
-def test_demo_shows_a_connected_and_a_disconnected_tenant(cli: Cli) -> None:
+def test_demo_shows_a_connected_and_a_disconnected_tenant_and_replays_its_workflow(cli: Cli) -> None:
     result = cli("demo", "--json")
     assert result.returncode == 0, result.stderr
-    connected, disconnected = json.loads(result.stdout)["catalogs"]
+    data = json.loads(result.stdout)
+    connected, disconnected = data["catalogs"]
     assert (connected["tenant"], disconnected["tenant"]) == ("demo-connected", "demo-disconnected")
-    assert [r["available"] for r in connected["records"]] == [True, True]
-    assert [r["available"] for r in disconnected["records"]] == [True, False]
+    assert [r["available"] for r in connected["records"]] == [True, True, True]
+    assert [r["available"] for r in disconnected["records"]] == [True, True, False]
+    assert data["providers"] == ["acme"]
+    steps = data["workflow"]["steps"]
+    assert [(s["action_id"], s["ok"], s["replayed"]) for s in steps] == [
+        ("transform.text.render", True, False), ("scheduling.create_entry", True, False)]
+    assert steps[1]["output"]["work_item_id"] == "demo-ticket-1001"
+    assert [e["event_type"] for e in data["outbox"]] == ["SCHEDULE_ENTRY_CREATED"]
+    again = json.loads(cli("demo", "--json").stdout)
+    assert again["workflow"]["steps"][1]["replayed"] is True
+    assert again["workflow"]["steps"][1]["output"] == steps[1]["output"] and len(again["outbox"]) == 1
     human = cli("demo")
     assert human.returncode == 0 and "demo-disconnected" in human.stdout and "not_connected" in human.stdout
+    assert "replayed" in human.stdout
 
 
 @pytest.mark.postgres
@@ -156,7 +167,7 @@ def test_postgresql_path_needs_an_explicit_upgrade_and_a_secret_key(tmp_path: Pa
     assert upgraded.returncode == 0 and HEAD in upgraded.stdout
     assert "password" not in upgraded.stdout
     assert cli("tenant", "connect", "acme", "acme").returncode == 0
-    record = cli.json("catalog", "--tenant", "acme")["records"][1]  # type: ignore[index]
+    record = cli.json("catalog", "--tenant", "acme")["records"][-1]  # type: ignore[index]
     assert record["available"] is True
     no_key = cli("tenant", "set-secret", "acme", "acme_api_key", stdin="s3cret")
     assert no_key.returncode == 1 and "MSPFLOW_SECRET_KEY" in no_key.stderr

@@ -89,7 +89,7 @@ def test_identical_registration_from_two_entry_points_is_a_noop(dists: Distribut
     dists.install("mspflow-acme-again", "mspflow_acme_again", "from mspflow_acme import *\n"
                   "from mspflow_acme import register_modules\n")
     loaded = Plugins(strict=True)
-    assert loaded.errors == [] and list(loaded.registry.modules) == ["transform", "app:acme"]
+    assert loaded.errors == [] and list(loaded.registry.modules) == ["transform", "scheduling", "app:acme"]
 
 
 def test_strict_mode_turns_load_errors_into_a_failure(dists: Distributions,
@@ -117,8 +117,8 @@ def test_load_plugins_selects_entry_points(dists: Distributions, monkeypatch: py
     else:
         monkeypatch.setenv("MSPFLOW_LOAD_PLUGINS", only)
     modules = set(Plugins(strict=True).registry.modules)
-    assert modules - {"transform"} == expected
-    assert "transform" in modules  # built-ins always load
+    assert modules - {"transform", "scheduling"} == expected
+    assert {"transform", "scheduling"} <= modules  # built-ins always load
 
 
 def test_entry_points_are_scanned_once_per_process(dists: Distributions,
@@ -143,7 +143,7 @@ def test_entry_points_are_scanned_once_per_process(dists: Distributions,
 def test_builtins_register_through_the_same_hooks() -> None:
     loaded = Plugins(entry_points=[], strict=True)
     [builtin] = loaded.loaded
-    assert builtin.builtin and builtin.modules == ["transform"]
+    assert builtin.builtin and builtin.modules == ["transform", "scheduling"]
     assert loaded.pm.get_plugin("mspflow.builtin") is not None
     assert {impl.plugin_name for impl in loaded.pm.hook.register_modules.get_hookimpls()} == \
         {"mspflow.builtin"}

@@ -25,8 +25,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenant connections and secrets (standalone use).", no_args_is_help=True)
+outbox_app = typer.Typer(help="Events for the host (e.g. SCHEDULE_ENTRY_CREATED).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(outbox_app, name="outbox")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -514,42 +516,95 @@ def worker_cmd(
     instance.close()
 
 
-# -- demo ----------------------------------------------------------------------------------------------
+# -- outbox ------------------------------------------------------------------------------------------
 
-DEMO_CONNECTED = "demo-connected"
-DEMO_DISCONNECTED = "demo-disconnected"
+
+@outbox_app.command("list")
+def outbox_list(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's events.")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    include_delivered: Annotated[bool, typer.Option("--all", help="Delivered events too.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many, oldest first.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Undelivered outbox events, oldest first."""
+    from mspflow import outbox
+
+    instance = _load(as_json)
+    _db_guard(as_json, instance)
+    with instance.db.sessions() as session:
+        events = outbox.pending(session, tenant=tenant, event_type=event_type, limit=limit,
+                                include_delivered=include_delivered)
+    if as_json:
+        _print_json({"events": events})
+        return
+    from rich.table import Table
+
+    table = Table("event", "tenant", "type", "created", "delivered", title="Outbox")
+    for e in events:
+        table.add_row(e["event_id"], e["tenant"], e["event_type"], e["created_at"] or "", e["delivered_at"] or "-")
+    _console().print(table)
+
+
+@outbox_app.command("ack")
+def outbox_ack(
+    event_ids: Annotated[list[str], typer.Argument(help="Event ids to mark delivered.")],
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only if they belong to this tenant.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark outbox events delivered (acking twice is harmless)."""
+    from mspflow import outbox
+
+    instance = _load(as_json)
+    _db_guard(as_json, instance)
+    with instance.db.session() as session:
+        count = outbox.ack(session, event_ids, tenant=tenant)
+    if as_json:
+        _print_json({"acked": count})
+    else:
+        typer.echo(f"{count} event(s) marked delivered")
+
+
+# -- demo ----------------------------------------------------------------------------------------------
 
 
 @app.command("demo")
 def demo_cmd(as_json: JsonOpt = False) -> None:
-    """Catalogs of a connected and a disconnected demo tenant on the configured database."""
-    from mspflow import tenants
+    """Catalogs of a connected and a disconnected tenant, and a small escalation workflow run."""
+    from mspflow import demo
 
     instance = _load(as_json)
     _db_guard(as_json, instance)
-    console = _console() if not as_json else None
-    if console:
-        console.print(f"[bold]mspflow demo[/bold] on {instance.db.display_url()}")
-    providers = tenants.known_providers(instance.registry)
-    with instance.db.session() as session:
-        for provider in providers:
-            tenants.connect(session, instance.registry, DEMO_CONNECTED, provider)
-            tenants.disconnect(session, instance.registry, DEMO_DISCONNECTED, provider)
-    catalogs = [instance.catalog(DEMO_CONNECTED), instance.catalog(DEMO_DISCONNECTED)]
+    if not as_json:
+        _console().print(f"[bold]mspflow demo[/bold] on {instance.db.display_url()}")
+    result = demo.run(instance)
     if as_json:
-        _print_json({"catalogs": [c.to_json() for c in catalogs]})
+        _print_json(result)
         return
-    assert console is not None
+    console = _console()
+    providers = result["providers"]
     if providers:
-        console.print(f"{DEMO_CONNECTED}: connected to {', '.join(providers)}; "
-                      f"{DEMO_DISCONNECTED}: connected to nothing.")
+        console.print(f"{demo.CONNECTED}: connected to {', '.join(providers)}; "
+                      f"{demo.DISCONNECTED}: connected to nothing.")
     else:
         console.print("No integration plugins are installed, so only the core groups show. "
                       "Install one (pip install mspflow-<vendor>) and run the demo again.")
-    for catalog in catalogs:
-        console.print(_catalog_table(catalog, palette=False))
+    for tenant in (demo.CONNECTED, demo.DISCONNECTED):
+        console.print(_catalog_table(instance.catalog(tenant), palette=False))
+    console.print(f"[bold]Workflow run {demo.RUN_ID}[/bold] for {demo.CONNECTED}:")
+    for step in result["workflow"]["steps"]:
+        if step["ok"]:
+            how = "replayed (recorded result, nothing done twice)" if step["replayed"] else "ran"
+            console.print(f"  {step['step']} {step['action_id']}: [green]{how}[/green]")
+            console.print_json(data=step["output"])
+        else:
+            console.print(f"  {step['step']} {step['action_id']}: [red]{step['error']['code']}[/red] "
+                          f"{step['error']['message']}")
+    console.print(f"Outbox for the host: {len(result['outbox'])} undelivered event(s) "
+                  f"({', '.join(sorted({e['event_type'] for e in result['outbox']})) or 'none'}).")
     console.print("Next: [bold]mspflow catalog --tenant demo-connected --palette[/bold], "
-                  "[bold]mspflow describe <action id>[/bold], [bold]mspflow plugins[/bold].")
+                  "[bold]mspflow invocations --tenant demo-connected[/bold], "
+                  "[bold]mspflow outbox list[/bold], [bold]mspflow describe scheduling.create_entry[/bold].")
 
 
 def main() -> None:

@@ -1,5 +1,19 @@
 """The core's own groups and actions, registered through the same hooks as any plugin."""
 
-from mspflow.builtin.transform import register_availability, register_modules
+from __future__ import annotations
 
-__all__ = ["register_availability", "register_modules"]
+from mspflow.availability import AlwaysAvailable
+from mspflow.builtin.scheduling import scheduling
+from mspflow.builtin.transform import transform
+from mspflow.hookspecs import RegisterModule, RegisterResolver, hookimpl
+
+
+@hookimpl
+def register_availability(register: RegisterResolver) -> None:
+    register("core", AlwaysAvailable())
+
+
+@hookimpl
+def register_modules(register: RegisterModule) -> None:
+    register(transform)
+    register(scheduling)

@@ -7,9 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mspflow.availability import AlwaysAvailable
 from mspflow.errors import ActionError
-from mspflow.hookspecs import RegisterModule, RegisterResolver, hookimpl
 from mspflow.modules import Module
 
 transform = Module(
@@ -47,13 +45,3 @@ def render_text(params: RenderInput, ctx: Any) -> RenderOutput:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
-
-
-@hookimpl
-def register_availability(register: RegisterResolver) -> None:
-    register("core", AlwaysAvailable())
-
-
-@hookimpl
-def register_modules(register: RegisterModule) -> None:
-    register(transform)

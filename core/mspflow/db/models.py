@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -146,3 +147,109 @@ class WorkflowActionInvocation(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+
+
+# -- the host PSA's people, work items and dispatch board (revision 0003) ------------------------------
+
+USER_TYPES = ("internal", "client")
+WORK_ITEM_TYPES = ("ticket", "project_task", "ad_hoc")
+
+
+class User(Base):
+    """A PSA user. Only active ``internal`` users (technicians) can be scheduled."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("user_type IN ('internal', 'client')", name="user_type"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    first_name: Mapped[str] = mapped_column(String(255), default="")
+    last_name: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str | None] = mapped_column(String(320))
+    user_type: Mapped[str] = mapped_column(String(16), default="internal")
+    is_inactive: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Ticket(Timestamps, Base):
+    """The minimal ticket row a schedule entry can link to."""
+
+    __tablename__ = "tickets"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    ticket_number: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(1024), default="")
+
+
+class ProjectTask(Timestamps, Base):
+    """The minimal project task row a schedule entry can link to."""
+
+    __tablename__ = "project_tasks"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    task_name: Mapped[str] = mapped_column(String(1024), default="")
+
+
+class ScheduleEntry(Timestamps, Base):
+    """An entry on the dispatch board; times are stored in UTC."""
+
+    __tablename__ = "schedule_entries"
+    __table_args__ = (
+        CheckConstraint("work_item_type IN ('ticket', 'project_task', 'ad_hoc')", name="work_item_type"),
+        CheckConstraint("scheduled_end > scheduled_start", name="window"),
+    )
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    title: Mapped[str] = mapped_column(String(1024))
+    scheduled_start: Mapped[datetime]
+    scheduled_end: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(32), default="scheduled")
+    notes: Mapped[str | None] = mapped_column(Text)
+    work_item_type: Mapped[str] = mapped_column(String(16), default="ad_hoc")
+    work_item_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class ScheduleEntryAssignee(Base):
+    __tablename__ = "schedule_entry_assignees"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant", "entry_id"], ["schedule_entries.tenant", "schedule_entries.entry_id"],
+                             ondelete="CASCADE", name="fk_schedule_entry_assignees_entry"),
+        ForeignKeyConstraint(["tenant", "user_id"], ["users.tenant", "users.user_id"],
+                             name="fk_schedule_entry_assignees_user"),
+        Index("ix_schedule_entry_assignees_tenant_user", "tenant", "user_id"),
+    )
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
+class ScheduleConflict(Base):
+    """An overlap the scheduler accepted (``conflict_mode: override``), kept for the dispatcher to see."""
+
+    __tablename__ = "schedule_conflicts"
+    __table_args__ = (Index("ix_schedule_conflicts_tenant_entry", "tenant", "entry_id"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    conflict_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    entry_id: Mapped[str] = mapped_column(String(36))
+    conflicting_entry_id: Mapped[str] = mapped_column(String(36))
+    user_id: Mapped[str] = mapped_column(String(36))
+    resolution: Mapped[str] = mapped_column(String(32), default="override")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class OutboxEvent(Base):
+    """An event for the host (e.g. SCHEDULE_ENTRY_CREATED), written in the transaction that caused it."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_pending", "delivered_at", "created_at"),)
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(255), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    delivered_at: Mapped[datetime | None]

@@ -1,0 +1,66 @@
+"""``mspflow demo``: two tenants' catalogs and a small escalation workflow on the configured database.
+
+Everything it writes is idempotent: running the demo again replays the same workflow run instead of
+scheduling the technician twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mspflow import outbox, tenants
+from mspflow.db.models import Ticket, User
+
+if TYPE_CHECKING:
+    from mspflow.app import App
+
+CONNECTED = "demo-connected"
+DISCONNECTED = "demo-disconnected"
+RUN_ID = "demo-escalation-1"
+ONCALL = "demo-tech-ada"
+TICKET = "demo-ticket-1001"
+
+
+def seed(app: App) -> list[str]:
+    """Connect the demo tenants and create the PSA rows the workflow uses; returns the providers."""
+    providers = list(tenants.known_providers(app.registry))
+    with app.db.session() as s:
+        for provider in providers:
+            tenants.connect(s, app.registry, CONNECTED, provider)
+            tenants.disconnect(s, app.registry, DISCONNECTED, provider)
+        if s.get(User, (CONNECTED, ONCALL)) is None:
+            s.add(User(tenant=CONNECTED, user_id=ONCALL, first_name="Ada", last_name="Lovelace",
+                       email="ada@demo.example", user_type="internal"))
+        if s.get(Ticket, (CONNECTED, TICKET)) is None:
+            s.add(Ticket(tenant=CONNECTED, ticket_id=TICKET, ticket_number="T-1001",
+                         title="Exchange server not responding"))
+    return providers
+
+
+def escalation(app: App) -> list[dict[str, Any]]:
+    """Two steps of a workflow run: render the escalation note, then put the on-call tech on the board."""
+    steps: list[dict[str, Any]] = []
+    note = app.execute("transform.text.render", tenant=CONNECTED, run_id=RUN_ID, step_path="steps.1", input={
+        "template": "Escalated $number ($title): on-site check within 2 hours.",
+        "values": {"number": "T-1001", "title": "Exchange server not responding"}})
+    steps.append({"step": "steps.1", "action_id": "transform.text.render", **note.to_json()})
+    if note.ok and note.output:
+        entry = app.execute("scheduling.create_entry", tenant=CONNECTED, run_id=RUN_ID, step_path="steps.2", input={
+            "assigned_user_ids": [ONCALL], "title": "On-site: T-1001",
+            "window": {"start": "2030-01-07T09:00:00", "end": "2030-01-07T11:00:00", "timezone": "Europe/London"},
+            "link": {"type": "ticket", "id": TICKET}, "notes": note.output["text"], "conflict_mode": "shift"})
+        steps.append({"step": "steps.2", "action_id": "scheduling.create_entry", **entry.to_json()})
+    return steps
+
+
+def run(app: App) -> dict[str, Any]:
+    providers = seed(app)
+    workflow = escalation(app)
+    with app.db.sessions() as s:
+        events = outbox.pending(s, tenant=CONNECTED)
+    return {
+        "providers": providers,
+        "catalogs": [app.catalog(CONNECTED).to_json(), app.catalog(DISCONNECTED).to_json()],
+        "workflow": {"run_id": RUN_ID, "steps": workflow},
+        "outbox": events,
+    }

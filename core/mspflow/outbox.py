@@ -1,0 +1,76 @@
+"""The outbox: events mspflow writes for the host, in the same transaction as the change they describe.
+
+A host polls :func:`pending`, delivers each event (e.g. its calendar sync pushes a new schedule entry to
+the technician's calendar) and then calls :func:`ack`. Because an event is inserted in the transaction
+that made the change, a crash can never leave a change without its event or an event without its change.
+Delivery is at least once: ack after the event's effect is done, and make that effect idempotent by
+``event_id``.
+
+Examples::
+
+    from mspflow import outbox
+
+    with app.db.session() as session:
+        for event in outbox.pending(session, event_type="SCHEDULE_ENTRY_CREATED"):
+            calendar_sync.push(event["payload"])
+            outbox.ack(session, [event["event_id"]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mspflow.db.models import OutboxEvent
+
+SCHEDULE_ENTRY_CREATED = "SCHEDULE_ENTRY_CREATED"
+
+
+def emit(session: Session, tenant: str, event_type: str, payload: dict[str, Any]) -> str:
+    """Add an event to the caller's transaction; returns its id."""
+    event = OutboxEvent(tenant=tenant, event_type=event_type, payload=payload, created_at=datetime.now(UTC))
+    session.add(event)
+    session.flush()
+    return event.event_id
+
+
+def pending(session: Session, *, tenant: str | None = None, event_type: str | None = None,
+            limit: int = 100, include_delivered: bool = False) -> list[dict[str, Any]]:
+    """Undelivered events, oldest first (all events with ``include_delivered``)."""
+    stmt = select(OutboxEvent)
+    if not include_delivered:
+        stmt = stmt.where(OutboxEvent.delivered_at.is_(None))
+    if tenant is not None:
+        stmt = stmt.where(OutboxEvent.tenant == tenant)
+    if event_type is not None:
+        stmt = stmt.where(OutboxEvent.event_type == event_type)
+    stmt = stmt.order_by(OutboxEvent.created_at, OutboxEvent.event_id).limit(limit)
+    return [to_json(e) for e in session.execute(stmt).scalars()]
+
+
+def ack(session: Session, event_ids: Iterable[str], *, tenant: str | None = None) -> int:
+    """Mark events delivered; returns how many were pending. Acking twice is harmless."""
+    ids = list(event_ids)
+    if not ids:
+        return 0
+    stmt = update(OutboxEvent).where(OutboxEvent.event_id.in_(ids), OutboxEvent.delivered_at.is_(None))
+    if tenant is not None:
+        stmt = stmt.where(OutboxEvent.tenant == tenant)
+    return int(session.execute(stmt.values(delivered_at=datetime.now(UTC))).rowcount)  # type: ignore[attr-defined]
+
+
+def to_json(event: OutboxEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id, "tenant": event.tenant, "event_type": event.event_type,
+        "payload": event.payload, "created_at": _iso(event.created_at), "delivered_at": _iso(event.delivered_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
