@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -12,8 +13,12 @@ from mspflow.errors import ActionError
 from mspflow.redaction import Redactor
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sqlalchemy.orm import Session
 
+    from mspflow.db.engine import Database
+    from mspflow.http import Auth, RateLimit, VendorClient
     from mspflow.secrets import SecretStore
 
 
@@ -60,22 +65,50 @@ class ActionContext:
     idempotency_key: str | None = None
     invocation_id: str | None = None
     secrets: Callable[[], SecretStore] | None = field(default=None, repr=False)
+    db: Database | None = field(default=None, repr=False)
+    provider: str | None = None
     redactor: Redactor = field(default_factory=Redactor, repr=False)
     clock: Callable[[], datetime] = utcnow
     logger: RedactingLogger = field(init=False, repr=False)
     _closers: list[Callable[[], None]] = field(init=False, repr=False, default_factory=list)
+    _locked: dict[str, Session] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.logger = RedactingLogger(logging.getLogger("mspflow.action"), self.redactor,
                                       {"tenant": self.tenant_id, "invocation_id": self.invocation_id})
 
+    @property
+    def auth(self) -> Any:
+        """The declarative auth strategies (``ctx.auth.api_key_header(...)``), see :mod:`mspflow.http`."""
+        from mspflow.http import auth
+
+        return auth
+
+    def instance_url(self) -> str | None:
+        """The tenant's ``rmm_integrations.instance_url`` for this action's provider, if any."""
+        if not self.provider:
+            return None
+        from sqlalchemy import select
+
+        from mspflow.db.models import RmmIntegration as R
+
+        return self.session.execute(
+            select(R.instance_url).where(R.tenant == self.tenant_id, R.provider == self.provider)
+        ).scalar()
+
+    def http(self, *, vendor: str, default_base_url: str | None = None, auth: Auth | None = None,
+             rate_limit: RateLimit | None = None, timeout: float = 30.0, trailing_slash: bool = False,
+             normalize: Callable[[str], str] | None = None) -> VendorClient:
+        """A vendor client for this tenant: base URL, auth, throttling, retries and errors handled by the core."""
+        from mspflow.http import make_client
+
+        return make_client(self, vendor=vendor, auth=auth, default_base_url=default_base_url,
+                           instance_url=self.instance_url(), rate_limit=rate_limit, timeout=timeout,
+                           trailing_slash=trailing_slash, normalize=normalize)
+
     def http_client(self, *, base_url: str = "", headers: dict[str, str] | None = None,
                     timeout: float = 30.0, transport: Any = None) -> Any:
-        """An ``httpx.Client`` with timeouts, closed when the call ends.
-
-        This is the plain factory; vendor auth, retries, throttling and error mapping belong to the
-        HTTP rails that vendor plugins build on.
-        """
+        """A plain ``httpx.Client`` with timeouts, closed when the call ends (no vendor plumbing)."""
         import httpx
 
         client = httpx.Client(base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0),
@@ -88,12 +121,21 @@ class ActionContext:
         while self._closers:
             self._closers.pop()()
 
-    def secret(self, name: str, *, required: bool = True) -> str | None:
+    def secret(self, name: str, *, required: bool = True, fresh: bool = False) -> str | None:
         """The tenant's secret ``name``; its value is scrubbed from everything this call records.
 
-        A missing required secret is ``INTEGRATION_INACTIVE`` saying how to store it.
+        A missing required secret is ``INTEGRATION_INACTIVE`` saying how to store it. ``fresh`` reads
+        what other transactions committed since this call began (e.g. a token another worker refreshed).
         """
-        value = self.secrets().get(self.session, self.tenant_id, name) if self.secrets else None
+        if self.secrets is None:
+            value = None
+        elif name in self._locked:
+            value = self.secrets().get(self._locked[name], self.tenant_id, name)
+        elif fresh and self.db is not None:
+            with self.db.session() as s:
+                value = self.secrets().get(s, self.tenant_id, name)
+        else:
+            value = self.secrets().get(self.session, self.tenant_id, name)
         if value is None:
             if required:
                 raise ActionError(
@@ -105,3 +147,35 @@ class ActionContext:
             return None
         self.redactor.add(value)
         return value
+
+    def store_secret(self, name: str, value: str) -> None:
+        """Store a secret at once, outside the call's transaction (a rotated refresh token must survive even
+        if the action then fails)."""
+        self.redactor.add(value)
+        if self.secrets is None:
+            raise ActionError.internal("no secret store is configured")
+        if name in self._locked:
+            self.secrets().set(self._locked[name], self.tenant_id, name, value)
+        elif self.db is not None:
+            with self.db.session() as s:
+                self.secrets().set(s, self.tenant_id, name, value)
+        else:
+            self.secrets().set(self.session, self.tenant_id, name, value)
+
+    @contextmanager
+    def locked_secret(self, name: str) -> Iterator[None]:
+        """Hold the secret's row lock (PostgreSQL ``FOR UPDATE``) so one process at a time rewrites it."""
+        if self.db is None or name in self._locked:
+            yield
+            return
+        from sqlalchemy import select
+
+        from mspflow.db.models import TenantSecret as S
+
+        with self.db.session() as s:
+            s.execute(select(S.name).where(S.tenant == self.tenant_id, S.name == name).with_for_update())
+            self._locked[name] = s
+            try:
+                yield
+            finally:
+                del self._locked[name]

@@ -92,6 +92,24 @@ class Action:
                 )
 
 
+@dataclass(frozen=True)
+class OAuthApp:
+    """How an operator authorizes a user-context OAuth2 app (``mspflow tenant authorize T PROVIDER``).
+
+    Tokens land in the tenant secret ``credentials`` as JSON ``{"access_token", "refresh_token",
+    "expires_at", "instance_url"}``; ``regions`` maps a region name to its base URL.
+    """
+
+    authorize_path: str
+    token_path: str
+    scopes: str
+    credentials: str
+    client_id: str
+    client_secret: str
+    regions: tuple[tuple[str, str], ...] = ()
+    redirect_uri: str = "http://localhost/callback"
+
+
 @dataclass(eq=False)
 class Module:
     """A palette tile: a group of actions shown to a tenant when its availability resolver says so.
@@ -101,6 +119,8 @@ class Module:
         registered elsewhere through ``register_availability``.
     :param default_action_id: the action the tile drops onto the canvas; defaults to the first action.
     :param allowed_action_ids: ids (any version) the tile offers besides its own actions.
+    :param simulator: ``"package.module:Class"`` of its sandbox simulator (``mspflow sim serve``).
+    :param oauth: the OAuth2 app an operator authorizes with ``mspflow tenant authorize``.
     """
 
     group_key: str
@@ -112,6 +132,9 @@ class Module:
     default_action_id: str | None = None
     allowed_action_ids: tuple[str, ...] = ()
     actions: list[Action] = field(default_factory=list)
+    simulator: str | None = None
+    """``"package.module:Class"`` of the vendor sandbox simulator, imported only when used."""
+    oauth: OAuthApp | None = None
 
     @property
     def availability_key(self) -> str | None:
@@ -136,7 +159,7 @@ class Module:
         """What makes two module definitions the same (used to tell a re-registration from a conflict)."""
         return (
             self.group_key, self.label, self.availability, self.description, self.icon, self.tile_kind,
-            self.effective_default_action_id, self.action_ids, tuple(self.actions),
+            self.effective_default_action_id, self.action_ids, tuple(self.actions), self.simulator, self.oauth,
         )
 
     def __eq__(self, other: object) -> bool:

@@ -185,6 +185,14 @@ class Runtime:
             raise validation_error(exc) from None
         return action, params
 
+    def provider_of(self, action: Action) -> str | None:
+        """``ninjaone`` for an action on a tile gated by ``rmm:ninjaone``; the availability key otherwise."""
+        module = self.registry.module_of(action.id)
+        key = module.availability_key if module else None
+        if not key or key == "core":
+            return None
+        return key.split(":", 1)[1] if key.startswith("rmm:") else key
+
     def needs_gate(self, action: Action) -> bool:
         """Whether :meth:`gate` has anything to check (tile-less actions without permission do not)."""
         return self.registry.module_of(action.id) is not None or (
@@ -339,8 +347,8 @@ class Runtime:
                 ctx = ActionContext(
                     tenant_id=call.tenant_id, session=s, run_id=run_id, step_path=call.step_path,
                     attempt=claim.attempt, idempotency_key=key, invocation_id=claim.invocation_id,
-                    secrets=self._secrets, redactor=redactor,
-                    clock=self.clock,
+                    secrets=self._secrets, redactor=redactor, clock=self.clock, db=self.db,
+                    provider=self.provider_of(action),
                 )
                 try:
                     produced = action.handler(params, ctx)

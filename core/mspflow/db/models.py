@@ -253,3 +253,74 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     delivered_at: Mapped[datetime | None]
+
+
+# -- assets synced from RMM vendors and their alerts (revision 0004) -------------------------------------
+
+
+class Asset(Timestamps, Base):
+    """A managed device as the PSA knows it; ``rmm_*`` columns say where it was synced from."""
+
+    __tablename__ = "assets"
+    __table_args__ = (Index("ix_assets_tenant_rmm", "tenant", "rmm_provider", "rmm_device_id"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    asset_type: Mapped[str] = mapped_column(String(32), default="workstation")
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    dns_name: Mapped[str | None] = mapped_column(String(255))
+    os_name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="active")
+    rmm_provider: Mapped[str | None] = mapped_column(String(64))
+    rmm_device_id: Mapped[str | None] = mapped_column(String(255))
+    rmm_organization_id: Mapped[str | None] = mapped_column(String(255))
+    node_class: Mapped[str | None] = mapped_column(String(64))
+    agent_online: Mapped[bool | None] = mapped_column(Boolean)
+    last_seen_at: Mapped[datetime | None]
+
+
+class TenantExternalEntityMapping(Timestamps, Base):
+    """Links a PSA entity (e.g. an asset) to its id in a vendor system."""
+
+    __tablename__ = "tenant_external_entity_mappings"
+    __table_args__ = (
+        UniqueConstraint("tenant", "integration_type", "entity_type", "external_entity_id",
+                         name="uq_tenant_external_entity_mappings_external"),
+        Index("ix_tenant_external_entity_mappings_entity", "tenant", "entity_type", "entity_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(255))
+    integration_type: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(36))
+    external_entity_id: Mapped[str] = mapped_column(String(255))
+    external_realm_id: Mapped[str | None] = mapped_column(String(255))
+    sync_status: Mapped[str] = mapped_column(String(32), default="synced")
+    last_synced_at: Mapped[datetime | None]
+    metadata_json: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+
+
+class RmmAlert(Timestamps, Base):
+    """An alert raised by an RMM vendor, as the PSA keeps it."""
+
+    __tablename__ = "rmm_alerts"
+    __table_args__ = (
+        UniqueConstraint("tenant", "provider", "external_alert_id", name="uq_rmm_alerts_external"),
+        Index("ix_rmm_alerts_tenant_status", "tenant", "provider", "status"),
+    )
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    provider: Mapped[str] = mapped_column(String(64))
+    external_alert_id: Mapped[str] = mapped_column(String(255))
+    external_device_id: Mapped[str | None] = mapped_column(String(255))
+    asset_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(32), default="active")
+    severity: Mapped[str | None] = mapped_column(String(32))
+    priority: Mapped[str | None] = mapped_column(String(32))
+    title: Mapped[str | None] = mapped_column(String(1024))
+    message: Mapped[str | None] = mapped_column(Text)
+    source_type: Mapped[str | None] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime | None]
