@@ -28,7 +28,9 @@ tenant_app = typer.Typer(help="Tenant connections and secrets (standalone use)."
 outbox_app = typer.Typer(help="Events for the host (e.g. SCHEDULE_ENTRY_CREATED).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
+sim_app = typer.Typer(help="Vendor sandbox simulators.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(sim_app, name="sim")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -563,6 +565,133 @@ def outbox_ack(
         _print_json({"acked": count})
     else:
         typer.echo(f"{count} event(s) marked delivered")
+
+
+# -- simulators and OAuth authorization ------------------------------------------------------------------
+
+
+def _module_for(instance: App, provider: str) -> Any:
+    module = instance.registry.modules.get(f"app:{provider}")
+    if module is None:
+        known = sorted(k[4:] for k in instance.registry.modules if k.startswith("app:"))
+        _fail(f"no installed plugin offers {provider!r}; installed: {', '.join(known) or 'none'}")
+    return module
+
+
+@sim_app.command("serve")
+def sim_serve(
+    vendor: Annotated[str, typer.Argument(help="e.g. ninjaone")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback only by default).")] = "127.0.0.1",
+) -> None:
+    """Serve a vendor's sandbox simulator over real HTTP, for the demo and black-box tests."""
+    import importlib
+    import signal
+
+    instance = _load()
+    module = _module_for(instance, vendor)
+    if not module.simulator:
+        _fail(f"the {vendor} plugin ships no simulator")
+    mod_name, _, cls_name = module.simulator.partition(":")
+    sim = getattr(importlib.import_module(mod_name), cls_name)()
+    server = sim.serve(host=host, port=port)
+    signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
+    url = f"http://{host}:{server.server_address[1]}"
+    typer.echo(f"{module.label} simulator listening on {url}", err=True)
+    typer.echo(f"point a tenant at it: MSPFLOW_ALLOW_HTTP_VENDOR_URLS=1 mspflow tenant connect T {vendor} "
+               f"--instance-url {url}", err=True)
+    sys.stderr.flush()
+    import threading
+
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        server.shutdown()
+    server.server_close()
+
+
+@tenant_app.command("authorize")
+def tenant_authorize(
+    tenant: str,
+    provider: Annotated[str, typer.Argument(help="e.g. ninjaone")],
+    region: Annotated[str | None, typer.Option(help="Vendor region (e.g. eu); default: the tenant's URL.")] = None,
+    code: Annotated[str | None, typer.Option(help="The authorization code (else asked for).")] = None,
+) -> None:
+    """Authorize a user-context OAuth2 app: prints the authorize URL, takes the code, stores the tokens."""
+    import json as _json
+    import secrets as _secrets
+    import time
+    from urllib.parse import parse_qs, urlencode, urlparse
+
+    import httpx
+
+    from mspflow import http, tenants
+    from mspflow.secrets import SecretKeyMissing
+
+    instance = _load()
+    _db_guard(False, instance)
+    module = _module_for(instance, provider)
+    oauth = module.oauth
+    if oauth is None:
+        _fail(f"the {provider} plugin does not use an authorization-code OAuth app")
+    regions = dict(oauth.regions)
+    with instance.db.session() as session:
+        current = tenants.describe(session, tenant)
+    row = next((r for r in current["rmm_integrations"] if r["provider"] == provider), None)
+    if region is not None:
+        if region not in regions:
+            _fail(f"unknown region {region!r}; choose one of {', '.join(regions)}")
+        base = regions[region]
+    elif row and row["instance_url"]:
+        base = row["instance_url"]
+    elif regions:
+        base = next(iter(regions.values()))
+    else:
+        _fail("pass --region or connect the tenant with --instance-url first")
+    try:
+        base = http.normalize_base_url(base)
+        with instance.db.session() as session:
+            client_id = instance.secrets.get(session, tenant, oauth.client_id)
+            client_secret = instance.secrets.get(session, tenant, oauth.client_secret)
+    except SecretKeyMissing as exc:
+        _fail(str(exc))
+    except Exception as exc:  # an ActionError about the URL
+        _fail(str(exc))
+    if not client_id or not client_secret:
+        _fail(f"store the app's credentials first: mspflow tenant set-secret {tenant} {oauth.client_id}, "
+              f"then {oauth.client_secret}")
+    state = _secrets.token_urlsafe(16)
+    url = f"{base}{oauth.authorize_path}?" + urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": oauth.redirect_uri,
+        "scope": oauth.scopes, "state": state})
+    typer.echo(f"1. Open this URL as the {module.label} user whose rights scripts should run with:\n   {url}")
+    typer.echo(f"2. After approving, the browser is sent to {oauth.redirect_uri}?code=...; paste that URL or "
+               "just the code.")
+    pasted = code or typer.prompt("code or redirect URL", hide_input=True)
+    if "code=" in pasted:
+        query = parse_qs(urlparse(pasted).query)
+        if query.get("state", [state])[0] != state:
+            _fail("the pasted URL belongs to another authorization attempt (state mismatch); start again")
+        pasted = query["code"][0]
+    transport = http._mounted.get(base)
+    with httpx.Client(base_url=base, timeout=30, transport=transport) as client:
+        response = client.post(oauth.token_path, data={
+            "grant_type": "authorization_code", "code": pasted, "redirect_uri": oauth.redirect_uri,
+            "client_id": client_id, "client_secret": client_secret}, headers={"Accept": "application/json"})
+    if response.status_code >= 400:
+        _fail(f"{module.label} refused the code: {http.vendor_message(response)}")
+    body = response.json()
+    creds = {"access_token": body["access_token"], "refresh_token": body.get("refresh_token"),
+             "expires_at": time.time() + float(body.get("expires_in", 3600)), "instance_url": base}
+    with instance.db.session() as session:
+        instance.secrets.set(session, tenant, oauth.credentials, _json.dumps(creds))
+        tenants.connect(session, instance.registry, tenant, provider, base)
+    typer.echo(f"{tenant}: {provider} authorized; tokens stored in secret {oauth.credentials} (encrypted)"
+               + ("" if creds["refresh_token"] else "; no refresh token was issued, so this must be repeated "
+                  "when the token expires"))
 
 
 # -- demo ----------------------------------------------------------------------------------------------

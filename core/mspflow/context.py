@@ -67,6 +67,7 @@ class ActionContext:
     secrets: Callable[[], SecretStore] | None = field(default=None, repr=False)
     db: Database | None = field(default=None, repr=False)
     provider: str | None = None
+    durable_secrets: list[tuple[str, str]] = field(default_factory=list, repr=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False)
     clock: Callable[[], datetime] = utcnow
     logger: RedactingLogger = field(init=False, repr=False)
@@ -131,7 +132,7 @@ class ActionContext:
             value = None
         elif name in self._locked:
             value = self.secrets().get(self._locked[name], self.tenant_id, name)
-        elif fresh and self.db is not None:
+        elif fresh and self.db is not None and self._separate_sessions:
             with self.db.session() as s:
                 value = self.secrets().get(s, self.tenant_id, name)
         else:
@@ -156,18 +157,28 @@ class ActionContext:
             raise ActionError.internal("no secret store is configured")
         if name in self._locked:
             self.secrets().set(self._locked[name], self.tenant_id, name, value)
-        elif self.db is not None:
+        elif self._separate_sessions:
+            assert self.db is not None
             with self.db.session() as s:
                 self.secrets().set(s, self.tenant_id, name, value)
         else:
+            # SQLite: this call's transaction holds the only write lock, so write through it and let the
+            # runtime write it again should the call fail and roll back.
             self.secrets().set(self.session, self.tenant_id, name, value)
+            self.durable_secrets.append((name, value))
+
+    @property
+    def _separate_sessions(self) -> bool:
+        """Whether side transactions may run beside the call's (PostgreSQL), not on SQLite's single writer."""
+        return self.db is not None and self.db.dialect != "sqlite"
 
     @contextmanager
     def locked_secret(self, name: str) -> Iterator[None]:
         """Hold the secret's row lock (PostgreSQL ``FOR UPDATE``) so one process at a time rewrites it."""
-        if self.db is None or name in self._locked:
-            yield
+        if not self._separate_sessions or name in self._locked:
+            yield  # SQLite: the call's own transaction already excludes every other writer
             return
+        assert self.db is not None
         from sqlalchemy import select
 
         from mspflow.db.models import TenantSecret as S

@@ -266,7 +266,7 @@ class Runtime:
         row = self.new_row(call, action, data, run_id, key, "RUNNING")
         if invocation_id is None:
             try:
-                with self.db.session() as s:
+                with self.db.session(write=True) as s:
                     s.execute(insert(Inv).values(**row))
                 return _Claim(row["invocation_id"], 1, self.owner)
             except IntegrityError:
@@ -276,7 +276,7 @@ class Runtime:
                   (Inv.tenant == call.tenant_id) & (Inv.action_id == action.id)
                   & (Inv.action_version == action.version) & (Inv.idempotency_key == key))
         for _ in range(_CLAIM_ROUNDS):
-            with self.db.session() as s:
+            with self.db.session(write=True) as s:
                 existing = s.execute(select(Inv).where(lookup)).scalar_one()
                 decided = self._decide(s, existing, row["input_hash"])
             if decided is not None:
@@ -342,13 +342,14 @@ class Runtime:
     def _run(self, call: ActionCall, action: Action, params: BaseModel, run_id: str, key: str | None,
              claim: _Claim) -> ActionResult:
         redactor = Redactor()
+        durable: list[tuple[str, str]] = []
         try:
-            with self.db.session() as s:
+            with self.db.session(write=True) as s:
                 ctx = ActionContext(
                     tenant_id=call.tenant_id, session=s, run_id=run_id, step_path=call.step_path,
                     attempt=claim.attempt, idempotency_key=key, invocation_id=claim.invocation_id,
                     secrets=self._secrets, redactor=redactor, clock=self.clock, db=self.db,
-                    provider=self.provider_of(action),
+                    provider=self.provider_of(action), durable_secrets=durable,
                 )
                 try:
                     produced = action.handler(params, ctx)
@@ -379,8 +380,9 @@ class Runtime:
                       redactor.text("".join(traceback.format_exception(exc))))
             err = ActionError.internal(f"{action.id} failed unexpectedly ({type(exc).__name__}); "
                                        "the worker log has the details", invocation_id=claim.invocation_id)
-        with self.db.session() as s:
+        with self.db.session(write=True) as s:
             self._finish(s, claim, status="FAILED", error=err)
+            self._replay_durable(s, call.tenant_id, durable)
         log.info("action %s (invocation %s) failed: %s %s", action.key, claim.invocation_id, err.code,
                  err.message)
         return ActionResult(ok=False, error=err, invocation_id=claim.invocation_id, attempt=claim.attempt)
@@ -402,9 +404,17 @@ class Runtime:
             .values(**values)
         )) == 1
 
+    def _replay_durable(self, s: Session, tenant: str, durable: list[tuple[str, str]]) -> None:
+        """Secrets that must outlive a failed call (a rotated refresh token), when they were written in the
+        call's own transaction (SQLite)."""
+        if durable and self._secrets is not None:
+            store = self._secrets()
+            for name, value in durable:
+                store.set(s, tenant, name, value)
+
     def give_up(self, invocation_id: str, reason: str) -> None:
         """Make a retryable failure final (a worker's retry budget ran out)."""
-        with self.db.session() as s:
+        with self.db.session(write=True) as s:
             row = s.get(Inv, invocation_id)
             if row is None or row.status != "FAILED" or not row.error_retryable:
                 return
@@ -412,7 +422,7 @@ class Runtime:
             row.error_message = f"{row.error_message} ({reason})"
 
     def _fail_unclaimed(self, invocation_id: str, err: ActionError) -> None:
-        with self.db.session() as s:
+        with self.db.session(write=True) as s:
             s.execute(update(Inv).where(Inv.invocation_id == invocation_id, Inv.status == "QUEUED").values(
                 status="FAILED", completed_at=self.clock(), error_code=err.code, error_message=err.message,
                 error_details=cap(err.details), error_retryable=err.retryable))

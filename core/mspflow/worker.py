@@ -117,7 +117,7 @@ class Dispatcher:
         row = runtime.new_row(call, action, data, run_id, key, "QUEUED")
         send = True
         try:
-            with self.app.db.session() as s:
+            with self.app.db.session(write=True) as s:
                 s.execute(insert(Inv).values(**row))
             invocation_id = str(row["invocation_id"])
         except IntegrityError:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_FILE = "mspflow.sqlite3"
+_WRITE = "mspflow_write"
 
 
 def default_home() -> Path:
@@ -45,7 +46,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE for transactions that will write: a deferred one that read first and writes later
+        # fails at once ("database is locked") when another connection committed in between.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
 
 class Database:
@@ -81,9 +84,15 @@ class Database:
         return Path(db).expanduser()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on error."""
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error.
+
+        ``write=True`` on SQLite takes the database's write lock when the transaction starts (one writer
+        at a time per file); on PostgreSQL it changes nothing.
+        """
         with self.sessions() as session, session.begin():
+            if write and self.dialect == "sqlite":
+                session.connection(execution_options={_WRITE: True})
             yield session
 
     def display_url(self) -> str:
