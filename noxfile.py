@@ -88,7 +88,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    scripts = sorted(Path("benchmarks").glob("*.py"))
+    scripts = sorted(p for p in Path("benchmarks").glob("*.py") if not p.name.startswith("_"))
     if not scripts:
         session.skip("no benchmarks/*.py")
     session.run(str(ROOT / "scripts" / "ensure-system-deps"), external=True)

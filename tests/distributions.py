@@ -24,6 +24,7 @@ class Distributions:
         self.site = site
         self.monkeypatch = monkeypatch
         self.modules: list[str] = []
+        self.entry_points: list[str] = []
 
     def __enter__(self) -> Distributions:
         self.site.mkdir(parents=True, exist_ok=True)
@@ -31,6 +32,7 @@ class Distributions:
         pythonpath = os.environ.get("PYTHONPATH")
         self.monkeypatch.setenv("PYTHONPATH", f"{self.site}{os.pathsep}{pythonpath}" if pythonpath
                                 else str(self.site))
+        self.monkeypatch.setenv("MSPFLOW_LOAD_PLUGINS", "")
         discover.cache_clear()
         return self
 
@@ -50,5 +52,8 @@ class Distributions:
         (info / "entry_points.txt").write_text(f"[mspflow]\n{entry_point or module} = {module}\n")
         (info / "RECORD").write_text("")
         self.modules.append(module)
+        self.entry_points.append(entry_point or module)
+        # Only what this test installed: plugins installed in the environment (plugins/*) stay out.
+        self.monkeypatch.setenv("MSPFLOW_LOAD_PLUGINS", ",".join(self.entry_points))
         importlib.invalidate_caches()
         discover.cache_clear()

@@ -29,7 +29,8 @@ class Cli:
 
     def __call__(self, *args: str, stdin: str = "", env: dict[str, str] | None = None
                  ) -> subprocess.CompletedProcess[str]:
-        full_env = {**self.env, "PYTHONPATH": os.environ.get("PYTHONPATH", ""), **(env or {})}
+        full_env = {**self.env, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+                    "MSPFLOW_LOAD_PLUGINS": os.environ.get("MSPFLOW_LOAD_PLUGINS", ""), **(env or {})}
         return subprocess.run([MSPFLOW, *args], input=stdin, capture_output=True, text=True, env=full_env,
                               timeout=60, check=False)
 

@@ -300,7 +300,7 @@ def test_rate_limit_is_shared_across_processes_through_redis(app: App, redis_url
     assert read_(app, ["v2", "things", "3"]).error.code == "RATE_LIMITED"
     import redis
 
-    assert any(b"mspflow-rl:Acme:acme" in k for k in redis.Redis.from_url(redis_url).keys())
+    assert any(b"mspflow-rl:Acme:acme" in k for k in redis.Redis.from_url(redis_url).scan_iter())
 
 
 # -- OAuth2 ---------------------------------------------------------------------------------------------

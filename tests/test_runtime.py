@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -320,3 +321,36 @@ def test_http_client_factory_has_timeouts_and_is_closed_after_the_call(db: Datab
     assert result.ok and result.output == {"status": 204}
     [client] = clients
     assert client.is_closed and client.timeout.read == 30.0 and client.timeout.connect == 10.0
+
+
+def test_rate_limited_retries_do_not_count_as_failed_attempts(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MSPFLOW_MAX_ATTEMPTS", "2")
+    for _ in range(4):
+        result = run(app, "slow-vendor", fail="rate_limited", fail_until_attempt=4)
+        assert result.error.code == "RATE_LIMITED" and result.error.retryable
+    assert run(app, "slow-vendor", fail="rate_limited", fail_until_attempt=4).ok
+
+
+def test_a_secret_echoed_into_the_output_is_not_returned(db: Database) -> None:
+    from mspflow.hookspecs import hookimpl
+    from mspflow.modules import action
+    from mspflow.plugins import Plugins
+
+    def echo(params: _Url, ctx: Any) -> _Url:
+        return _Url(url=f"https://vendor.example/?key={ctx.secret('k')}")
+
+    class Plugin:
+        @hookimpl
+        def register_actions(self, register: Any) -> None:
+            register(action("probe.secret.echo", label="Echo", handler=echo))
+
+    from cryptography.fernet import Fernet
+
+    from mspflow.secrets import DatabaseSecretStore
+
+    store = DatabaseSecretStore(Fernet(Fernet.generate_key()))
+    with db.session() as s:
+        store.set(s, "acme", "k", SECRET)
+    app = App(db=db, plugins=Plugins(entry_points=[], extra=[("probe", Plugin())], strict=True), secrets=store)
+    result = app.execute("probe.secret.echo", tenant="acme", input={"url": "x"})
+    assert result.ok and SECRET not in json.dumps(result.to_json()) and "[REDACTED]" in result.output["url"]

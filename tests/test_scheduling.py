@@ -82,12 +82,14 @@ def test_timezone_of_a_naive_window_is_honoured(app: App) -> None:
     bad = app.execute(CREATE, tenant="acme", input={
         "assigned_user_ids": [ADA], "title": "x",
         "window": {"start": "2026-12-01T09:00:00", "end": "2026-12-01T10:00:00", "timezone": "Mars/Olympus"}})
-    assert bad.error.code == "VALIDATION_ERROR" and bad.error.details["fields"] == ["window.timezone"]
+    assert bad.error.code == "VALIDATION_ERROR"
+    assert [f["path"] for f in bad.error.details["fields"]] == ["window.timezone"]
 
 
 def test_end_not_after_start_is_a_validation_error(app: App, db: Database) -> None:
     result = create(app, [ADA], "2026-12-01T11:00:00Z", "2026-12-01T11:00:00Z")
-    assert result.error.code == "VALIDATION_ERROR" and result.error.details["fields"] == ["window.end"]
+    assert result.error.code == "VALIDATION_ERROR"
+    assert [f["path"] for f in result.error.details["fields"]] == ["window.end"]
     empty = create(app, [], "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
     assert empty.error.code == "VALIDATION_ERROR"
     assert empty.error.details["fields"][0]["path"] == "assigned_user_ids"

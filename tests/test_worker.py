@@ -85,6 +85,32 @@ def test_bad_calls_are_refused_before_anything_is_queued(app: App, db: Database)
         assert conn.execute(text("SELECT count(*) FROM workflow_action_invocations")).scalar_one() == 0
 
 
+def test_a_queued_retry_refused_at_the_gate_becomes_final(app: App, db: Database,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from mspflow.tenants import disconnect
+
+    monkeypatch.setattr(worker_module, "BACKOFF_BASE_S", 1.0)
+    invocation_id = enqueue(app, "cut", fail="transient", fail_until_attempt=99)
+    deadline = time.monotonic() + 10
+    while (app.invocation(invocation_id) or {}).get("status") != "FAILED":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with db.session() as s:
+        disconnect(s, app.registry, "acme", "counter")
+    record = app.wait(invocation_id, timeout=20)
+    assert record["error"]["code"] == "INTEGRATION_INACTIVE" and record["error"]["retryable"] is False
+
+
+def test_an_unreachable_broker_fails_the_record_instead_of_stranding_it(db: Database) -> None:
+    prepare(db)
+    app = App(db=db, plugins=make_app(db).plugins, broker_url="redis://127.0.0.1:1/0")
+    with pytest.raises(ActionError) as err:
+        app.enqueue(APPLY, tenant="acme", input={"label": "nowhere"})
+    assert err.value.code == "TRANSIENT_FAILURE" and "broker is unreachable" in err.value.message
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM workflow_action_invocations")).scalar_one() == "FAILED"
+
+
 def test_enqueueing_the_same_step_twice_is_one_invocation(app: App) -> None:
     first = enqueue(app, "dup")
     app.wait(first, timeout=20)
@@ -189,19 +215,25 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(stack: Stac
                        step_path=f"steps.{i}") for i in range(24)]
     first = stack.start_worker(threads=4)
     deadline = time.monotonic() + 60
-    while effects_total(stack.db) < 6:
+    while effects_total(stack.db) < 6 or not running(stack.db):
         assert time.monotonic() < deadline, "the first worker made no progress"
-        time.sleep(0.05)
+        time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    done_at_kill = effects_total(stack.db)
-    assert done_at_kill < 24, "the batch finished before the kill; make the jobs slower"
+    interrupted = running(stack.db)  # their handler transactions died with the worker
+    assert interrupted and effects_total(stack.db) < 24, "the batch finished before the kill"
     stack.start_worker(threads=4)
-    records = [app.wait(i, timeout=90) for i in ids]
-    assert [r["status"] for r in records] == ["SUCCEEDED"] * 24
+    records = {i: app.wait(i, timeout=90) for i in ids}
+    assert [r["status"] for r in records.values()] == ["SUCCEEDED"] * 24
     assert [effects(stack.db, f"job-{i}") for i in range(24)] == [1] * 24
-    assert any(r["attempt"] > 1 for r in records), "no call was taken over from the killed worker"
+    assert all(records[i]["attempt"] >= 2 for i in interrupted), "a call cut off by the kill was not taken over"
     app.close()
+
+
+def running(db: Database) -> list[str]:
+    with db.engine.connect() as conn:
+        return list(conn.execute(text("SELECT invocation_id FROM workflow_action_invocations "
+                                      "WHERE status = 'RUNNING'")).scalars())
 
 
 def effects_total(db: Database) -> int:

@@ -88,7 +88,10 @@ class ActionError(Exception):
         return f"ActionError({self.code!r}, {self.message!r})"
 
     @classmethod
-    def validation(cls, message: str, **details: Any) -> ActionError:
+    def validation(cls, message: str, *, fields: list[str] | None = None, **details: Any) -> ActionError:
+        """``VALIDATION_ERROR``; ``fields`` are input paths, reported in the same shape as schema errors."""
+        if fields is not None:
+            details["fields"] = [{"path": f, "message": message, "type": "value_error"} for f in fields]
         return cls("VALIDATION_ERROR", message, details=details)
 
     @classmethod

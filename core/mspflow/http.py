@@ -242,7 +242,7 @@ class OAuth2AuthorizationCode:
         if not isinstance(creds, dict) or not creds.get("access_token"):
             raise ActionError.inactive(
                 f"{http.vendor} credentials for tenant {http.tenant!r} are malformed; reconnect the integration",
-                reason="RECONNECT_REQUIRED", secret=self.credentials)
+                reason="RECONNECT_REQUIRED", secret_name=self.credentials)
         return creds
 
     def _refresh(self, http: VendorClient, *, stale: str) -> dict[str, Any]:

@@ -228,7 +228,7 @@ class Runtime:
                     self.gate(session, action, call)
         except ActionError as err:
             if invocation_id is not None:  # a queued call: its record must not stay QUEUED
-                self._fail_unclaimed(invocation_id, err)
+                self.fail_pending(invocation_id, err)
             return ActionResult(ok=False, error=err, invocation_id=invocation_id)
         data = params.model_dump(mode="json")
         run_id = call.run_id or f"adhoc-{uuid.uuid4()}"
@@ -308,7 +308,8 @@ class Runtime:
         # unless the call already had its share of attempts. (Read the row before the UPDATEs: the ORM
         # synchronizes the loaded object with them.)
         attempt, status, invocation_id = row.attempt, row.status, row.invocation_id
-        if attempt >= max_attempts():
+        # Waiting out a vendor's rate limit is not a failed attempt; the worker's own budget bounds it.
+        if attempt >= max_attempts() and not (status == "FAILED" and row.error_code == "RATE_LIMITED"):
             died = status == "RUNNING"
             err = ActionError(
                 "TRANSIENT_FAILURE" if died else (row.error_code or "INTERNAL_ERROR"),  # type: ignore[arg-type]
@@ -364,8 +365,8 @@ class Runtime:
                     raise ActionError.internal(
                         f"{action.id} returned output that does not match its schema",
                         fields=err.details["fields"]) from None
-                stored = cap(redactor.data(output))
-                if not self._finish(s, claim, status="SUCCEEDED", output=stored):
+                output = redactor.data(output)  # a secret echoed into the output is not returned either
+                if not self._finish(s, claim, status="SUCCEEDED", output=cap(output)):
                     raise _LeaseLost
             return ActionResult(ok=True, output=output, invocation_id=claim.invocation_id,
                                 attempt=claim.attempt)
@@ -421,9 +422,11 @@ class Runtime:
             row.error_retryable = False
             row.error_message = f"{row.error_message} ({reason})"
 
-    def _fail_unclaimed(self, invocation_id: str, err: ActionError) -> None:
+    def fail_pending(self, invocation_id: str, err: ActionError) -> None:
         with self.db.session(write=True) as s:
-            s.execute(update(Inv).where(Inv.invocation_id == invocation_id, Inv.status == "QUEUED").values(
+            # QUEUED, or a retryable failure whose retry the gate now refuses (integration disconnected).
+            pending = (Inv.status == "QUEUED") | ((Inv.status == "FAILED") & Inv.error_retryable.is_(True))
+            s.execute(update(Inv).where(Inv.invocation_id == invocation_id, pending).values(
                 status="FAILED", completed_at=self.clock(), error_code=err.code, error_message=err.message,
                 error_details=cap(err.details), error_retryable=err.retryable))
 

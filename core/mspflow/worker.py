@@ -134,10 +134,21 @@ class Dispatcher:
             invocation_id = str(existing.invocation_id)
             send = existing.status not in ("SUCCEEDED", "FAILED") or bool(existing.error_retryable)
         if send:
-            self.send({"invocation_id": invocation_id, "action_id": action.id, "version": action.version,
-                       "tenant": call.tenant_id, "input": data, "run_id": run_id,
-                       "step_path": call.step_path, "idempotency_key": key, "retries": {}})
+            self._send_or_fail(invocation_id, {
+                "invocation_id": invocation_id, "action_id": action.id, "version": action.version,
+                "tenant": call.tenant_id, "input": data, "run_id": run_id, "step_path": call.step_path,
+                "idempotency_key": key, "retries": {}})
         return invocation_id
+
+    def _send_or_fail(self, invocation_id: str, payload: dict[str, Any]) -> None:
+        try:
+            self.send(payload)
+        except Exception as exc:  # the broker is unreachable: the record must not wait forever
+            err = ActionError("TRANSIENT_FAILURE", f"could not queue the call: the broker is unreachable "
+                              f"({type(exc).__name__}); try again", details={"invocation_id": invocation_id})
+            self.app.runtime.fail_pending(invocation_id, ActionError(
+                err.code, err.message, details=err.details, retryable=False))
+            raise err from None
 
     def send(self, payload: dict[str, Any], delay_s: float = 0.0) -> None:
         queue = queue_for(self.app, payload["action_id"])
@@ -152,7 +163,15 @@ class Dispatcher:
     def _handle(self, payload: dict[str, Any]) -> None:
         call = ActionCall(payload["action_id"], payload["tenant"], payload["input"], payload["version"],
                           payload["run_id"], payload["step_path"], payload["idempotency_key"])
-        result = self.app.runtime.execute(call, invocation_id=payload["invocation_id"])
+        try:
+            result = self.app.runtime.execute(call, invocation_id=payload["invocation_id"])
+        except Exception as exc:  # the database is down, say: the message must not be lost
+            from mspflow.runtime import ActionResult
+
+            log.warning("invocation %s: could not run (%s: %s); will retry", payload["invocation_id"],
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            result = ActionResult(ok=False, error=ActionError("TRANSIENT_FAILURE", f"{type(exc).__name__}"),
+                                  invocation_id=payload["invocation_id"])
         if not result.ok and result.error is not None and result.error.retryable:
             self._retry(payload, result)
 
