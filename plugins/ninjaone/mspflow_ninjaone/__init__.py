@@ -1,0 +1,469 @@
+"""mspflow-ninjaone: NinjaOne RMM devices, scripts and alerts as workflow actions.
+
+Reads top to bottom: the tile, its availability, the client (paths, shapes, the auth choice), the
+actions. Token refresh, the 401 → refresh → once-more rule, percent-encoded ids, vendor errors and
+scrubbing of secrets all live in the core (:mod:`mspflow.http`), not here.
+
+Credentials are the tenant secret ``ninjaone_credentials`` (JSON ``{"access_token", "refresh_token",
+"expires_at", "instance_url"}``, written by ``mspflow tenant authorize TENANT ninjaone``) plus
+``ninjaone_client_id`` and ``ninjaone_client_secret``. The base URL is the tenant's
+``rmm_integrations.instance_url`` (``https://eu.ninjarmm.com``, ...), else ``https://app.ninjarmm.com``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
+from sqlalchemy import or_, select
+
+from mspflow import ActionContext, ActionError, Module, hookimpl, rmm_integration
+from mspflow.db.models import Asset, RmmAlert, TenantExternalEntityMapping
+from mspflow.modules import OAuthApp
+
+PROVIDER = "ninjaone"
+
+# -- the tile and its availability -------------------------------------------------------------------
+
+ninjaone = Module(
+    "app:ninjaone", label="NinjaOne", icon="ninjaone",
+    description="Find, sync and reboot NinjaOne devices, run their scripts, and acknowledge NinjaOne alerts.",
+    availability=rmm_integration(PROVIDER),
+    default_action_id="ninjaone.devices.find",
+    simulator="mspflow_ninjaone.sim:NinjaOneSimulator",
+    oauth=OAuthApp(
+        authorize_path="/ws/oauth/authorize", token_path="/ws/oauth/token",
+        scopes="monitoring management control offline_access", credentials="ninjaone_credentials",
+        client_id="ninjaone_client_id", client_secret="ninjaone_client_secret",
+        regions=(("us", "https://app.ninjarmm.com"), ("us2", "https://us2.ninjarmm.com"),
+                 ("eu", "https://eu.ninjarmm.com"), ("oc", "https://oc.ninjarmm.com"),
+                 ("ca", "https://ca.ninjarmm.com"), ("fed", "https://fed.ninjarmm.com")),
+    ),
+)
+
+# -- the client: paths, shapes and the auth choice ----------------------------------------------------
+
+BASE_URL = "https://app.ninjarmm.com"
+PAGE_SIZE = 100
+
+
+class NinjaOne:
+    """The NinjaOne Public API v2 for one tenant.
+
+    One auth choice for every call: the user-context token of the authorization-code flow, because
+    ``/script/run`` refuses client-credentials tokens (``user_context_required``). NinjaOne publishes
+    no request quota, so no ``rate_limit=`` is declared; its 429 answers are honoured by the core.
+    """
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self.http = ctx.http(vendor="NinjaOne", default_base_url=BASE_URL, auth=ctx.auth.oauth2_authorization_code(
+            "/ws/oauth/token", credentials="ninjaone_credentials", client_id="ninjaone_client_id",
+            client_secret="ninjaone_client_secret"))
+
+    def devices(self, *, limit: int | None) -> list[dict[str, Any]]:
+        """``GET /v2/devices``: bare arrays, keyset-paged by ``after=<last id>``."""
+        return self.http.keyset_pages(("v2", "devices"), page_size=PAGE_SIZE, limit=limit)
+
+    def device(self, device_id: str) -> dict[str, Any]:
+        return dict(self.http.get(("v2", "device", device_id)))
+
+    def reboot(self, device_id: str, mode: str, reason: str | None) -> None:
+        """``POST /v2/device/{id}/reboot/{mode}`` (there is no ``/control/reboot``)."""
+        self.http.post(("v2", "device", device_id, "reboot", mode), json={"reason": reason} if reason else None)
+
+    def scripting_options(self, device_id: str) -> dict[str, Any]:
+        """``{categories, scripts, credentials}``."""
+        return dict(self.http.get(("v2", "device", device_id, "scripting", "options")) or {})
+
+    def run_script(self, device_id: str, request: dict[str, Any]) -> None:
+        """``RunScriptRequest``: ``{type, id | uid, parameters (one string), runAs}``."""
+        self.http.post(("v2", "device", device_id, "script", "run"), json=request)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """``GET /v2/alerts``: every active alert, one bare array (no paging)."""
+        return list(self.http.get(("v2", "alerts")) or [])
+
+    def reset_alert(self, uid: str) -> None:
+        """``DELETE /v2/alert/{uid}``: NinjaOne's "reset alert/condition"."""
+        self.http.delete(("v2", "alert", uid))
+
+
+def _id_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _iso(value: Any) -> str | None:
+    """NinjaOne times are epoch seconds (floats); the PSA's are datetimes (naive ones are UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return datetime.fromtimestamp(float(value), UTC).isoformat()
+
+
+def _epoch(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(float(value), UTC)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+DeviceId = Annotated[str, BeforeValidator(_id_text, json_schema_input_type=int | str),
+                     Field(min_length=1, max_length=64, description="The NinjaOne device id, e.g. 1041")]
+
+
+class Device(BaseModel):
+    external_device_id: str
+    asset_id: str | None
+    organization_id: str | None
+    hostname: str | None
+    display_name: str | None
+    dns_name: str | None
+    agent_online: bool | None
+    last_seen_at: str | None
+    os_name: str | None
+    node_class: str | None
+    source: Literal["local", "ninjaone"]
+
+    @classmethod
+    def from_ninjaone(cls, d: dict[str, Any], asset_id: str | None) -> Device:
+        """From a ``Device`` / ``NodeWithDetailedReferences`` (only the detail carries ``os``)."""
+        return cls(external_device_id=str(d["id"]), asset_id=asset_id, organization_id=_text(d.get("organizationId")),
+                   hostname=d.get("systemName"), display_name=d.get("displayName"), dns_name=d.get("dnsName"),
+                   agent_online=None if d.get("offline") is None else not d["offline"],
+                   last_seen_at=_iso(d.get("lastContact")), os_name=(d.get("os") or {}).get("name"),
+                   node_class=d.get("nodeClass"), source="ninjaone")
+
+    @classmethod
+    def from_asset(cls, a: Asset) -> Device:
+        return cls(external_device_id=str(a.rmm_device_id), asset_id=a.asset_id, organization_id=a.rmm_organization_id,
+                   hostname=a.hostname, display_name=a.name, dns_name=a.dns_name, agent_online=a.agent_online,
+                   last_seen_at=_iso(a.last_seen_at), os_name=a.os_name, node_class=a.node_class, source="local")
+
+
+class Alert(BaseModel):
+    alert_id: str = Field(description="The PSA's alert id when the alert is stored locally, else NinjaOne's uid")
+    external_alert_id: str = Field(description="NinjaOne's alert uid")
+    status: str | None
+    severity: str | None
+    priority: str | None
+    title: str | None
+    message: str | None
+    device_id: str | None
+    asset_id: str | None
+    source_type: str | None
+    created_at: str | None
+    updated_at: str | None
+    acknowledged: bool
+    source: Literal["local", "ninjaone"]
+
+    @classmethod
+    def from_ninjaone(cls, a: dict[str, Any], local: RmmAlert | None, asset_id: str | None) -> Alert:
+        return cls(alert_id=local.alert_id if local else str(a["uid"]), external_alert_id=str(a["uid"]),
+                   status="active", severity=a.get("severity"), priority=a.get("priority"),
+                   title=a.get("subject") or a.get("sourceName"), message=a.get("message"),
+                   device_id=_text(a.get("deviceId")), asset_id=(local.asset_id if local else None) or asset_id,
+                   source_type=a.get("sourceType"), created_at=_iso(a.get("createTime")),
+                   updated_at=_iso(a.get("updateTime")), acknowledged=False, source="ninjaone")
+
+    @classmethod
+    def from_row(cls, r: RmmAlert) -> Alert:
+        return cls(alert_id=r.alert_id, external_alert_id=r.external_alert_id, status=r.status, severity=r.severity,
+                   priority=r.priority, title=r.title, message=r.message, device_id=r.external_device_id,
+                   asset_id=r.asset_id, source_type=r.source_type, created_at=_iso(r.created_at),
+                   updated_at=_iso(r.updated_at),
+                   acknowledged=r.status == "acknowledged" or r.acknowledged_at is not None, source="local")
+
+
+class Script(BaseModel):
+    id: str | None
+    uid: str | None
+    name: str | None
+    type: str | None
+    language: str | None
+
+    @classmethod
+    def from_ninjaone(cls, s: dict[str, Any]) -> Script:
+        return cls(id=_text(s.get("id")), uid=_text(s.get("uid")), name=s.get("name"), type=s.get("type"),
+                   language=s.get("language"))
+
+
+def _node_asset_type(node_class: str | None) -> str:
+    cls = node_class or ""
+    if "SERVER" in cls or cls.endswith("_HOST"):
+        return "server"
+    return "network_device" if cls.startswith("NMS") else "workstation"
+
+
+# -- the PSA's own rows (every query tenant-scoped) ----------------------------------------------------
+
+
+def _assets_by_device(ctx: ActionContext, device_ids: list[str]) -> dict[str, str]:
+    """rmm device id → asset id of the tenant's NinjaOne assets."""
+    if not device_ids:
+        return {}
+    rows = ctx.session.execute(select(Asset.rmm_device_id, Asset.asset_id).where(
+        Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER, Asset.rmm_device_id.in_(device_ids)))
+    return {str(device): asset for device, asset in rows}
+
+
+def _local_alert(ctx: ActionContext, ref: AlertRef) -> RmmAlert | None:
+    match = RmmAlert.external_alert_id == ref.uid
+    if ref.alert_uid is not None:
+        match = or_(match, RmmAlert.alert_id == ref.uid)
+    return ctx.session.execute(select(RmmAlert).where(
+        RmmAlert.tenant == ctx.tenant_id, RmmAlert.provider == PROVIDER, match).limit(1)).scalar()
+
+
+# -- the actions ----------------------------------------------------------------------------------------
+
+
+class FindDevicesInput(BaseModel):
+    device_id: DeviceId | None = None
+    asset_id: str | None = Field(None, max_length=36, description="The PSA asset synced from the device")
+    query: str | None = Field(None, min_length=1, max_length=255,
+                              description="Part of the display name, host name or DNS name")
+    live: bool = Field(False, description="Ask NinjaOne instead of the devices already synced into the PSA")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class Devices(BaseModel):
+    devices: list[Device]
+    count: int
+
+
+@ninjaone.action("ninjaone.devices.find", label="Find devices")
+def find_devices(params: FindDevicesInput, ctx: ActionContext) -> Devices:
+    """Find NinjaOne devices among those synced into the PSA, or live in NinjaOne (with live).
+
+    Filters combine: a device id, a PSA asset id, and a query matched against display, host and DNS names.
+    """
+    if not params.live:
+        q = select(Asset).where(Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER,
+                                Asset.rmm_device_id.is_not(None))
+        if params.device_id is not None:
+            q = q.where(Asset.rmm_device_id == params.device_id)
+        if params.asset_id is not None:
+            q = q.where(Asset.asset_id == params.asset_id)
+        if params.query is not None:
+            q = q.where(or_(*(c.icontains(params.query, autoescape=True)
+                              for c in (Asset.name, Asset.hostname, Asset.dns_name))))
+        rows = ctx.session.execute(q.order_by(Asset.name, Asset.asset_id).limit(params.limit)).scalars()
+        found = [Device.from_asset(a) for a in rows]
+        return Devices(devices=found, count=len(found))
+    device_id = params.device_id
+    if device_id is None and params.asset_id is not None:
+        device_id = ctx.session.execute(select(Asset.rmm_device_id).where(
+            Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER, Asset.asset_id == params.asset_id)).scalar()
+        if device_id is None:
+            return Devices(devices=[], count=0)
+    api = NinjaOne(ctx)
+    if device_id is not None:
+        items = [api.device(device_id)]
+    else:
+        items = api.devices(limit=None if params.query else params.limit)
+    if params.query is not None:
+        needle = params.query.casefold()
+        items = [d for d in items if any(needle in str(d.get(k) or "").casefold()
+                                         for k in ("displayName", "systemName", "dnsName"))]
+    items = items[:params.limit]
+    assets = _assets_by_device(ctx, [str(d["id"]) for d in items])
+    found = [Device.from_ninjaone(d, assets.get(str(d["id"]))) for d in items]
+    return Devices(devices=found, count=len(found))
+
+
+class DeviceInput(BaseModel):
+    device_id: DeviceId
+
+
+class SyncOutput(BaseModel):
+    synced: bool
+    external_device_id: str
+    asset_id: str
+
+
+@ninjaone.action("ninjaone.devices.sync", label="Sync device", side_effectful=True)
+def sync_device(params: DeviceInput, ctx: ActionContext) -> SyncOutput:
+    """Create or update the PSA asset of one NinjaOne device, linked through its external-entity mapping."""
+    d = NinjaOne(ctx).device(params.device_id)
+    external_id, now = str(d["id"]), ctx.clock()
+    link = ctx.session.execute(select(TenantExternalEntityMapping).where(
+        TenantExternalEntityMapping.tenant == ctx.tenant_id, TenantExternalEntityMapping.integration_type == PROVIDER,
+        TenantExternalEntityMapping.entity_type == "asset",
+        TenantExternalEntityMapping.external_entity_id == external_id)).scalar()
+    asset = ctx.session.get(Asset, (ctx.tenant_id, link.entity_id)) if link else None
+    if asset is None:
+        asset = ctx.session.execute(select(Asset).where(
+            Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER, Asset.rmm_device_id == external_id)
+            .order_by(Asset.created_at).limit(1)).scalar()
+    if asset is None:
+        asset = Asset(tenant=ctx.tenant_id, rmm_provider=PROVIDER, rmm_device_id=external_id, status="active")
+        ctx.session.add(asset)
+    asset.name = d.get("displayName") or d.get("systemName") or f"NinjaOne device {external_id}"
+    asset.asset_type = _node_asset_type(d.get("nodeClass"))
+    asset.hostname, asset.dns_name = d.get("systemName"), d.get("dnsName")
+    asset.os_name, asset.node_class = (d.get("os") or {}).get("name"), d.get("nodeClass")
+    asset.rmm_organization_id = _text(d.get("organizationId"))
+    asset.agent_online = None if d.get("offline") is None else not d["offline"]
+    asset.last_seen_at = _epoch(d.get("lastContact"))
+    ctx.session.flush()
+    if link is None:
+        link = TenantExternalEntityMapping(tenant=ctx.tenant_id, integration_type=PROVIDER, entity_type="asset",
+                                           external_entity_id=external_id, entity_id=asset.asset_id)
+        ctx.session.add(link)
+    link.entity_id, link.sync_status, link.last_synced_at = asset.asset_id, "synced", now
+    link.metadata_json = {"uid": d.get("uid"), "organization_id": _text(d.get("organizationId")),
+                          "location_id": _text(d.get("locationId")), "approval_status": d.get("approvalStatus")}
+    ctx.session.flush()
+    return SyncOutput(synced=True, external_device_id=external_id, asset_id=asset.asset_id)
+
+
+class RebootInput(BaseModel):
+    device_id: DeviceId
+    mode: Literal["NORMAL", "FORCED"] = Field("NORMAL", description="FORCED does not wait for open programs")
+    reason: str | None = Field(None, max_length=1000, description="Shown in the NinjaOne activity log")
+
+
+class RebootOutput(BaseModel):
+    reboot_requested: bool
+    external_device_id: str
+
+
+@ninjaone.action("ninjaone.devices.reboot", label="Reboot device", side_effectful=True)
+def reboot_device(params: RebootInput, ctx: ActionContext) -> RebootOutput:
+    """Ask NinjaOne to reboot one device, normally or forced."""
+    NinjaOne(ctx).reboot(params.device_id, params.mode, params.reason)
+    return RebootOutput(reboot_requested=True, external_device_id=params.device_id)
+
+
+class Scripts(BaseModel):
+    scripts: list[Script]
+    count: int
+
+
+@ninjaone.action("ninjaone.devices.scripting_options", label="List runnable scripts")
+def scripting_options(params: DeviceInput, ctx: ActionContext) -> Scripts:
+    """The scripts and built-in actions NinjaOne can run on one device (ids for Run script)."""
+    found = [Script.from_ninjaone(s) for s in NinjaOne(ctx).scripting_options(params.device_id).get("scripts") or []]
+    return Scripts(scripts=found, count=len(found))
+
+
+class RunScriptInput(BaseModel):
+    device_id: DeviceId
+    type: Literal["SCRIPT", "ACTION"] = Field(description="SCRIPT: a library script; ACTION: a built-in action")
+    script_id: Annotated[str, BeforeValidator(_id_text, json_schema_input_type=int | str),
+                         Field(pattern=r"^[0-9]{1,10}$")] | None = Field(None, description="Required for SCRIPT")
+    action_uid: str | None = Field(None, min_length=1, max_length=64, description="Required for ACTION")
+    parameters: str | None = Field(None, description="The script's parameters, as one string")
+    run_as: str | None = Field(None, max_length=64,
+                               description="system, loggedonuser, SR_LOCAL_ADMINISTRATOR, ... or a credential id")
+
+    @model_validator(mode="after")
+    def _target(self) -> RunScriptInput:
+        if self.type == "SCRIPT" and self.script_id is None:
+            raise ValueError("script_id is required when type is SCRIPT")
+        if self.type == "ACTION" and self.action_uid is None:
+            raise ValueError("action_uid is required when type is ACTION")
+        return self
+
+
+class RunScriptOutput(BaseModel):
+    run_requested: bool
+    external_device_id: str
+
+
+@ninjaone.action("ninjaone.devices.run_script", label="Run script", side_effectful=True)
+def run_script(params: RunScriptInput, ctx: ActionContext) -> RunScriptOutput:
+    """Run a script or built-in action on one device (needs a user-context NinjaOne connection)."""
+    target = {"id": int(params.script_id)} if params.type == "SCRIPT" and params.script_id \
+        else {"uid": params.action_uid}
+    request = {"type": params.type, **target, "parameters": params.parameters, "runAs": params.run_as}
+    NinjaOne(ctx).run_script(params.device_id, {k: v for k, v in request.items() if v is not None})
+    return RunScriptOutput(run_requested=True, external_device_id=params.device_id)
+
+
+class ListAlertsInput(BaseModel):
+    limit: int = Field(50, ge=1, le=200)
+    live: bool = Field(False, description="Ask NinjaOne instead of the alerts stored in the PSA")
+
+
+class Alerts(BaseModel):
+    alerts: list[Alert]
+    count: int
+
+
+@ninjaone.action("ninjaone.alerts.list_active", label="List active alerts")
+def list_active_alerts(params: ListAlertsInput, ctx: ActionContext) -> Alerts:
+    """Active NinjaOne alerts, newest first, as the PSA stores them or live from NinjaOne (with live)."""
+    if not params.live:
+        rows = ctx.session.execute(select(RmmAlert).where(
+            RmmAlert.tenant == ctx.tenant_id, RmmAlert.provider == PROVIDER, RmmAlert.status == "active")
+            .order_by(RmmAlert.created_at.desc(), RmmAlert.alert_id).limit(params.limit)).scalars()
+        found = [Alert.from_row(r) for r in rows]
+        return Alerts(alerts=found, count=len(found))
+    items = sorted(NinjaOne(ctx).alerts(), key=lambda a: a.get("createTime") or 0, reverse=True)[:params.limit]
+    local = {r.external_alert_id: r for r in ctx.session.execute(select(RmmAlert).where(
+        RmmAlert.tenant == ctx.tenant_id, RmmAlert.provider == PROVIDER,
+        RmmAlert.external_alert_id.in_([str(a["uid"]) for a in items]))).scalars()} if items else {}
+    assets = _assets_by_device(ctx, [str(a["deviceId"]) for a in items if a.get("deviceId") is not None])
+    found = [Alert.from_ninjaone(a, local.get(str(a["uid"])), assets.get(str(a.get("deviceId")))) for a in items]
+    return Alerts(alerts=found, count=len(found))
+
+
+class AlertRef(BaseModel):
+    alert_uid: str | None = Field(None, min_length=1, max_length=255,
+                                  description="NinjaOne's alert uid, or the alert_id of an alert stored in the PSA")
+    external_alert_id: str | None = Field(None, min_length=1, max_length=255,
+                                          description="NinjaOne's alert uid as the PSA stores it")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AlertRef:
+        if (self.alert_uid is None) == (self.external_alert_id is None):
+            raise ValueError("give exactly one of alert_uid or external_alert_id")
+        return self
+
+    @property
+    def uid(self) -> str:
+        return str(self.alert_uid if self.alert_uid is not None else self.external_alert_id)
+
+
+class AlertOutput(BaseModel):
+    alert: Alert
+
+
+@ninjaone.action("ninjaone.alerts.get", label="Get alert")
+def get_alert(params: AlertRef, ctx: ActionContext) -> AlertOutput:
+    """One alert: the PSA's copy if it has one, else NinjaOne's active alert with that uid."""
+    row = _local_alert(ctx, params)
+    if row is not None:
+        return AlertOutput(alert=Alert.from_row(row))
+    found = next((a for a in NinjaOne(ctx).alerts() if str(a.get("uid")) == params.uid), None)
+    if found is None:
+        raise ActionError.not_found(f"NinjaOne has no active alert {params.uid!r} and the PSA stores none",
+                                    alert_uid=params.uid)
+    assets = _assets_by_device(ctx, [str(found["deviceId"])] if found.get("deviceId") is not None else [])
+    return AlertOutput(alert=Alert.from_ninjaone(found, None, assets.get(str(found.get("deviceId")))))
+
+
+class ResetOutput(BaseModel):
+    acknowledged: bool
+    alert_id: str = Field(description="The PSA's alert id when it stores the alert, else NinjaOne's uid")
+
+
+@ninjaone.action("ninjaone.alerts.reset", label="Acknowledge alert", side_effectful=True)
+def reset_alert(params: AlertRef, ctx: ActionContext) -> ResetOutput:
+    """Acknowledge an alert with NinjaOne's reset operation; the PSA's copy becomes acknowledged."""
+    row = _local_alert(ctx, params)
+    NinjaOne(ctx).reset_alert(row.external_alert_id if row is not None else params.uid)
+    if row is None:
+        return ResetOutput(acknowledged=True, alert_id=params.uid)
+    row.status, row.acknowledged_at = "acknowledged", ctx.clock()
+    ctx.session.flush()
+    return ResetOutput(acknowledged=True, alert_id=row.alert_id)
+
+
+@hookimpl
+def register_modules(register: Any) -> None:
+    register(ninjaone)

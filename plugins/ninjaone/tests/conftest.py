@@ -1,0 +1,129 @@
+"""Fixtures for mspflow-ninjaone: the installed plugin on SQLite and PostgreSQL, the simulator mounted in-process.
+
+The core's ``db`` fixture lives in ``tests/conftest.py``, out of reach from here; ``db`` below is its
+equivalent (a migrated SQLite file, then a fresh database on the throwaway PostgreSQL server that the
+repo-root ``conftest.py`` provides as ``postgresql_url``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mspflow_ninjaone.sim import NinjaOneSimulator
+
+from mspflow import http, tenants
+from mspflow.app import App
+from mspflow.db.engine import Database
+from mspflow.db.migrate import upgrade
+from mspflow.plugins import Plugins
+from mspflow.runtime import ActionResult
+
+TENANT = "acme"
+
+
+@pytest.fixture(autouse=True)
+def _only_this_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Load this plugin through its entry point, and no sibling plugin that may be installed beside it."""
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("MSPFLOW_LOAD_PLUGINS", "ninjaone")
+    monkeypatch.setenv("MSPFLOW_SECRET_KEY", Fernet.generate_key().decode())
+    monkeypatch.delenv("MSPFLOW_BROKER_URL", raising=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated database: a SQLite file, then a fresh PostgreSQL database."""
+    url = f"sqlite:///{tmp_path / 'ninjaone.sqlite3'}" if request.param == "sqlite" \
+        else request.getfixturevalue("postgresql_url")
+    database = Database(url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sim() -> Iterator[NinjaOneSimulator]:
+    """A seeded simulator answering for https://app.ninjarmm.com in this process."""
+    simulator = NinjaOneSimulator()
+    http.mount(simulator.base_url, simulator.transport())
+    yield simulator
+    http.unmount()
+
+
+@dataclass
+class Ninja:
+    """The app, the simulator, and shorthands for a tenant's connection."""
+
+    app: App
+    sim: NinjaOneSimulator
+
+    def connect(self, tenant: str = TENANT, instance_url: str | None = None) -> None:
+        with self.app.db.session() as s:
+            tenants.connect(s, self.app.registry, tenant, "ninjaone", instance_url)
+
+    def disconnect(self, tenant: str = TENANT) -> None:
+        with self.app.db.session() as s:
+            tenants.disconnect(s, self.app.registry, tenant, "ninjaone")
+
+    def set_secret(self, name: str, value: str, tenant: str = TENANT) -> None:
+        with self.app.db.session() as s:
+            self.app.secrets.set(s, tenant, name, value)
+
+    def secret(self, name: str, tenant: str = TENANT) -> str | None:
+        with self.app.db.session() as s:
+            return self.app.secrets.get(s, tenant, name)
+
+    def store_credentials(self, creds: dict[str, Any] | None = None, tenant: str = TENANT) -> dict[str, Any]:
+        """The app's client id/secret and a user-context grant (issued by the simulator unless given)."""
+        creds = creds if creds is not None else self.sim.issue_user_token()
+        self.set_secret("ninjaone_client_id", self.sim.client_id, tenant)
+        self.set_secret("ninjaone_client_secret", self.sim.client_secret, tenant)
+        self.set_secret("ninjaone_credentials", json.dumps(creds), tenant)
+        return creds
+
+    def credentials(self, tenant: str = TENANT) -> dict[str, Any]:
+        raw = self.secret("ninjaone_credentials", tenant)
+        assert raw is not None
+        return dict(json.loads(raw))
+
+    def run(self, action: str, input: dict[str, Any] | None = None, *, tenant: str = TENANT,
+            **call: Any) -> ActionResult:
+        return self.app.execute(f"ninjaone.{action}", tenant=tenant, input=input or {}, **call)
+
+    def ok(self, action: str, input: dict[str, Any] | None = None, **call: Any) -> dict[str, Any]:
+        result = self.run(action, input, **call)
+        assert result.ok, result.error and result.error.to_dict()
+        assert result.output is not None
+        return result.output
+
+    def fail(self, action: str, input: dict[str, Any] | None = None, **call: Any) -> Any:
+        result = self.run(action, input, **call)
+        assert not result.ok and result.error is not None, result.output
+        return result.error
+
+    def paths(self, method: str | None = None) -> list[str]:
+        """Raw paths (as sent, percent-encoding kept) of the API requests the simulator saw."""
+        return [r.url.raw_path.decode().split("?")[0] for r in self.sim.requests
+                if method in (None, r.method) and not r.url.path.startswith("/ws/")]
+
+
+@pytest.fixture
+def app(db: Database) -> Iterator[App]:
+    instance = App(db=db, plugins=Plugins(strict=True))
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def ninja(app: App, sim: NinjaOneSimulator) -> Ninja:
+    """Tenant ``acme`` connected to NinjaOne with a live user-context grant."""
+    n = Ninja(app, sim)
+    n.connect()
+    n.store_credentials()
+    return n

@@ -1,0 +1,79 @@
+"""Black box, as an operator runs it: ``mspflow sim serve ninjaone``, ``tenant authorize``, ``run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from mspflow_ninjaone import ninjaone
+from mspflow_ninjaone.sim import NinjaOneSimulator
+
+MSPFLOW = str(Path(sys.executable).with_name("mspflow"))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")}
+    return clean | {"MSPFLOW_HOME": str(tmp_path / "home"), "MSPFLOW_LOAD_PLUGINS": "ninjaone",
+                    "MSPFLOW_ALLOW_HTTP_VENDOR_URLS": "1", "COLUMNS": "200"}
+
+
+@pytest.fixture
+def served(env: dict[str, str]) -> Iterator[str]:
+    """``mspflow sim serve ninjaone`` in a subprocess; yields its base URL."""
+    proc = subprocess.Popen([MSPFLOW, "sim", "serve", "ninjaone"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "listening on http://" in line, line
+        yield line.rsplit(" ", 1)[-1].strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def mspflow(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([MSPFLOW, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_an_operator_authorizes_a_tenant_and_runs_actions(env: dict[str, str], served: str) -> None:
+    oauth = ninjaone.oauth
+    assert oauth is not None
+    mspflow(env, "tenant", "connect", "acme", "ninjaone", "--instance-url", served)
+    mspflow(env, "tenant", "set-secret", "acme", oauth.client_id, stdin=NinjaOneSimulator.client_id)
+    mspflow(env, "tenant", "set-secret", "acme", oauth.client_secret, stdin=NinjaOneSimulator.client_secret)
+
+    consent = httpx.get(f"{served}{oauth.authorize_path}", params={
+        "response_type": "code", "client_id": NinjaOneSimulator.client_id, "redirect_uri": oauth.redirect_uri,
+        "scope": oauth.scopes})
+    assert consent.status_code == 302
+    code = parse_qs(urlsplit(consent.headers["Location"]).query)["code"][0]
+    authorized = mspflow(env, "tenant", "authorize", "acme", "ninjaone", "--code", code)
+    assert "tokens stored in secret ninjaone_credentials" in authorized.stdout
+    assert "no refresh token" not in authorized.stdout
+
+    def run(action: str, payload: dict[str, object], *extra: str) -> dict[str, object]:
+        out = mspflow(env, "run", f"ninjaone.{action}", "--tenant", "acme", "--input", json.dumps(payload),
+                      "--json", *extra)
+        return dict(json.loads(out.stdout))
+
+    found = run("devices.find", {"live": True, "query": "front"})
+    assert found["ok"] and found["output"]["devices"][0]["external_device_id"] == "1041"  # type: ignore[index]
+    step = ("--run-id", "run-1", "--step-path", "steps.1")
+    first = run("devices.run_script", {"device_id": 1041, "type": "SCRIPT", "script_id": 55, "run_as": "system"},
+                *step)
+    assert first["ok"] and first["output"] == {"run_requested": True, "external_device_id": "1041"}
+    again = run("devices.run_script", {"device_id": 1041, "type": "SCRIPT", "script_id": 55, "run_as": "system"},
+                *step)
+    assert again["replayed"] is True
+    assert run("devices.reboot", {"device_id": "1042", "mode": "FORCED"})["ok"]
