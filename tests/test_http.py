@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -71,8 +72,10 @@ class AcmeSim(Simulator):
     def authenticate(self, request: httpx.Request) -> httpx.Response | None:
         if request.url.path == "/oauth/token":
             return None
-        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if request.headers.get("X-API-KEY") == KEY or bearer in self.tokens:
+        header = request.headers.get("Authorization", "")
+        bearer = header.removeprefix("Bearer ")
+        basic = "Basic " + base64.b64encode(b"svc:pw-9c1e77ab").decode()
+        if request.headers.get("X-API-KEY") == KEY or bearer in self.tokens or header in (basic, f"Token {KEY}"):
             return None
         return self.error(401, "not authenticated")
 
@@ -92,6 +95,8 @@ AUTHS: dict[str, Any] = {
     "key": http.auth.api_key_header("X-API-KEY", secret="acme_api_key"),
     "cc": http.auth.oauth2_client_credentials("/oauth/token", client_id="acme_client_id",
                                               client_secret="acme_client_secret"),
+    "basic": http.auth.basic("acme_user", "acme_password"),
+    "raw": http.auth.raw_authorization("acme_api_key", prefix="Token "),
     "ac": http.auth.oauth2_authorization_code("/oauth/token", credentials="acme_credentials",
                                               client_id="acme_client_id", client_secret="acme_client_secret"),
 }
@@ -145,7 +150,8 @@ def app(db: Database, sim: AcmeSim, monkeypatch: pytest.MonkeyPatch) -> Iterator
     instance = App(db=db, plugins=Plugins(entry_points=[], extra=[("mspflow-acme", Plugin())], strict=True))
     with db.session() as s:
         connect(s, instance.registry, "acme", "acme")
-        for name, value in {"acme_api_key": KEY, "acme_client_id": "cid", "acme_client_secret": "cs-secret-value",
+        for name, value in {"acme_api_key": KEY, "acme_user": "svc", "acme_password": "pw-9c1e77ab",
+                            "acme_client_id": "cid", "acme_client_secret": "cs-secret-value",
                             "acme_credentials": json.dumps({"access_token": "expired", "refresh_token": "refresh-0",
                                                             "expires_at": time.time() - 5})}.items():
             instance.secrets.set(s, "acme", name, value)
@@ -347,3 +353,10 @@ def test_rotated_token_survives_a_failing_action(app: App, db: Database, sim: Ac
     assert result.error.code == "NOT_FOUND"
     with db.sessions() as s:
         assert json.loads(app.secrets.get(s, "acme", "acme_credentials") or "{}")["refresh_token"] == "refresh-1"
+
+
+@pytest.mark.parametrize("strategy", ["basic", "raw"])
+def test_basic_and_raw_authorization_strategies(app: App, sim: AcmeSim, strategy: str) -> None:
+    assert read_(app, ["v2", "things", "1"], auth=strategy).ok
+    failed = read_(app, ["v2", "fail", 400], auth=strategy)
+    assert "pw-9c1e77ab" not in json.dumps(failed.to_json())

@@ -42,8 +42,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from mspflow.availability import request_scope, resolve
 from mspflow.context import ActionContext, utcnow
@@ -52,7 +53,6 @@ from mspflow.errors import ActionError
 from mspflow.redaction import Redactor, cap
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
     from mspflow.db.engine import Database
     from mspflow.modules import Action
@@ -74,6 +74,37 @@ def max_attempts() -> int:
 def lease_seconds() -> float:
     """How long a claim stays live without its worker (``MSPFLOW_LEASE_SECONDS``, default 300)."""
     return float(os.environ.get("MSPFLOW_LEASE_SECONDS", "300"))
+
+
+# The hot path runs prebuilt Core statements: building ORM statements per call cost more CPU than the
+# database round trips they make (see benchmarks/worker.py).
+_T: Table = Inv.__table__  # type: ignore[assignment]
+_c = _T.c
+_INSERT = _T.insert()
+_BY_KEY = select(*_c).where(_c.tenant == bindparam("tenant_"), _c.action_id == bindparam("action_id_"),
+                            _c.action_version == bindparam("version_"), _c.idempotency_key == bindparam("key_"))
+_BY_ID = select(*_c).where(_c.invocation_id == bindparam("iid"))
+_FROM = (_c.invocation_id == bindparam("iid")) & (_c.status == bindparam("from_status")) & (
+    _c.attempt == bindparam("from_attempt"))
+_TAKE_OVER = _T.update().where(_FROM).values(
+    status="RUNNING", attempt=bindparam("new_attempt"), lease_owner=bindparam("owner"),
+    lease_expires_at=bindparam("lease", type_=_c.lease_expires_at.type),
+    started_at=bindparam("now", type_=_c.started_at.type), completed_at=None)
+_START_QUEUED = _T.update().where(
+    (_c.invocation_id == bindparam("iid")) & (_c.status == "QUEUED") & (_c.input_hash == bindparam("hash_"))
+).values(status="RUNNING", attempt=_c.attempt + 1, lease_owner=bindparam("owner"),
+         lease_expires_at=bindparam("lease", type_=_c.lease_expires_at.type),
+         started_at=bindparam("now", type_=_c.started_at.type)).returning(_c.attempt)
+_FAIL_FROM = _T.update().where(_FROM).values(
+    status="FAILED", completed_at=bindparam("now", type_=_c.completed_at.type), lease_expires_at=None,
+    error_code=bindparam("ec"), error_message=bindparam("em"),
+    error_details=bindparam("ed", type_=_c.error_details.type), error_retryable=False)
+_FINISH = _T.update().where(
+    (_c.invocation_id == bindparam("iid")) & (_c.lease_owner == bindparam("owner")) & (
+        _c.attempt == bindparam("att")) & (_c.status == "RUNNING")
+).values(status=bindparam("st"), completed_at=bindparam("now", type_=_c.completed_at.type), lease_expires_at=None,
+         output=bindparam("out", type_=_c.output.type), error_code=bindparam("ec"), error_message=bindparam("em"),
+         error_details=bindparam("ed", type_=_c.error_details.type), error_retryable=bindparam("er"))
 
 
 @dataclass(frozen=True)
@@ -233,10 +264,13 @@ class Runtime:
         data = params.model_dump(mode="json")
         run_id = call.run_id or f"adhoc-{uuid.uuid4()}"
         key = self.key_for(call, action, run_id)
-        claimed = self._claim(call, action, data, run_id, key, invocation_id)
-        if isinstance(claimed, ActionResult):
-            return claimed
-        return self._run(call, action, params, run_id, key, claimed)
+        with self.db.engine.connect() as conn:  # one pooled connection for the claim and the run
+            if self.db.dialect == "sqlite":
+                conn.execution_options(mspflow_write=True)
+            claimed = self._claim(conn, call, action, data, run_id, key, invocation_id)
+            if isinstance(claimed, ActionResult):
+                return claimed
+            return self._run(conn, call, action, params, run_id, key, claimed)
 
     @staticmethod
     def key_for(call: ActionCall, action: Action, run_id: str) -> str | None:
@@ -261,30 +295,37 @@ class Runtime:
             "input": cap(Redactor().data(data)), "created_at": now, "started_at": now if running else None,
         }
 
-    def _claim(self, call: ActionCall, action: Action, data: dict[str, Any], run_id: str, key: str | None,
-               invocation_id: str | None) -> _Claim | ActionResult:
+    def _claim(self, conn: Connection, call: ActionCall, action: Action, data: dict[str, Any], run_id: str,
+               key: str | None, invocation_id: str | None) -> _Claim | ActionResult:
         row = self.new_row(call, action, data, run_id, key, "RUNNING")
         if invocation_id is None:
             try:
-                with self.db.session(write=True) as s:
-                    s.execute(insert(Inv).values(**row))
+                with conn.begin():
+                    conn.execute(_INSERT, row)
                 return _Claim(row["invocation_id"], 1, self.owner)
             except IntegrityError:
                 if key is None:
                     raise
-        lookup = (Inv.invocation_id == invocation_id if invocation_id is not None else
-                  (Inv.tenant == call.tenant_id) & (Inv.action_id == action.id)
-                  & (Inv.action_version == action.version) & (Inv.idempotency_key == key))
+        else:  # a queued call, the common case for workers: one statement
+            with conn.begin():
+                started = conn.execute(_START_QUEUED, {
+                    "iid": invocation_id, "hash_": row["input_hash"], "owner": self.owner,
+                    "lease": row["lease_expires_at"], "now": row["started_at"]}).scalar()
+            if started is not None:
+                return _Claim(invocation_id, int(started), self.owner)
+        lookup, params = ((_BY_ID, {"iid": invocation_id}) if invocation_id is not None else
+                          (_BY_KEY, {"tenant_": call.tenant_id, "action_id_": action.id,
+                                     "version_": action.version, "key_": key}))
         for _ in range(_CLAIM_ROUNDS):
-            with self.db.session(write=True) as s:
-                existing = s.execute(select(Inv).where(lookup)).scalar_one()
-                decided = self._decide(s, existing, row["input_hash"])
+            with conn.begin():
+                existing = conn.execute(lookup, params).one()
+                decided = self._decide(conn, existing, row["input_hash"])
             if decided is not None:
                 return decided
         return ActionResult(ok=False, error=ActionError.conflict(
             "the idempotency record kept changing under this call; retry it", retryable=True))
 
-    def _decide(self, s: Session, row: Inv, wanted_hash: str) -> _Claim | ActionResult | None:
+    def _decide(self, conn: Connection, row: Any, wanted_hash: str) -> _Claim | ActionResult | None:
         """What an existing record means for a new call; None when a race means: read again."""
         if row.input_hash != wanted_hash:
             return ActionResult(ok=False, invocation_id=row.invocation_id, error=ActionError.conflict(
@@ -305,47 +346,37 @@ class Runtime:
                 "this call is already running; try again when it has finished", retryable=True,
                 reason="IN_PROGRESS", invocation_id=row.invocation_id).with_retry_after(left))
         # FAILED & retryable, QUEUED, or RUNNING with an expired lease (its worker died): take it over,
-        # unless the call already had its share of attempts. (Read the row before the UPDATEs: the ORM
-        # synchronizes the loaded object with them.)
+        # unless the call already had its share of attempts.
         attempt, status, invocation_id = row.attempt, row.status, row.invocation_id
+        where = {"iid": invocation_id, "from_status": status, "from_attempt": attempt}
         # Waiting out a vendor's rate limit is not a failed attempt; the worker's own budget bounds it.
         if attempt >= max_attempts() and not (status == "FAILED" and row.error_code == "RATE_LIMITED"):
             died = status == "RUNNING"
             err = ActionError(
-                "TRANSIENT_FAILURE" if died else (row.error_code or "INTERNAL_ERROR"),  # type: ignore[arg-type]
+                "TRANSIENT_FAILURE" if died else (row.error_code or "INTERNAL_ERROR"),
                 (f"the worker running this call stopped {attempt} times" if died
                  else f"{row.error_message} (gave up after {attempt} attempts)"),
                 details={**(row.error_details or {}), "attempts": attempt}, retryable=False)
-            capped = _rowcount(s.execute(
-                update(Inv)
-                .where(Inv.invocation_id == invocation_id, Inv.status == status,
-                       Inv.attempt == attempt)
-                .values(status="FAILED", completed_at=now, lease_expires_at=None, error_code=err.code,
-                        error_message=err.message, error_details=err.details, error_retryable=False)
-            ))
+            capped = _rowcount(conn.execute(_FAIL_FROM, {
+                **where, "now": now, "ec": err.code, "em": err.message, "ed": err.details}))
             if capped != 1:
                 return None
             return ActionResult(ok=False, invocation_id=invocation_id, attempt=attempt, error=err)
-        won = _rowcount(s.execute(
-            update(Inv)
-            .where(Inv.invocation_id == invocation_id, Inv.status == status,
-                   Inv.attempt == attempt)
-            .values(status="RUNNING", attempt=attempt + 1, lease_owner=self.owner,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds()), started_at=now,
-                    completed_at=None)
-        ))
+        won = _rowcount(conn.execute(_TAKE_OVER, {
+            **where, "new_attempt": attempt + 1, "owner": self.owner,
+            "lease": now + timedelta(seconds=lease_seconds()), "now": now}))
         if won != 1:
             return None
         return _Claim(invocation_id, attempt + 1, self.owner)
 
     # -- running and recording ------------------------------------------------------------------------
 
-    def _run(self, call: ActionCall, action: Action, params: BaseModel, run_id: str, key: str | None,
-             claim: _Claim) -> ActionResult:
+    def _run(self, conn: Connection, call: ActionCall, action: Action, params: BaseModel, run_id: str,
+             key: str | None, claim: _Claim) -> ActionResult:
         redactor = Redactor()
         durable: list[tuple[str, str]] = []
         try:
-            with self.db.session(write=True) as s:
+            with Session(bind=conn, expire_on_commit=False) as s, s.begin():
                 ctx = ActionContext(
                     tenant_id=call.tenant_id, session=s, run_id=run_id, step_path=call.step_path,
                     attempt=claim.attempt, idempotency_key=key, invocation_id=claim.invocation_id,
@@ -381,7 +412,7 @@ class Runtime:
                       redactor.text("".join(traceback.format_exception(exc))))
             err = ActionError.internal(f"{action.id} failed unexpectedly ({type(exc).__name__}); "
                                        "the worker log has the details", invocation_id=claim.invocation_id)
-        with self.db.session(write=True) as s:
+        with Session(bind=conn) as s, s.begin():
             self._finish(s, claim, status="FAILED", error=err)
             self._replay_durable(s, call.tenant_id, durable)
         log.info("action %s (invocation %s) failed: %s %s", action.key, claim.invocation_id, err.code,
@@ -390,20 +421,12 @@ class Runtime:
 
     def _finish(self, s: Session, claim: _Claim, *, status: str, output: Any = None,
                 error: ActionError | None = None) -> bool:
-        values: dict[str, Any] = {"status": status, "completed_at": self.clock(), "lease_expires_at": None,
-                                  "output": output}
+        params: dict[str, Any] = {
+            "iid": claim.invocation_id, "owner": claim.owner, "att": claim.attempt, "st": status,
+            "now": self.clock(), "out": output, "ec": None, "em": None, "ed": None, "er": None}
         if error is not None:
-            values |= {"error_code": error.code, "error_message": error.message,
-                       "error_details": cap(error.details), "error_retryable": error.retryable}
-        else:
-            values |= {"error_code": None, "error_message": None, "error_details": None,
-                       "error_retryable": None}
-        return _rowcount(s.execute(
-            update(Inv)
-            .where(Inv.invocation_id == claim.invocation_id, Inv.lease_owner == claim.owner,
-                   Inv.attempt == claim.attempt, Inv.status == "RUNNING")
-            .values(**values)
-        )) == 1
+            params |= {"ec": error.code, "em": error.message, "ed": cap(error.details), "er": error.retryable}
+        return _rowcount(s.connection().execute(_FINISH, params)) == 1
 
     def _replay_durable(self, s: Session, tenant: str, durable: list[tuple[str, str]]) -> None:
         """Secrets that must outlive a failed call (a rotated refresh token), when they were written in the
@@ -439,8 +462,8 @@ class _LeaseLost(Exception):
     pass
 
 
-def recorded_error(row: Inv) -> ActionError:
-    return ActionError(row.error_code or "INTERNAL_ERROR",  # type: ignore[arg-type]
+def recorded_error(row: Any) -> ActionError:
+    return ActionError(row.error_code or "INTERNAL_ERROR",
                        row.error_message or "", details=row.error_details or {},
                        retryable=bool(row.error_retryable))
 

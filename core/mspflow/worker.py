@@ -101,10 +101,11 @@ class Dispatcher:
 
     def enqueue(self, call: ActionCall) -> str:
         """Record the call as QUEUED (idempotently) and send it; returns the invocation id."""
-        from sqlalchemy import insert, select
+        from sqlalchemy import select
         from sqlalchemy.exc import IntegrityError
 
         from mspflow.db.models import WorkflowActionInvocation as Inv
+        from mspflow.runtime import _INSERT
 
         runtime = self.app.runtime
         action, params = runtime.prepare(call)
@@ -118,7 +119,7 @@ class Dispatcher:
         send = True
         try:
             with self.app.db.session(write=True) as s:
-                s.execute(insert(Inv).values(**row))
+                s.connection().execute(_INSERT, row)
             invocation_id = str(row["invocation_id"])
         except IntegrityError:
             if key is None:
