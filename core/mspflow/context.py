@@ -50,7 +50,7 @@ class ActionContext:
     """What a handler may use: who it runs for, where in which run, and the tenant-scoped doors.
 
     :param tenant_id: the tenant the call runs for; every query a handler makes must filter on it.
-    :param session: a database session in the call's transaction (committed with the result).
+    :param session_factory: makes :attr:`session` on first use.
     :param run_id: the workflow run, and ``step_path`` the step inside it.
     :param attempt: 1 for the first try, incremented on each retry.
     :param idempotency_key: the key the engine claimed for a side-effectful call.
@@ -58,7 +58,7 @@ class ActionContext:
     """
 
     tenant_id: str
-    session: Session
+    session_factory: Callable[[], Session] = field(repr=False)
     run_id: str | None = None
     step_path: str | None = None
     attempt: int = 1
@@ -73,10 +73,22 @@ class ActionContext:
     logger: RedactingLogger = field(init=False, repr=False)
     _closers: list[Callable[[], None]] = field(init=False, repr=False, default_factory=list)
     _locked: dict[str, Session] = field(init=False, repr=False, default_factory=dict)
+    _session: Session | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.logger = RedactingLogger(logging.getLogger("mspflow.action"), self.redactor,
                                       {"tenant": self.tenant_id, "invocation_id": self.invocation_id})
+
+    @property
+    def session(self) -> Session:
+        """A database session in the call's transaction: what the handler writes commits with its result."""
+        if self._session is None:
+            self._session = self.session_factory()
+        return self._session
+
+    @property
+    def session_started(self) -> bool:
+        return self._session is not None
 
     @property
     def auth(self) -> Any:

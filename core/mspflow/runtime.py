@@ -375,10 +375,12 @@ class Runtime:
              key: str | None, claim: _Claim) -> ActionResult:
         redactor = Redactor()
         durable: list[tuple[str, str]] = []
+        ctx: ActionContext | None = None
         try:
-            with Session(bind=conn, expire_on_commit=False) as s, s.begin():
+            with conn.begin():
                 ctx = ActionContext(
-                    tenant_id=call.tenant_id, session=s, run_id=run_id, step_path=call.step_path,
+                    tenant_id=call.tenant_id, session_factory=lambda: Session(bind=conn, expire_on_commit=False),
+                    run_id=run_id, step_path=call.step_path,
                     attempt=claim.attempt, idempotency_key=key, invocation_id=claim.invocation_id,
                     secrets=self._secrets, redactor=redactor, clock=self.clock, db=self.db,
                     provider=self.provider_of(action), durable_secrets=durable,
@@ -397,7 +399,9 @@ class Runtime:
                         f"{action.id} returned output that does not match its schema",
                         fields=err.details["fields"]) from None
                 output = redactor.data(output)  # a secret echoed into the output is not returned either
-                if not self._finish(s, claim, status="SUCCEEDED", output=cap(output)):
+                if ctx.session_started:
+                    ctx.session.flush()
+                if not self._finish(conn, claim, status="SUCCEEDED", output=cap(output)):
                     raise _LeaseLost
             return ActionResult(ok=True, output=output, invocation_id=claim.invocation_id,
                                 attempt=claim.attempt)
@@ -412,21 +416,27 @@ class Runtime:
                       redactor.text("".join(traceback.format_exception(exc))))
             err = ActionError.internal(f"{action.id} failed unexpectedly ({type(exc).__name__}); "
                                        "the worker log has the details", invocation_id=claim.invocation_id)
-        with Session(bind=conn) as s, s.begin():
-            self._finish(s, claim, status="FAILED", error=err)
-            self._replay_durable(s, call.tenant_id, durable)
+        finally:
+            if ctx is not None and ctx.session_started:
+                ctx.session.close()
+        with conn.begin():
+            self._finish(conn, claim, status="FAILED", error=err)
+            if durable:
+                with Session(bind=conn) as s:
+                    self._replay_durable(s, call.tenant_id, durable)
+                    s.flush()
         log.info("action %s (invocation %s) failed: %s %s", action.key, claim.invocation_id, err.code,
                  err.message)
         return ActionResult(ok=False, error=err, invocation_id=claim.invocation_id, attempt=claim.attempt)
 
-    def _finish(self, s: Session, claim: _Claim, *, status: str, output: Any = None,
+    def _finish(self, conn: Connection, claim: _Claim, *, status: str, output: Any = None,
                 error: ActionError | None = None) -> bool:
         params: dict[str, Any] = {
             "iid": claim.invocation_id, "owner": claim.owner, "att": claim.attempt, "st": status,
             "now": self.clock(), "out": output, "ec": None, "em": None, "ed": None, "er": None}
         if error is not None:
             params |= {"ec": error.code, "em": error.message, "ed": cap(error.details), "er": error.retryable}
-        return _rowcount(s.connection().execute(_FINISH, params)) == 1
+        return _rowcount(conn.execute(_FINISH, params)) == 1
 
     def _replay_durable(self, s: Session, tenant: str, durable: list[tuple[str, str]]) -> None:
         """Secrets that must outlive a failed call (a rotated refresh token), when they were written in the
