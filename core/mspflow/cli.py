@@ -725,7 +725,8 @@ def demo_cmd(as_json: JsonOpt = False) -> None:
         if step["ok"]:
             how = "replayed (recorded result, nothing done twice)" if step["replayed"] else "ran"
             console.print(f"  {step['step']} {step['action_id']}: [green]{how}[/green]")
-            console.print_json(data=step["output"])
+            text = json.dumps(step["output"])
+            console.print("    " + (text if len(text) <= 400 else text[:400] + " …"), highlight=False, soft_wrap=True)
         else:
             console.print(f"  {step['step']} {step['action_id']}: [red]{step['error']['code']}[/red] "
                           f"{step['error']['message']}")

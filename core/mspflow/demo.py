@@ -53,9 +53,44 @@ def escalation(app: App) -> list[dict[str, Any]]:
     return steps
 
 
+def vendor_steps(app: App) -> list[dict[str, Any]]:
+    """Each installed plugin's simulator, mounted in-process for the connected tenant, and its demo calls.
+
+    Nothing leaves the machine: the plugin's real client talks to its real vendor URL, which this process
+    routes to the simulator.
+    """
+    import importlib
+
+    from mspflow import http
+    from mspflow.secrets import SecretKeyMissing
+
+    steps: list[dict[str, Any]] = []
+    for module in app.registry.modules.values():
+        if not module.simulator:
+            continue
+        mod_name, _, cls_name = module.simulator.partition(":")
+        sim = getattr(importlib.import_module(mod_name), cls_name)()
+        http.mount(sim.base_url, sim.transport())
+        try:
+            store = app.secrets
+            with app.db.session() as s:
+                for name, value in sim.demo_secrets().items():
+                    store.set(s, CONNECTED, name, value)
+        except SecretKeyMissing as exc:
+            steps.append({"step": module.group_key, "action_id": None, "ok": False, "replayed": False,
+                          "error": {"code": "INTEGRATION_INACTIVE", "message": str(exc), "retryable": False,
+                                    "details": {}}})
+            continue
+        for index, (action_id, data) in enumerate(sim.demo_calls(), start=1):
+            step = f"{module.group_key}.{index}"
+            result = app.execute(action_id, tenant=CONNECTED, input=data, run_id=RUN_ID, step_path=step)
+            steps.append({"step": step, "action_id": action_id, **result.to_json()})
+    return steps
+
+
 def run(app: App) -> dict[str, Any]:
     providers = seed(app)
-    workflow = escalation(app)
+    workflow = escalation(app) + vendor_steps(app)
     with app.db.sessions() as s:
         events = outbox.pending(s, tenant=CONNECTED)
     return {

@@ -112,6 +112,16 @@ class Simulator:
         """An error in the vendor's own shape."""
         return self.json({"error": message, **extra}, status)
 
+    # -- what `mspflow demo` does with it -------------------------------------------------------------------
+
+    def demo_secrets(self) -> dict[str, str]:
+        """Tenant secrets that connect a demo tenant to this simulator (e.g. a fresh user token)."""
+        return {}
+
+    def demo_calls(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(action id, input)`` pairs the demo runs against this simulator, in order."""
+        return []
+
     # -- helpers ------------------------------------------------------------------------------------------
 
     @staticmethod

@@ -22,6 +22,7 @@ Examples::
 from __future__ import annotations
 
 import base64
+import json
 import re
 import secrets
 import time
@@ -175,6 +176,14 @@ class NinjaOneSimulator(Simulator):
         }
         self.alerts[uid] = alert
         return alert
+
+    def demo_secrets(self) -> dict[str, str]:
+        return {"ninjaone_client_id": self.client_id, "ninjaone_client_secret": self.client_secret,
+                "ninjaone_credentials": json.dumps(self.issue_user_token())}
+
+    def demo_calls(self) -> list[tuple[str, dict[str, Any]]]:
+        return [("ninjaone.devices.find", {"live": True, "limit": 3}),
+                ("ninjaone.devices.reboot", {"device_id": 1041, "reason": "mspflow demo"})]
 
     def issue_user_token(self, expires_in: float = 3600, scope: str = USER_SCOPE) -> dict[str, Any]:
         """A user-context (authorization-code) grant as the ``ninjaone_credentials`` JSON fields."""
