@@ -25,7 +25,8 @@ Examples::
     @sim.route("POST", "/devices/{device_id}/reboot")       # or register routes in __init__
     def reboot(request, device_id): ...
 
-Faults are injected through :attr:`Simulator.faults`: latency, a share of 5xx answers, the next N answers
+``GET /_sim/requests`` lists the requests a simulator answered (method and path), so a black-box test
+of ``mspflow sim serve`` can count them. Faults are injected through :attr:`Simulator.faults`: latency, a share of 5xx answers, the next N answers
 rate-limited with ``Retry-After``, the next N bodies malformed, and credentials rejected.
 """
 
@@ -170,6 +171,8 @@ class Simulator:
     # -- serving ------------------------------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/_sim/requests":  # for black-box tests of a served simulator
+            return self.json([{"method": r.method, "path": r.url.path} for r in self.requests])
         with self._lock:
             self.requests.append(request)
             f = self.faults

@@ -78,6 +78,16 @@ def test_an_operator_authorizes_a_tenant_and_runs_actions(env: dict[str, str], s
     assert again["replayed"] is True
     assert run("devices.reboot", {"device_id": "1042", "mode": "FORCED"})["ok"]
 
+    # The check: reboot 1041 through the CLI, then the same step again: one reboot at the simulator.
+    reboot_step = ("--run-id", "run-2", "--step-path", "steps.reboot")
+    rebooted = run("devices.reboot", {"device_id": 1041}, *reboot_step)
+    replay = run("devices.reboot", {"device_id": 1041}, *reboot_step)
+    assert rebooted["ok"] and rebooted["replayed"] is False and replay["replayed"] is True
+    assert replay["output"] == rebooted["output"] == {"reboot_requested": True, "external_device_id": "1041"}
+    log = httpx.get(f"{served}/_sim/requests").json()
+    assert [r for r in log if r["method"] == "POST" and r["path"] == "/v2/device/1041/reboot/NORMAL"] == [
+        {"method": "POST", "path": "/v2/device/1041/reboot/NORMAL"}]
+
 
 def test_demo_runs_ninjaone_against_its_simulator_and_replays(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")}
