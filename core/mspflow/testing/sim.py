@@ -26,8 +26,9 @@ Examples::
     def reboot(request, device_id): ...
 
 ``GET /_sim/requests`` lists the requests a simulator answered (method and path), so a black-box test
-of ``mspflow sim serve`` can count them. Faults are injected through :attr:`Simulator.faults`: latency, a share of 5xx answers, the next N answers
-rate-limited with ``Retry-After``, the next N bodies malformed, and credentials rejected.
+of ``mspflow sim serve`` can count them. Faults are injected through :attr:`Simulator.faults`: latency,
+a share of 5xx answers, the next N answers rate-limited with ``Retry-After``, the next N bodies
+malformed, and credentials rejected.
 """
 
 from __future__ import annotations
