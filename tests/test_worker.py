@@ -192,6 +192,9 @@ def test_run_enqueue_wait_through_a_separate_worker_process(stack: Stack) -> Non
     again = stack.cli("run", APPLY, "--tenant", "acme", "--input", '{"label": "e2e"}', "--run-id", "r1",
                       "--step-path", "s1", "--json")
     assert json.loads(again.stdout)["replayed"] is True and effects(stack.db, "e2e") == 1
+    queued_again = stack.cli("run", APPLY, "--tenant", "acme", "--input", '{"label": "e2e"}', "--run-id", "r1",
+                             "--step-path", "s1", "--enqueue", "--wait", "--json")
+    assert json.loads(queued_again.stdout)["replayed"] is True
 
 
 def test_worker_processes_share_the_queue(stack: Stack) -> None:

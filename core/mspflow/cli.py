@@ -416,6 +416,9 @@ def run_cmd(
                                       step_path=step_path, idempotency_key=idempotency_key)
             _print_result(result.to_json(), as_json)
             return
+        from datetime import UTC, datetime
+
+        asked_at = datetime.now(UTC)
         invocation_id = instance.enqueue(action_id, tenant=tenant, input=data, version=version, run_id=run_id,
                                          step_path=step_path, idempotency_key=idempotency_key)
     except ActionError as err:
@@ -439,12 +442,14 @@ def run_cmd(
         return
     finally:
         instance.close()
+    # An invocation recorded before this command asked is an earlier identical call's result.
+    replayed = datetime.fromisoformat(record["created_at"]) < asked_at
     if record["status"] == "SUCCEEDED":
         _print_result({"ok": True, "output": record["output"], "invocation_id": invocation_id,
-                       "replayed": False}, as_json)
+                       "replayed": replayed}, as_json)
     else:
         _print_result({"ok": False, "error": record["error"], "invocation_id": invocation_id,
-                       "replayed": False}, as_json)
+                       "replayed": replayed}, as_json)
 
 
 @app.command("invocations")
