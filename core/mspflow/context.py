@@ -155,7 +155,7 @@ class ActionContext:
                     "INTEGRATION_INACTIVE",
                     f"tenant {self.tenant_id!r} has no secret {name!r}; store it in the integration "
                     f"settings (standalone: `mspflow tenant set-secret {self.tenant_id} {name}`)",
-                    details={"reason": "SECRET_MISSING", "secret_name": name},
+                    details={"reason": "SECRET_MISSING", "name": name},
                 )
             return None
         self.redactor.add(value)

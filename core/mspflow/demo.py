@@ -71,9 +71,12 @@ def vendor_steps(app: App) -> list[dict[str, Any]]:
         mod_name, _, cls_name = module.simulator.partition(":")
         sim = getattr(importlib.import_module(mod_name), cls_name)()
         http.mount(sim.base_url, sim.transport())
+        key = module.availability_key or ""
         try:
             store = app.secrets
             with app.db.session() as s:
+                if key.startswith("rmm:"):  # self-hosted vendors have no default URL: point at the simulator's
+                    tenants.connect(s, app.registry, CONNECTED, key[4:], sim.base_url)
                 for name, value in sim.demo_secrets().items():
                     store.set(s, CONNECTED, name, value)
         except SecretKeyMissing as exc:

@@ -115,8 +115,10 @@ def normalize_base_url(url: str, *, allow_http: bool | None = None) -> str:
 
 def _segment(value: str | int) -> str:
     text = str(value)
+    if text == "":
+        raise ActionError.validation("an id in the request path is empty", reason="EMPTY_PATH_SEGMENT")
     if text.strip(".") == "":  # "." and ".." would be collapsed by URL normalization
-        return text.replace(".", "%2E") or "%20"
+        return text.replace(".", "%2E")
     return quote(text, safe="")
 
 
@@ -245,7 +247,7 @@ class OAuth2AuthorizationCode:
         if not isinstance(creds, dict) or not creds.get("access_token"):
             raise ActionError.inactive(
                 f"{http.vendor} credentials for tenant {http.tenant!r} are malformed; reconnect the integration",
-                reason="RECONNECT_REQUIRED", secret_name=self.credentials)
+                reason="RECONNECT_REQUIRED", name=self.credentials)
         return creds
 
     def _refresh(self, http: VendorClient, *, stale: str) -> dict[str, Any]:
@@ -429,7 +431,8 @@ class VendorClient:
         self.auth = auth
         self.rate_limit = rate_limit
         self.trailing_slash = trailing_slash
-        self.client = _client(self.tenant, vendor, base_url, httpx.Timeout(timeout, connect=10.0))
+        self.timeout = httpx.Timeout(timeout, connect=10.0)  # per request: the shared client may differ
+        self.client = _client(self.tenant, vendor, base_url, self.timeout)
 
     # secrets, through the context so they are scrubbed from everything the call records
     def secret(self, name: str, *, fresh: bool = False) -> str:
@@ -482,7 +485,8 @@ class VendorClient:
         return self.tenant
 
     def request(self, method: str, path: Path, *, params: dict[str, Any] | None = None, json: Any = None,
-                data: Any = None, side_effect: bool | None = None) -> httpx.Response:
+                data: Any = None, side_effect: bool | None = None,
+                headers: dict[str, str] | None = None) -> httpx.Response:
         """Send one request with auth, throttling, retries and error mapping; returns a 2xx response."""
         from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -499,21 +503,22 @@ class VendorClient:
             for attempt in Retrying(stop=stop_after_attempt(READ_ATTEMPTS), wait=wait, reraise=True,
                                     retry=retry_if_exception_type(_Retry), sleep=time.sleep):
                 with attempt:
-                    return self._send(method, url, clean, json, data, writes)
+                    return self._send(method, url, clean, json, data, writes, headers or {})
         except _Retry as final:
             raise self._scrub(final.error) from None
         raise AssertionError("unreachable")
 
     def _send(self, method: str, url: str, params: dict[str, Any], body: Any, data: Any,
-              writes: bool) -> httpx.Response:
+              writes: bool, extra_headers: dict[str, str]) -> httpx.Response:
         if self.rate_limit is not None:
             _throttle(self.rate_limit, self.vendor, self._throttle_key())
         for refreshed in (False, True):
-            headers = {"Accept": "application/json"}
+            headers = {"Accept": "application/json", **extra_headers}
             if self.auth is not None:
                 headers |= self.auth.headers(self)
             try:
-                response = self.client.request(method, url, params=params, json=body, data=data, headers=headers)
+                response = self.client.request(method, url, params=params, json=body, data=data, headers=headers,
+                                               timeout=self.timeout)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing left this process: safe to try again, read or write.
                 raise _Retry(ActionError("TRANSIENT_FAILURE", f"{self.vendor} API unreachable: "
@@ -530,8 +535,13 @@ class VendorClient:
             if response.status_code == 401 and not refreshed and self.auth is not None and self.auth.refresh(self):
                 continue
             break
-        if response.status_code < 400:
+        if response.status_code < 300:
             return response
+        if response.status_code < 400:  # redirects are not followed: they mean a wrong instance URL
+            raise self._scrub(ActionError.inactive(
+                f"{self.vendor} API {response.status_code}: redirected to "
+                f"{response.headers.get('Location', '(no location)')}; check the integration's instance URL",
+                reason="REDIRECTED", status=response.status_code))
         err = vendor_error(self.vendor, response)
         inline_ok = err.retry_after is None or err.retry_after <= MAX_INLINE_RETRY_AFTER_S
         if (err.code == "RATE_LIMITED" and inline_ok) or (err.code == "TRANSIENT_FAILURE" and not writes and inline_ok):
@@ -544,9 +554,10 @@ class VendorClient:
         return _json(self.request("GET", path, params=params), self.vendor)
 
     def post(self, path: Path, *, json: Any = None, data: Any = None, params: dict[str, Any] | None = None,
-             side_effect: bool = True) -> Any:
-        return _json(self.request("POST", path, json=json, data=data, params=params, side_effect=side_effect),
-                     self.vendor)
+             side_effect: bool = True, headers: dict[str, str] | None = None) -> Any:
+        """POST; pass ``headers={"Idempotency-Key": ctx.idempotency_key}`` where the vendor honours one."""
+        return _json(self.request("POST", path, json=json, data=data, params=params, side_effect=side_effect,
+                                  headers=headers), self.vendor)
 
     def put(self, path: Path, *, json: Any = None) -> Any:
         return _json(self.request("PUT", path, json=json), self.vendor)

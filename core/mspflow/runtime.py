@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Table, bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from mspflow.availability import request_scope, resolve
@@ -264,13 +264,19 @@ class Runtime:
         data = params.model_dump(mode="json")
         run_id = call.run_id or f"adhoc-{uuid.uuid4()}"
         key = self.key_for(call, action, run_id)
-        with self.db.engine.connect() as conn:  # one pooled connection for the claim and the run
-            if self.db.dialect == "sqlite":
-                conn.execution_options(mspflow_write=True)
-            claimed = self._claim(conn, call, action, data, run_id, key, invocation_id)
-            if isinstance(claimed, ActionResult):
-                return claimed
-            return self._run(conn, call, action, params, run_id, key, claimed)
+        try:
+            with self.db.engine.connect() as conn:  # one pooled connection for the claim and the run
+                if self.db.dialect == "sqlite":
+                    conn.execution_options(mspflow_write=True)
+                claimed = self._claim(conn, call, action, data, run_id, key, invocation_id)
+                if isinstance(claimed, ActionResult):
+                    return claimed
+                return self._run(conn, call, action, params, run_id, key, claimed)
+        except OperationalError as exc:  # database down, or SQLite's write lock not free within its timeout
+            log.warning("action %s could not be recorded: %s", action.key, str(exc.orig).strip().splitlines()[:1])
+            return ActionResult(ok=False, invocation_id=invocation_id, error=ActionError(
+                "TRANSIENT_FAILURE", "the database is unavailable or busy; the call did not run, try again",
+                details={"reason": "DATABASE_UNAVAILABLE"}))
 
     @staticmethod
     def key_for(call: ActionCall, action: Action, run_id: str) -> str | None:

@@ -173,7 +173,8 @@ class Simulator:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/_sim/requests":  # for black-box tests of a served simulator
-            return self.json([{"method": r.method, "path": r.url.path} for r in self.requests])
+            return self.json([{"method": r.method, "path": r.url.raw_path.decode().split("?", 1)[0]}
+                              for r in self.requests])
         with self._lock:
             self.requests.append(request)
             f = self.faults
