@@ -1,0 +1,483 @@
+"""mspflow-tacticalrmm: Tactical RMM agents, scripts, commands and reboots as workflow actions.
+
+Reads top to bottom: the tile, its availability, the client (paths, shapes, the auth choice), the
+actions. Percent-encoded ids, vendor errors, the 401 → refresh → once-more rule and scrubbing of secrets
+live in the core (:mod:`mspflow.http`), not here.
+
+Tactical RMM is self-hosted: the base URL is the tenant's ``rmm_integrations.instance_url`` (the API host,
+e.g. ``https://api.example.com``); there is no default. Every route ends in ``/``.
+
+Auth is chosen by the integration's ``settings.auth_mode``:
+
+* ``api_key`` (default): tenant secret ``tacticalrmm_api_key`` sent as ``X-API-KEY``;
+* ``knox``: tenant secrets ``tacticalrmm_username`` and ``tacticalrmm_password``; the knox token is kept in
+  ``tacticalrmm_knox_token`` and sent as ``Authorization: Token …``. A 401 logs in again once
+  (:class:`KnoxLogin`). An account with TOTP cannot log in unattended: use an API key instead.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import or_, select
+
+from mspflow import ActionContext, ActionError, Module, hookimpl, rmm_integration
+from mspflow.db.models import Asset, RmmIntegration
+from mspflow.http import VendorClient, build_path, vendor_error
+
+PROVIDER = "tacticalrmm"
+
+# -- the tile and its availability -------------------------------------------------------------------
+
+tacticalrmm = Module(
+    "app:tacticalrmm", label="Tactical RMM", icon="tacticalrmm",
+    description="Find Tactical RMM agents, run their scripts and commands, and reboot them.",
+    availability=rmm_integration(PROVIDER),
+    default_action_id="tacticalrmm.agents.find",
+    simulator="mspflow_tacticalrmm.sim:TacticalRMMSimulator",
+)
+
+# -- the client: paths, shapes and the auth choice ----------------------------------------------------
+
+VENDOR = "Tactical RMM"
+MAX_TIMEOUT_S = 900  # longest script/command wait accepted; the server itself waits timeout + 3 s
+CLIENT_TIMEOUT_S = MAX_TIMEOUT_S + 15.0
+CHECKCREDS = ("v2", "checkcreds")
+NO_ANSWER = {"timeout": "the agent did not answer in time (offline, or the script outlived its timeout)",
+             "natsdown": "the Tactical RMM server's message bus (NATS) is down"}
+UNREACHABLE = "Unable to contact the agent"
+
+
+def normalize_instance_url(url: str) -> str:
+    """``api.example.com/api/`` → ``https://api.example.com``: scheme added, trailing ``/`` and a bare
+    ``/api`` dropped (Tactical's routes hang off the API host's root)."""
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "https://" + url
+    if url.lower().endswith("/api"):
+        url = url[:-4].rstrip("/")
+    return url
+
+
+class KnoxLogin:
+    """``Authorization: Token <knox token>`` from the stored token, logging in again after a 401.
+
+    The login is Tactical's first step, ``POST /v2/checkcreds/`` with ``{username, password}``: for an
+    account without TOTP it answers ``{token, expiry, totp: false}``. An account with TOTP gets
+    ``{"totp": true}`` (older servers: ``"ok"``) and would need ``POST /v2/login/`` with a ``twofactor``
+    code, which an unattended workflow cannot produce: that is ``PERMISSION_DENIED`` asking for an API key.
+    """
+
+    username = "tacticalrmm_username"
+    password = "tacticalrmm_password"
+    token = "tacticalrmm_knox_token"
+
+    def headers(self, http: VendorClient) -> dict[str, str]:
+        token = http.ctx.secret(self.token, required=False)
+        return {"Authorization": f"Token {token if token is not None else self._login(http)}"}
+
+    def refresh(self, http: VendorClient) -> bool:
+        self._login(http)
+        return True
+
+    def _login(self, http: VendorClient) -> str:
+        creds = {"username": http.secret(self.username), "password": http.secret(self.password)}
+        try:
+            response = http.client.post(build_path(CHECKCREDS, trailing_slash=True), json=creds,
+                                        headers={"Accept": "application/json"})
+        except httpx.TransportError as exc:
+            raise ActionError("TRANSIENT_FAILURE", f"{VENDOR} login endpoint unreachable: {type(exc).__name__}",
+                              details={"reason": "LOGIN_UNREACHABLE"}) from None
+        if response.status_code >= 400:
+            err = vendor_error(VENDOR, response)
+            if response.status_code == 400:
+                raise ActionError.permission_denied(
+                    f"{VENDOR} refused the login of {creds['username']!r} ({err.message}); fix the secrets "
+                    f"{self.username} / {self.password}, or switch to an API key", reason="LOGIN_FAILED")
+            raise err
+        body = response.json()
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            if body == "ok" or (isinstance(body, dict) and body.get("totp") is True):
+                raise ActionError.permission_denied(
+                    f"the {VENDOR} account {creds['username']!r} has two-factor (TOTP) login, which a workflow "
+                    "cannot complete unattended; create an API key in Tactical RMM (Settings > Global Settings "
+                    "> API Keys), store it as tenant secret tacticalrmm_api_key and set the integration's "
+                    "auth_mode to api_key", reason="TOTP_REQUIRED")
+            raise ActionError("INTERNAL_ERROR", f"{VENDOR} login answered without a token",
+                              details={"reason": "LOGIN_SHAPE"})
+        http.store_secret(self.token, token)
+        return token
+
+
+class TacticalRMM:
+    """Tactical RMM's classic API for one tenant: full JSON arrays (no paging), no rate limits,
+    application errors as a 400 whose body is a bare JSON string."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        settings = ctx.session.execute(select(RmmIntegration.settings).where(
+            RmmIntegration.tenant == ctx.tenant_id, RmmIntegration.provider == PROVIDER)).scalar() or {}
+        mode = settings.get("auth_mode") or "api_key"
+        if mode == "api_key":
+            auth: Any = ctx.auth.api_key_header("X-API-KEY", "tacticalrmm_api_key")
+        elif mode == "knox":
+            auth = KnoxLogin()
+        else:
+            raise ActionError.inactive(f"{VENDOR} auth_mode {mode!r} is unknown; set the integration setting "
+                                       "auth_mode to api_key or knox", reason="BAD_AUTH_MODE")
+        self.http = ctx.http(vendor=VENDOR, auth=auth, timeout=CLIENT_TIMEOUT_S, trailing_slash=True,
+                             normalize=normalize_instance_url)
+
+    def agents(self, monitoring_type: str | None = None) -> list[dict[str, Any]]:
+        """``GET /agents/`` (``detail=true``: the table shape with ``client_name``/``site_name``)."""
+        return list(self.http.get(("agents",), params={"monitoring_type": monitoring_type}) or [])
+
+    def agent(self, agent_id: str) -> dict[str, Any]:
+        """``GET /agents/{agent_id}/``: the detail shape (``client`` is a name, ``site`` a pk)."""
+        return dict(self.http.get(("agents", agent_id)))
+
+    def scripts(self, *, community: bool) -> list[dict[str, Any]]:
+        params = {"showCommunityScripts": "true" if community else "false"}
+        return list(self.http.get(("scripts",), params=params) or [])
+
+    def run_script(self, agent_id: str, body: dict[str, Any]) -> Any:
+        return self.http.post(("agents", agent_id, "runscript"), json=body)
+
+    def run_command(self, agent_id: str, body: dict[str, Any]) -> Any:
+        return self.http.post(("agents", agent_id, "cmd"), json=body)
+
+    def reboot_now(self, agent_id: str) -> Any:
+        return self.http.post(("agents", agent_id, "reboot"))
+
+    def schedule_reboot(self, agent_id: str, when: str) -> Any:
+        return self.http.patch(("agents", agent_id, "reboot"), json={"datetime": when})
+
+
+def _agent_call(agent_id: str, call: Any, *args: Any) -> Any:
+    """A call at one agent; Tactical's 400 ``"Unable to contact the agent"`` becomes an unknown outcome."""
+    try:
+        return call(agent_id, *args)
+    except ActionError as err:
+        if err.details.get("status") == 400 and err.message.endswith(UNREACHABLE):
+            raise ActionError("TRANSIENT_FAILURE", f"{err.message}: agent {agent_id} is offline or did not answer; "
+                              "check the agent in Tactical RMM before running this again",
+                              details={**err.details, "reason": "AGENT_UNREACHABLE", "outcome": "unknown"},
+                              retryable=False) from None
+        raise
+
+
+def _answer(agent_id: str, answer: Any) -> str:
+    """A run's 200 answer; ``"timeout"`` and ``"natsdown"`` are failures Tactical reports as output."""
+    if isinstance(answer, str) and answer in NO_ANSWER:
+        raise ActionError("TRANSIENT_FAILURE", f"{VENDOR} answered {answer!r}: {NO_ANSWER[answer]}; no output was "
+                          f"collected from agent {agent_id}, and whether it ran is unknown",
+                          details={"reason": "AGENT_" + answer.upper(), "outcome": "unknown", "agent_id": agent_id},
+                          retryable=False)
+    return answer if isinstance(answer, str) else str(answer)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+AgentId = Annotated[str, Field(min_length=1, max_length=255,
+                               description="The Tactical RMM agent_id (a long random string, not the int pk)")]
+
+
+class Agent(BaseModel):
+    agent_id: str
+    asset_id: str | None
+    hostname: str | None
+    description: str | None
+    client_name: str | None
+    site_name: str | None
+    status: str | None = Field(description="online, offline or overdue")
+    plat: str | None = Field(description="windows, linux or darwin")
+    monitoring_type: str | None
+    operating_system: str | None
+    last_seen_at: str | None
+    needs_reboot: bool | None
+    source: Literal["local", "tacticalrmm"]
+
+    @classmethod
+    def from_tactical(cls, d: dict[str, Any], asset_id: str | None) -> Agent:
+        client = d.get("client_name", d.get("client"))  # list: client_name; detail: client (a name)
+        return cls(agent_id=str(d["agent_id"]), asset_id=asset_id, hostname=d.get("hostname"),
+                   description=d.get("description"), client_name=_text(client), site_name=d.get("site_name"),
+                   status=d.get("status"), plat=d.get("plat"), monitoring_type=d.get("monitoring_type"),
+                   operating_system=d.get("operating_system"), last_seen_at=_iso(d.get("last_seen")),
+                   needs_reboot=d.get("needs_reboot"), source="tacticalrmm")
+
+    @classmethod
+    def from_asset(cls, a: Asset) -> Agent:
+        status = None if a.agent_online is None else ("online" if a.agent_online else "offline")
+        return cls(agent_id=str(a.rmm_device_id), asset_id=a.asset_id, hostname=a.hostname, description=a.name,
+                   client_name=None, site_name=None, status=status, plat=None, monitoring_type=None,
+                   operating_system=a.os_name, last_seen_at=_iso(a.last_seen_at), needs_reboot=None,
+                   source="local")
+
+
+class AgentDetail(Agent):
+    version: str | None
+    public_ip: str | None
+    local_ips: str | None
+    logged_in_username: str | None
+    make_model: str | None
+    time_zone: str | None
+    maintenance_mode: bool | None
+    total_ram: int | None
+
+    @classmethod
+    def from_detail(cls, d: dict[str, Any], asset_id: str | None) -> AgentDetail:
+        base = Agent.from_tactical(d, asset_id).model_dump()
+        return cls(**base, version=d.get("version"), public_ip=d.get("public_ip"), local_ips=_text(d.get("local_ips")),
+                   logged_in_username=d.get("logged_in_username"), make_model=_text(d.get("make_model")),
+                   time_zone=d.get("time_zone") or d.get("timezone"), maintenance_mode=d.get("maintenance_mode"),
+                   total_ram=d.get("total_ram"))
+
+
+class Script(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    category: str | None
+    shell: str | None
+    script_type: str | None = Field(description="userdefined or builtin (community)")
+    args: list[str]
+    env_vars: list[str]
+    default_timeout: int | None
+    run_as_user: bool
+    supported_platforms: list[str]
+
+    @classmethod
+    def from_tactical(cls, s: dict[str, Any]) -> Script:
+        return cls(id=int(s["id"]), name=str(s.get("name") or ""), description=s.get("description"),
+                   category=s.get("category"), shell=s.get("shell"), script_type=s.get("script_type"),
+                   args=list(s.get("args") or []), env_vars=list(s.get("env_vars") or []),
+                   default_timeout=s.get("default_timeout"), run_as_user=bool(s.get("run_as_user")),
+                   supported_platforms=list(s.get("supported_platforms") or []))
+
+
+# -- the PSA's own rows (every query tenant-scoped) ----------------------------------------------------
+
+
+def _assets_by_agent(ctx: ActionContext, agent_ids: list[str]) -> dict[str, str]:
+    """agent id → asset id of the tenant's Tactical RMM assets."""
+    if not agent_ids:
+        return {}
+    rows = ctx.session.execute(select(Asset.rmm_device_id, Asset.asset_id).where(
+        Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER, Asset.rmm_device_id.in_(agent_ids)))
+    return {str(agent): asset for agent, asset in rows}
+
+
+# -- the actions ----------------------------------------------------------------------------------------
+
+
+class FindAgentsInput(BaseModel):
+    agent_id: AgentId | None = None
+    asset_id: str | None = Field(None, max_length=36, description="The PSA asset synced from the agent")
+    query: str | None = Field(None, min_length=1, max_length=255,
+                              description="Part of the host name or description (live: also client or site)")
+    monitoring_type: Literal["server", "workstation"] | None = Field(None, description="Live only")
+    live: bool = Field(False, description="Ask Tactical RMM instead of the agents already synced into the PSA")
+    limit: int = Field(50, ge=1, le=500)
+
+
+class Agents(BaseModel):
+    agents: list[Agent]
+    count: int
+
+
+@tacticalrmm.action("tacticalrmm.agents.find", label="Find agents")
+def find_agents(params: FindAgentsInput, ctx: ActionContext) -> Agents:
+    """Find Tactical RMM agents among those synced into the PSA, or live in Tactical RMM (with live).
+
+    Filters combine: an agent id, a PSA asset id, and a query matched against names.
+    """
+    if not params.live:
+        q = select(Asset).where(Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER,
+                                Asset.rmm_device_id.is_not(None))
+        if params.agent_id is not None:
+            q = q.where(Asset.rmm_device_id == params.agent_id)
+        if params.asset_id is not None:
+            q = q.where(Asset.asset_id == params.asset_id)
+        if params.query is not None:
+            q = q.where(or_(*(c.icontains(params.query, autoescape=True)
+                              for c in (Asset.name, Asset.hostname, Asset.dns_name))))
+        rows = ctx.session.execute(q.order_by(Asset.name, Asset.asset_id).limit(params.limit)).scalars()
+        found = [Agent.from_asset(a) for a in rows]
+        return Agents(agents=found, count=len(found))
+    agent_id = params.agent_id
+    if agent_id is None and params.asset_id is not None:
+        agent_id = ctx.session.execute(select(Asset.rmm_device_id).where(
+            Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER, Asset.asset_id == params.asset_id)).scalar()
+        if agent_id is None:
+            return Agents(agents=[], count=0)
+    api = TacticalRMM(ctx)
+    items = [api.agent(agent_id)] if agent_id is not None else api.agents(params.monitoring_type)
+    if params.monitoring_type is not None:
+        items = [d for d in items if d.get("monitoring_type") == params.monitoring_type]
+    if params.query is not None:
+        needle = params.query.casefold()
+        items = [d for d in items if any(needle in str(d.get(k) or "").casefold()
+                                         for k in ("hostname", "description", "client_name", "site_name"))]
+    items = items[:params.limit]
+    assets = _assets_by_agent(ctx, [str(d["agent_id"]) for d in items])
+    found = [Agent.from_tactical(d, assets.get(str(d["agent_id"]))) for d in items]
+    return Agents(agents=found, count=len(found))
+
+
+class AgentInput(BaseModel):
+    agent_id: AgentId
+
+
+class AgentOutput(BaseModel):
+    agent: AgentDetail
+
+
+@tacticalrmm.action("tacticalrmm.agents.get", label="Get agent")
+def get_agent(params: AgentInput, ctx: ActionContext) -> AgentOutput:
+    """One agent's details, live from Tactical RMM."""
+    d = TacticalRMM(ctx).agent(params.agent_id)
+    assets = _assets_by_agent(ctx, [str(d["agent_id"])])
+    return AgentOutput(agent=AgentDetail.from_detail(d, assets.get(str(d["agent_id"]))))
+
+
+class ListScriptsInput(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=255, description="Part of the script name")
+    include_community: bool = Field(True, description="Include Tactical's built-in community scripts")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class Scripts(BaseModel):
+    scripts: list[Script]
+    count: int
+
+
+@tacticalrmm.action("tacticalrmm.scripts.list", label="List scripts")
+def list_scripts(params: ListScriptsInput, ctx: ActionContext) -> Scripts:
+    """Scripts in the Tactical RMM library (ids for Run script), optionally filtered by name."""
+    items = TacticalRMM(ctx).scripts(community=params.include_community)
+    if params.name is not None:
+        needle = params.name.casefold()
+        items = [s for s in items if needle in str(s.get("name") or "").casefold()]
+    found = [Script.from_tactical(s) for s in items[:params.limit]]
+    return Scripts(scripts=found, count=len(found))
+
+
+Timeout = Annotated[int, Field(ge=1, le=MAX_TIMEOUT_S, description="Seconds the agent may take")]
+
+
+class RunScriptInput(BaseModel):
+    agent_id: AgentId
+    script_id: int = Field(ge=1, description="The script's id from List scripts")
+    args: list[str] = Field(default_factory=list, description="Arguments, one string each")
+    env_vars: list[str] = Field(default_factory=list, description='Environment variables, each "KEY=value"')
+    timeout: Timeout = 90
+    run_as_user: bool = Field(False, description="Run as the logged-in user (forced when the script says so)")
+    wait_for_output: bool = Field(True, description="Wait and return the output; false only starts the run")
+
+    @field_validator("env_vars")
+    @classmethod
+    def _pairs(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if "=" not in v or v.startswith("=")]
+        if bad:
+            raise ValueError(f"env_vars must look like KEY=value: {bad}")
+        return value
+
+
+class RunScriptOutput(BaseModel):
+    agent_id: str
+    script_id: int
+    waited: bool
+    output: str = Field(description="stdout followed directly by stderr (waited), or Tactical's confirmation")
+
+
+@tacticalrmm.action("tacticalrmm.agents.run_script", label="Run script", side_effectful=True)
+def run_script(params: RunScriptInput, ctx: ActionContext) -> RunScriptOutput:
+    """Run a library script on one agent, by default waiting for its output (stdout then stderr)."""
+    body = {"script": params.script_id, "output": "wait" if params.wait_for_output else "forget",
+            "args": params.args, "env_vars": params.env_vars, "timeout": params.timeout,
+            "run_as_user": params.run_as_user}
+    answer = _agent_call(params.agent_id, TacticalRMM(ctx).run_script, body)
+    return RunScriptOutput(agent_id=params.agent_id, script_id=params.script_id, waited=params.wait_for_output,
+                           output=_answer(params.agent_id, answer))
+
+
+class RunCommandInput(BaseModel):
+    agent_id: AgentId
+    shell: str = Field(min_length=1, max_length=255, description=(
+        "Windows: cmd or powershell; Linux/macOS: the shell's path, e.g. /bin/bash; custom with custom_shell"))
+    cmd: str = Field(min_length=1, max_length=65535, description="The command line")
+    timeout: Timeout = 30
+    run_as_user: bool = False
+    custom_shell: str | None = Field(None, min_length=1, max_length=255, description="Only with shell=custom")
+
+
+class RunCommandOutput(BaseModel):
+    agent_id: str
+    output: str = Field(description="Windows: stderr if any, else stdout; POSIX: stdout, then stderr")
+
+
+@tacticalrmm.action("tacticalrmm.agents.run_command", label="Run command", side_effectful=True,
+                    permission="rmm:execute_command")
+def run_command(params: RunCommandInput, ctx: ActionContext) -> RunCommandOutput:
+    """Run a raw command on one agent and return its output."""
+    body: dict[str, Any] = {"shell": params.shell, "cmd": params.cmd, "timeout": params.timeout,
+                            "run_as_user": params.run_as_user}
+    if params.shell == "custom":
+        if params.custom_shell is None:
+            raise ActionError.validation("custom_shell is required when shell is custom", fields=["custom_shell"])
+        body["custom_shell"] = params.custom_shell
+    answer = _agent_call(params.agent_id, TacticalRMM(ctx).run_command, body)
+    return RunCommandOutput(agent_id=params.agent_id, output=_answer(params.agent_id, answer))
+
+
+class RebootInput(BaseModel):
+    agent_id: AgentId
+    at: datetime | None = Field(None, description=(
+        "Schedule for this wall-clock time in the agent's own time zone (no offset; minutes precision; "
+        "Windows agents only). Empty: reboot now."))
+
+    @field_validator("at")
+    @classmethod
+    def _local(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError("give the agent's local time without a UTC offset, e.g. 2026-01-31T22:30")
+        return value
+
+
+class RebootOutput(BaseModel):
+    reboot_requested: bool
+    agent_id: str
+    scheduled: bool
+    scheduled_for: str | None = Field(description="Tactical's wording of the scheduled time")
+    task_name: str | None
+
+
+@tacticalrmm.action("tacticalrmm.agents.reboot", label="Reboot agent", side_effectful=True)
+def reboot_agent(params: RebootInput, ctx: ActionContext) -> RebootOutput:
+    """Reboot one agent now, or schedule the reboot for a local time (Windows agents)."""
+    api = TacticalRMM(ctx)
+    if params.at is None:
+        _agent_call(params.agent_id, api.reboot_now)
+        return RebootOutput(reboot_requested=True, agent_id=params.agent_id, scheduled=False, scheduled_for=None,
+                            task_name=None)
+    answer = _agent_call(params.agent_id, api.schedule_reboot, params.at.strftime("%Y-%m-%dT%H:%M"))
+    answer = answer if isinstance(answer, dict) else {}
+    return RebootOutput(reboot_requested=True, agent_id=params.agent_id, scheduled=True,
+                        scheduled_for=_text(answer.get("time")), task_name=_text(answer.get("task_name")))
+
+
+@hookimpl
+def register_modules(register: Any) -> None:
+    register(tacticalrmm)

@@ -1,0 +1,60 @@
+"""What must never happen: ids steering requests, repeated writes, and vendor plumbing (retries, throttles,
+token caches, scrubbing) creeping into the plugin."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from mspflow_tacticalrmm.sim import FRONTDESK_ID
+
+PAD = "A" * 24  # long enough for Tactical's router, so the id itself is what gets tested
+HOSTILE = ["../scripts", f"{FRONTDESK_ID}/reboot", "..", ".", f"{FRONTDESK_ID}?x=1", "%2e%2e", f"{FRONTDESK_ID}#",
+           f" {FRONTDESK_ID}", f"{PAD}/../{FRONTDESK_ID}", f"../agents/{FRONTDESK_ID}", "short"]
+PACKAGE = Path(__file__).parent.parent / "mspflow_tacticalrmm"
+# ``retryable=False`` (declaring an unknown outcome not worth repeating) is allowed; any retrying is not.
+FORBIDDEN = re.compile(r"time\.sleep|Retry-After|backoff|tenacity|stamina|RateLimit|redact|retry(?!able=False)|"
+                       r"cache|while True", re.IGNORECASE)
+
+
+def only_segment(path: str, prefix: str, suffix: str = "") -> str:
+    """The single segment between ``prefix`` and ``suffix``, decoded; fails if the id added segments."""
+    assert path.startswith(prefix) and path.endswith(suffix), path
+    segment = path[len(prefix):len(path) - len(suffix)]
+    assert segment and "/" not in segment and "?" not in segment and "#" not in segment, path
+    assert segment not in (".", ".."), path
+    return unquote(segment)
+
+
+def test_the_plugin_leaves_vendor_plumbing_to_the_core() -> None:
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert files, f"no sources under {PACKAGE}"
+    offences = [f"{f.relative_to(PACKAGE.parent)}:{n}: {line.strip()}"
+                for f in files for n, line in enumerate(f.read_text().splitlines(), 1) if FORBIDDEN.search(line)]
+    assert not offences, (
+        "mspflow_tacticalrmm must not hold its own retry loops, backoff, sleeps, throttling, token caching or "
+        "scrubbing of secrets: the core's mspflow.http does that. Offending lines:\n  " + "\n  ".join(offences))
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_agent_ids_stay_one_path_segment(trmm: Any, hostile: str) -> None:
+    calls = [
+        ("agents.get", {"agent_id": hostile}, "GET", "/"),
+        ("agents.find", {"agent_id": hostile, "live": True}, "GET", "/"),
+        ("agents.run_script", {"agent_id": hostile, "script_id": 1}, "POST", "/runscript/"),
+        ("agents.run_command", {"agent_id": hostile, "shell": "cmd", "cmd": "hostname"}, "POST", "/cmd/"),
+        ("agents.reboot", {"agent_id": hostile}, "POST", "/reboot/"),
+        ("agents.reboot", {"agent_id": hostile, "at": "2099-01-01T10:00"}, "PATCH", "/reboot/"),
+    ]
+    for action, params, method, suffix in calls:
+        trmm.sim.requests.clear()
+        err = trmm.fail(action, params)
+        assert err.code == "NOT_FOUND", (action, err.to_dict())
+        sent = [(r.method, r.url.raw_path.decode()) for r in trmm.sim.requests]
+        assert len(sent) == 1 and sent[0][0] == method, sent
+        assert only_segment(sent[0][1], "/agents/", suffix) == hostile
+        assert not trmm.sim.requests[0].url.query
+    assert trmm.sim.script_runs == [] and trmm.sim.commands == [] and trmm.sim.reboot_log == []
