@@ -44,6 +44,7 @@ class AcmeSim(Simulator):
             lambda r, status: self.error(int(status), f"no luck for key {r.headers.get('X-API-KEY')}"))
         self.route("POST", "/oauth/token")(self._token)
         self.route("GET", "/v2/items")(self._items)
+        self.route("GET", "/v2/moved")(lambda r: httpx.Response(301, headers={"Location": "https://new.example/"}))
 
     def _poke(self, request: httpx.Request, thing: str) -> httpx.Response:
         self.pokes += 1
@@ -360,3 +361,11 @@ def test_basic_and_raw_authorization_strategies(app: App, sim: AcmeSim, strategy
     assert read_(app, ["v2", "things", "1"], auth=strategy).ok
     failed = read_(app, ["v2", "fail", 400], auth=strategy)
     assert "pw-9c1e77ab" not in json.dumps(failed.to_json())
+
+
+def test_redirects_and_empty_ids_are_refused(app: App, sim: AcmeSim) -> None:
+    moved = read_(app, ["v2", "moved"])
+    assert moved.error.code == "INTEGRATION_INACTIVE" and moved.error.details["reason"] == "REDIRECTED"
+    assert "https://new.example/" in moved.error.message
+    empty = read_(app, ["v2", "things", ""])
+    assert empty.error.code == "VALIDATION_ERROR" and len(sim.requests) == 1
