@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from sqlalchemy import or_, select
 
 from mspflow import ActionContext, ActionError, Module, hookimpl, rmm_integration
+from mspflow.assets import device_of_asset, synced_assets
 from mspflow.db.models import Asset, RmmAlert, TenantExternalEntityMapping
 from mspflow.modules import OAuthApp
 
@@ -241,22 +242,13 @@ def find_devices(params: FindDevicesInput, ctx: ActionContext) -> Devices:
     Filters combine: a device id, a PSA asset id, and a query matched against display, host and DNS names.
     """
     if not params.live:
-        q = select(Asset).where(Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER,
-                                Asset.rmm_device_id.is_not(None))
-        if params.device_id is not None:
-            q = q.where(Asset.rmm_device_id == params.device_id)
-        if params.asset_id is not None:
-            q = q.where(Asset.asset_id == params.asset_id)
-        if params.query is not None:
-            q = q.where(or_(*(c.icontains(params.query, autoescape=True)
-                              for c in (Asset.name, Asset.hostname, Asset.dns_name))))
-        rows = ctx.session.execute(q.order_by(Asset.name, Asset.asset_id).limit(params.limit)).scalars()
+        rows = synced_assets(ctx.session, ctx.tenant_id, PROVIDER, device_id=params.device_id,
+                             asset_id=params.asset_id, query=params.query, limit=params.limit)
         found = [Device.from_asset(a) for a in rows]
         return Devices(devices=found, count=len(found))
     device_id = params.device_id
     if device_id is None and params.asset_id is not None:
-        device_id = ctx.session.execute(select(Asset.rmm_device_id).where(
-            Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER, Asset.asset_id == params.asset_id)).scalar()
+        device_id = device_of_asset(ctx.session, ctx.tenant_id, PROVIDER, params.asset_id)
         if device_id is None:
             return Devices(devices=[], count=0)
     api = NinjaOne(ctx)

@@ -22,9 +22,10 @@ from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from mspflow import ActionContext, ActionError, Module, hookimpl, rmm_integration
+from mspflow.assets import device_of_asset, synced_assets
 from mspflow.db.models import Asset, RmmIntegration
 from mspflow.http import VendorClient, build_path, vendor_error
 
@@ -304,22 +305,13 @@ def find_agents(params: FindAgentsInput, ctx: ActionContext) -> Agents:
     Filters combine: an agent id, a PSA asset id, and a query matched against names.
     """
     if not params.live:
-        q = select(Asset).where(Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER,
-                                Asset.rmm_device_id.is_not(None))
-        if params.agent_id is not None:
-            q = q.where(Asset.rmm_device_id == params.agent_id)
-        if params.asset_id is not None:
-            q = q.where(Asset.asset_id == params.asset_id)
-        if params.query is not None:
-            q = q.where(or_(*(c.icontains(params.query, autoescape=True)
-                              for c in (Asset.name, Asset.hostname, Asset.dns_name))))
-        rows = ctx.session.execute(q.order_by(Asset.name, Asset.asset_id).limit(params.limit)).scalars()
+        rows = synced_assets(ctx.session, ctx.tenant_id, PROVIDER, device_id=params.agent_id,
+                             asset_id=params.asset_id, query=params.query, limit=params.limit)
         found = [Agent.from_asset(a) for a in rows]
         return Agents(agents=found, count=len(found))
     agent_id = params.agent_id
     if agent_id is None and params.asset_id is not None:
-        agent_id = ctx.session.execute(select(Asset.rmm_device_id).where(
-            Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER, Asset.asset_id == params.asset_id)).scalar()
+        agent_id = device_of_asset(ctx.session, ctx.tenant_id, PROVIDER, params.asset_id)
         if agent_id is None:
             return Agents(agents=[], count=0)
     api = TacticalRMM(ctx)
