@@ -3,7 +3,6 @@ and vendor plumbing (retries, throttles, token caches, scrubbing) creeping into 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -12,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from mspflow.db.models import Asset, RmmAlert
+from mspflow.testing import check_no_plumbing
 
 HOSTILE = ["../alert", "1041/reboot/FORCED?x=#", "..", ".", "1041?mode=FORCED", "%2e%2e", "1041#", " 1041",
            "1041/../1042"]
 PACKAGE = Path(__file__).parent.parent / "mspflow_ninjaone"
-FORBIDDEN = re.compile(r"time\.sleep|Retry-After|backoff|tenacity|stamina|RateLimit|redact|retry", re.IGNORECASE)
 
 
 def only_segment(path: str, prefix: str, suffix: str = "") -> str:
@@ -32,13 +31,7 @@ def only_segment(path: str, prefix: str, suffix: str = "") -> str:
 
 
 def test_the_plugin_leaves_vendor_plumbing_to_the_core() -> None:
-    files = sorted(PACKAGE.rglob("*.py"))
-    assert files, f"no sources under {PACKAGE}"
-    offences = [f"{f.relative_to(PACKAGE.parent)}:{n}: {line.strip()}"
-                for f in files for n, line in enumerate(f.read_text().splitlines(), 1) if FORBIDDEN.search(line)]
-    assert not offences, (
-        "mspflow_ninjaone must not hold its own retry loops, backoff, sleeps, throttling, token caching or "
-        "scrubbing of secrets: the core's mspflow.http does that. Offending lines:\n  " + "\n  ".join(offences))
+    check_no_plumbing(PACKAGE)
 
 
 # -- hostile ids -------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ token caches, scrubbing) creeping into the plugin."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -11,13 +10,13 @@ from urllib.parse import unquote
 import pytest
 from mspflow_tacticalrmm.sim import FRONTDESK_ID
 
+from mspflow.testing import check_no_plumbing
+
 PAD = "A" * 24  # long enough for Tactical's router, so the id itself is what gets tested
 HOSTILE = ["../scripts", f"{FRONTDESK_ID}/reboot", "..", ".", f"{FRONTDESK_ID}?x=1", "%2e%2e", f"{FRONTDESK_ID}#",
            f" {FRONTDESK_ID}", f"{PAD}/../{FRONTDESK_ID}", f"../agents/{FRONTDESK_ID}", "short"]
 PACKAGE = Path(__file__).parent.parent / "mspflow_tacticalrmm"
 # ``retryable=False`` (declaring an unknown outcome not worth repeating) is allowed; any retrying is not.
-FORBIDDEN = re.compile(r"time\.sleep|Retry-After|backoff|tenacity|stamina|RateLimit|redact|retry(?!able=False)|"
-                       r"cache|while True", re.IGNORECASE)
 
 
 def only_segment(path: str, prefix: str, suffix: str = "") -> str:
@@ -30,13 +29,7 @@ def only_segment(path: str, prefix: str, suffix: str = "") -> str:
 
 
 def test_the_plugin_leaves_vendor_plumbing_to_the_core() -> None:
-    files = sorted(PACKAGE.rglob("*.py"))
-    assert files, f"no sources under {PACKAGE}"
-    offences = [f"{f.relative_to(PACKAGE.parent)}:{n}: {line.strip()}"
-                for f in files for n, line in enumerate(f.read_text().splitlines(), 1) if FORBIDDEN.search(line)]
-    assert not offences, (
-        "mspflow_tacticalrmm must not hold its own retry loops, backoff, sleeps, throttling, token caching or "
-        "scrubbing of secrets: the core's mspflow.http does that. Offending lines:\n  " + "\n  ".join(offences))
+    check_no_plumbing(PACKAGE)
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
