@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mspflow_ninjaone.sim import NinjaOneSimulator
 
-from mspflow import http, tenants
+from mspflow import http
 from mspflow.app import App
 from mspflow.db.engine import Database
 from mspflow.db.migrate import upgrade
 from mspflow.plugins import Plugins
-from mspflow.runtime import ActionResult
-
-TENANT = "acme"
+from mspflow.testing.harness import TENANT, PluginHarness
 
 
 @pytest.fixture(autouse=True)
@@ -56,28 +53,11 @@ def sim() -> Iterator[NinjaOneSimulator]:
     http.unmount()
 
 
-@dataclass
-class Ninja:
-    """The app, the simulator, and shorthands for a tenant's connection."""
+class Ninja(PluginHarness):
+    """The app, the simulator, and NinjaOne's credentials for a tenant."""
 
-    app: App
+    provider = "ninjaone"
     sim: NinjaOneSimulator
-
-    def connect(self, tenant: str = TENANT, instance_url: str | None = None) -> None:
-        with self.app.db.session() as s:
-            tenants.connect(s, self.app.registry, tenant, "ninjaone", instance_url)
-
-    def disconnect(self, tenant: str = TENANT) -> None:
-        with self.app.db.session() as s:
-            tenants.disconnect(s, self.app.registry, tenant, "ninjaone")
-
-    def set_secret(self, name: str, value: str, tenant: str = TENANT) -> None:
-        with self.app.db.session() as s:
-            self.app.secrets.set(s, tenant, name, value)
-
-    def secret(self, name: str, tenant: str = TENANT) -> str | None:
-        with self.app.db.session() as s:
-            return self.app.secrets.get(s, tenant, name)
 
     def store_credentials(self, creds: dict[str, Any] | None = None, tenant: str = TENANT) -> dict[str, Any]:
         """The app's client id/secret and a user-context grant (issued by the simulator unless given)."""
@@ -92,25 +72,9 @@ class Ninja:
         assert raw is not None
         return dict(json.loads(raw))
 
-    def run(self, action: str, input: dict[str, Any] | None = None, *, tenant: str = TENANT,
-            **call: Any) -> ActionResult:
-        return self.app.execute(f"ninjaone.{action}", tenant=tenant, input=input or {}, **call)
-
-    def ok(self, action: str, input: dict[str, Any] | None = None, **call: Any) -> dict[str, Any]:
-        result = self.run(action, input, **call)
-        assert result.ok, result.error and result.error.to_dict()
-        assert result.output is not None
-        return result.output
-
-    def fail(self, action: str, input: dict[str, Any] | None = None, **call: Any) -> Any:
-        result = self.run(action, input, **call)
-        assert not result.ok and result.error is not None, result.output
-        return result.error
-
     def paths(self, method: str | None = None) -> list[str]:
-        """Raw paths (as sent, percent-encoding kept) of the API requests the simulator saw."""
-        return [r.url.raw_path.decode().split("?")[0] for r in self.sim.requests
-                if method in (None, r.method) and not r.url.path.startswith("/ws/")]
+        """Raw paths of the API requests the simulator saw (token requests left out)."""
+        return [path for _, path in self.sent(method) if not path.startswith("/ws/")]
 
 
 @pytest.fixture

@@ -8,23 +8,17 @@ repo-root ``conftest.py`` provides as ``postgresql_url``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mspflow_tacticalrmm.sim import TacticalRMMSimulator
-from sqlalchemy import select
 
-from mspflow import http, tenants
+from mspflow import http
 from mspflow.app import App
 from mspflow.db.engine import Database
 from mspflow.db.migrate import upgrade
-from mspflow.db.models import RmmIntegration
 from mspflow.plugins import Plugins
-from mspflow.runtime import ActionResult
-
-TENANT = "acme"
+from mspflow.testing.harness import TENANT, PluginHarness
 
 
 @pytest.fixture(autouse=True)
@@ -57,70 +51,23 @@ def sim() -> Iterator[TacticalRMMSimulator]:
     http.unmount()
 
 
-@dataclass
-class Tactical:
-    """The app, the simulator, and shorthands for a tenant's connection."""
+class Tactical(PluginHarness):
+    """The app, the simulator, and Tactical RMM's auth modes for a tenant."""
 
-    app: App
+    provider = "tacticalrmm"
     sim: TacticalRMMSimulator
 
-    def connect(self, tenant: str = TENANT, instance_url: str | None = None) -> None:
-        with self.app.db.session() as s:
-            tenants.connect(s, self.app.registry, tenant, "tacticalrmm", instance_url)
-
-    def disconnect(self, tenant: str = TENANT) -> None:
-        with self.app.db.session() as s:
-            tenants.disconnect(s, self.app.registry, tenant, "tacticalrmm")
-
     def set_instance_url(self, url: str | None, tenant: str = TENANT) -> None:
-        self._row(tenant, lambda row: setattr(row, "instance_url", url))
+        self.update_integration(tenant, instance_url=url)
 
     def set_auth_mode(self, mode: str, tenant: str = TENANT) -> None:
-        self._row(tenant, lambda row: setattr(row, "settings", {**(row.settings or {}), "auth_mode": mode}))
-
-    def _row(self, tenant: str, change: Any) -> None:
-        with self.app.db.session() as s:
-            row = s.execute(select(RmmIntegration).where(
-                RmmIntegration.tenant == tenant, RmmIntegration.provider == "tacticalrmm")).scalar_one()
-            change(row)
-
-    def set_secret(self, name: str, value: str, tenant: str = TENANT) -> None:
-        with self.app.db.session() as s:
-            self.app.secrets.set(s, tenant, name, value)
-
-    def delete_secret(self, name: str, tenant: str = TENANT) -> None:
-        with self.app.db.session() as s:
-            self.app.secrets.delete(s, tenant, name)
-
-    def secret(self, name: str, tenant: str = TENANT) -> str | None:
-        with self.app.db.session() as s:
-            return self.app.secrets.get(s, tenant, name)
+        self.update_integration(tenant, auth_mode=mode)
 
     def use_knox(self, username: str | None = None, password: str | None = None) -> None:
         self.set_auth_mode("knox")
         self.delete_secret("tacticalrmm_api_key")
         self.set_secret("tacticalrmm_username", username or self.sim.username)
         self.set_secret("tacticalrmm_password", password or self.sim.password)
-
-    def run(self, action: str, input: dict[str, Any] | None = None, *, tenant: str = TENANT,
-            **call: Any) -> ActionResult:
-        return self.app.execute(f"tacticalrmm.{action}", tenant=tenant, input=input or {}, **call)
-
-    def ok(self, action: str, input: dict[str, Any] | None = None, **call: Any) -> dict[str, Any]:
-        result = self.run(action, input, **call)
-        assert result.ok, result.error and result.error.to_dict()
-        assert result.output is not None
-        return result.output
-
-    def fail(self, action: str, input: dict[str, Any] | None = None, **call: Any) -> Any:
-        result = self.run(action, input, **call)
-        assert not result.ok and result.error is not None, result.output
-        return result.error
-
-    def sent(self, method: str | None = None) -> list[tuple[str, str]]:
-        """(method, raw path as sent) of the API requests the simulator saw."""
-        return [(r.method, r.url.raw_path.decode().split("?")[0]) for r in self.sim.requests
-                if method in (None, r.method)]
 
 
 @pytest.fixture
