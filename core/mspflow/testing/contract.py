@@ -26,8 +26,9 @@ def check_module(module: Module) -> None:
         json.dumps(action.output_schema)
 
 
-PLUMBING = re.compile(r"time\.sleep|Retry-After|backoff|tenacity|stamina|RateLimit|redact|retry(?!able)|cache|"
-                      r"while True", re.IGNORECASE)
+# Declaring a limit (``rate_limit=RateLimit(...)``) is the plugin's job; enforcing it is not.
+PLUMBING = re.compile(r"time\.sleep|Retry-After|backoff|tenacity|stamina|redact|retry(?!able)|cache|while True|"
+                      r"Semaphore|token_bucket", re.IGNORECASE)
 
 
 def check_no_plumbing(package: Path) -> None:
