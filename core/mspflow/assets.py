@@ -33,3 +33,12 @@ def device_of_asset(session: Session, tenant: str, provider: str, asset_id: str)
     """The vendor's device id of a synced asset, or None."""
     return session.execute(select(Asset.rmm_device_id).where(
         Asset.tenant == tenant, Asset.rmm_provider == provider, Asset.asset_id == asset_id)).scalar()
+
+
+def assets_by_device(session: Session, tenant: str, provider: str, device_ids: Sequence[str]) -> dict[str, str]:
+    """Vendor device id → asset id, for the tenant's assets synced from ``provider`` among ``device_ids``."""
+    if not device_ids:
+        return {}
+    rows = session.execute(select(Asset.rmm_device_id, Asset.asset_id).where(
+        Asset.tenant == tenant, Asset.rmm_provider == provider, Asset.rmm_device_id.in_(list(device_ids))))
+    return {str(device): asset for device, asset in rows}

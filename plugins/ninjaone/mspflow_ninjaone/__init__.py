@@ -19,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from sqlalchemy import or_, select
 
 from mspflow import ActionContext, ActionError, Module, hookimpl, rmm_integration
-from mspflow.assets import device_of_asset, synced_assets
+from mspflow.assets import assets_by_device, device_of_asset, synced_assets
 from mspflow.db.models import Asset, RmmAlert, TenantExternalEntityMapping
 from mspflow.modules import OAuthApp
 
@@ -201,15 +201,6 @@ def _node_asset_type(node_class: str | None) -> str:
 # -- the PSA's own rows (every query tenant-scoped) ----------------------------------------------------
 
 
-def _assets_by_device(ctx: ActionContext, device_ids: list[str]) -> dict[str, str]:
-    """rmm device id → asset id of the tenant's NinjaOne assets."""
-    if not device_ids:
-        return {}
-    rows = ctx.session.execute(select(Asset.rmm_device_id, Asset.asset_id).where(
-        Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER, Asset.rmm_device_id.in_(device_ids)))
-    return {str(device): asset for device, asset in rows}
-
-
 def _local_alert(ctx: ActionContext, ref: AlertRef) -> RmmAlert | None:
     match = RmmAlert.external_alert_id == ref.uid
     if ref.alert_uid is not None:
@@ -261,7 +252,7 @@ def find_devices(params: FindDevicesInput, ctx: ActionContext) -> Devices:
         items = [d for d in items if any(needle in str(d.get(k) or "").casefold()
                                          for k in ("displayName", "systemName", "dnsName"))]
     items = items[:params.limit]
-    assets = _assets_by_device(ctx, [str(d["id"]) for d in items])
+    assets = assets_by_device(ctx.session, ctx.tenant_id, PROVIDER, [str(d["id"]) for d in items])
     found = [Device.from_ninjaone(d, assets.get(str(d["id"]))) for d in items]
     return Devices(devices=found, count=len(found))
 
@@ -399,7 +390,8 @@ def list_active_alerts(params: ListAlertsInput, ctx: ActionContext) -> Alerts:
     local = {r.external_alert_id: r for r in ctx.session.execute(select(RmmAlert).where(
         RmmAlert.tenant == ctx.tenant_id, RmmAlert.provider == PROVIDER,
         RmmAlert.external_alert_id.in_([str(a["uid"]) for a in items]))).scalars()} if items else {}
-    assets = _assets_by_device(ctx, [str(a["deviceId"]) for a in items if a.get("deviceId") is not None])
+    devices = [str(a["deviceId"]) for a in items if a.get("deviceId") is not None]
+    assets = assets_by_device(ctx.session, ctx.tenant_id, PROVIDER, devices)
     found = [Alert.from_ninjaone(a, local.get(str(a["uid"])), assets.get(str(a.get("deviceId")))) for a in items]
     return Alerts(alerts=found, count=len(found))
 
@@ -435,7 +427,8 @@ def get_alert(params: AlertRef, ctx: ActionContext) -> AlertOutput:
     if found is None:
         raise ActionError.not_found(f"NinjaOne has no active alert {params.uid!r} and the PSA stores none",
                                     alert_uid=params.uid)
-    assets = _assets_by_device(ctx, [str(found["deviceId"])] if found.get("deviceId") is not None else [])
+    devices = [str(found["deviceId"])] if found.get("deviceId") is not None else []
+    assets = assets_by_device(ctx.session, ctx.tenant_id, PROVIDER, devices)
     return AlertOutput(alert=Alert.from_ninjaone(found, None, assets.get(str(found.get("deviceId")))))
 
 

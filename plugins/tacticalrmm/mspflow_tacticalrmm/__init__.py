@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from mspflow import ActionContext, ActionError, Module, hookimpl, rmm_integration
-from mspflow.assets import device_of_asset, synced_assets
+from mspflow.assets import assets_by_device, device_of_asset, synced_assets
 from mspflow.db.models import Asset, RmmIntegration
 from mspflow.http import VendorClient, build_path, vendor_error
 
@@ -271,15 +271,6 @@ class Script(BaseModel):
 # -- the PSA's own rows (every query tenant-scoped) ----------------------------------------------------
 
 
-def _assets_by_agent(ctx: ActionContext, agent_ids: list[str]) -> dict[str, str]:
-    """agent id → asset id of the tenant's Tactical RMM assets."""
-    if not agent_ids:
-        return {}
-    rows = ctx.session.execute(select(Asset.rmm_device_id, Asset.asset_id).where(
-        Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER, Asset.rmm_device_id.in_(agent_ids)))
-    return {str(agent): asset for agent, asset in rows}
-
-
 # -- the actions ----------------------------------------------------------------------------------------
 
 
@@ -323,7 +314,7 @@ def find_agents(params: FindAgentsInput, ctx: ActionContext) -> Agents:
         items = [d for d in items if any(needle in str(d.get(k) or "").casefold()
                                          for k in ("hostname", "description", "client_name", "site_name"))]
     items = items[:params.limit]
-    assets = _assets_by_agent(ctx, [str(d["agent_id"]) for d in items])
+    assets = assets_by_device(ctx.session, ctx.tenant_id, PROVIDER, [str(d["agent_id"]) for d in items])
     found = [Agent.from_tactical(d, assets.get(str(d["agent_id"]))) for d in items]
     return Agents(agents=found, count=len(found))
 
@@ -340,7 +331,7 @@ class AgentOutput(BaseModel):
 def get_agent(params: AgentInput, ctx: ActionContext) -> AgentOutput:
     """One agent's details, live from Tactical RMM."""
     d = TacticalRMM(ctx).agent(params.agent_id)
-    assets = _assets_by_agent(ctx, [str(d["agent_id"])])
+    assets = assets_by_device(ctx.session, ctx.tenant_id, PROVIDER, [str(d["agent_id"])])
     return AgentOutput(agent=AgentDetail.from_detail(d, assets.get(str(d["agent_id"]))))
 
 
