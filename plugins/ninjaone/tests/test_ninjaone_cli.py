@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -15,35 +14,21 @@ import pytest
 from mspflow_ninjaone import ninjaone
 from mspflow_ninjaone.sim import NinjaOneSimulator
 
-MSPFLOW = str(Path(sys.executable).with_name("mspflow"))
+from mspflow.testing.cli import MSPFLOW, cli_env, run_cli, served_simulator
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")}
-    return clean | {"MSPFLOW_HOME": str(tmp_path / "home"), "MSPFLOW_LOAD_PLUGINS": "ninjaone",
-                    "MSPFLOW_ALLOW_HTTP_VENDOR_URLS": "1", "COLUMNS": "200"}
+    return cli_env(tmp_path / "home", plugin="ninjaone")
 
 
 @pytest.fixture
 def served(env: dict[str, str]) -> Iterator[str]:
-    """``mspflow sim serve ninjaone`` in a subprocess; yields its base URL."""
-    proc = subprocess.Popen([MSPFLOW, "sim", "serve", "ninjaone"], env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert "listening on http://" in line, line
-        yield line.rsplit(" ", 1)[-1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with served_simulator("ninjaone", env) as url:
+        yield url
 
 
-def mspflow(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([MSPFLOW, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60,
-                            check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
+mspflow = run_cli
 
 
 def test_an_operator_authorizes_a_tenant_and_runs_actions(env: dict[str, str], served: str) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,36 +10,21 @@ import httpx
 import pytest
 from mspflow_tacticalrmm.sim import FILESERVER_ID, FRONTDESK_ID, LAPTOP_ID, TacticalRMMSimulator
 
-MSPFLOW = str(Path(sys.executable).with_name("mspflow"))
+from mspflow.testing.cli import cli_env, run_cli, served_simulator
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")}
-    return clean | {"MSPFLOW_HOME": str(tmp_path / "home"), "MSPFLOW_LOAD_PLUGINS": "tacticalrmm",
-                    "MSPFLOW_ALLOW_HTTP_VENDOR_URLS": "1", "COLUMNS": "200"}
+    return cli_env(tmp_path / "home", plugin="tacticalrmm")
 
 
 @pytest.fixture
 def served(env: dict[str, str]) -> Iterator[str]:
-    """``mspflow sim serve tacticalrmm`` in a subprocess; yields its base URL."""
-    proc = subprocess.Popen([MSPFLOW, "sim", "serve", "tacticalrmm"], env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert "listening on http://" in line, line
-        yield line.rsplit(" ", 1)[-1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with served_simulator("tacticalrmm", env) as url:
+        yield url
 
 
-def mspflow(env: dict[str, str], *args: str, stdin: str = "", ok: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([MSPFLOW, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60,
-                            check=False)
-    if ok:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
+mspflow = run_cli
 
 
 def test_an_operator_runs_a_script_and_gets_its_output(env: dict[str, str], served: str) -> None:
