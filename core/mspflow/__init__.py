@@ -5,9 +5,11 @@ available to a tenant (:func:`rmm_integration`, ...), and the typed actions it o
 module to the core through the ``register_modules`` hook::
 
     from pydantic import BaseModel
-    from mspflow import ActionContext, Module, hookimpl, rmm_integration
+    from mspflow import ActionContext, Module, Vendor, auth, hookimpl, rmm_integration
 
-    acme = Module("app:acme", label="Acme RMM", icon="acme", availability=rmm_integration("acme"))
+    acme = Module("app:acme", label="Acme RMM", icon="acme", availability=rmm_integration("acme"),
+                  vendor=Vendor("Acme", base_url="https://api.acme.example",
+                                auth=auth.api_key_header("X-API-KEY", "acme_api_key")))
 
     class RebootInput(BaseModel):
         device_id: str
@@ -17,7 +19,7 @@ module to the core through the ``register_modules`` hook::
 
     @acme.action("acme.devices.reboot", label="Reboot device", side_effectful=True)
     def reboot(params: RebootInput, ctx: ActionContext) -> RebootOutput:
-        ...
+        ctx.http().post(("devices", params.device_id, "reboot"))   # ids are percent-encoded by the core
         return RebootOutput(reboot_requested=True)
 
     @hookimpl
@@ -29,7 +31,9 @@ and one line in the plugin's ``pyproject.toml``::
     [project.entry-points.mspflow]
     acme = "mspflow_acme"
 
-A host imports :class:`App`. Names are imported lazily so ``import mspflow`` stays cheap.
+Everything a plugin's non-test code needs is a name exported here (its simulator and tests may also
+use :mod:`mspflow.testing`); the import rule is checked by ``mspflow.testing.check_imports``. A host
+imports :class:`App`. Names are imported lazily so ``import mspflow`` stays cheap.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mspflow.alerts.store import StoredAlert
     from mspflow.app import App
+    from mspflow.assets import SyncedAsset
     from mspflow.availability import Availability, Resolver, rmm_integration, teams_integration
     from mspflow.catalog import Catalog, CatalogRecord
     from mspflow.context import ActionContext
@@ -46,6 +52,16 @@ if TYPE_CHECKING:
     from mspflow.hookspecs import hookimpl
     from mspflow.modules import Action, DefinitionError, Module, action
     from mspflow.registry import RegistrationError, Registry
+    from mspflow.vendor import (
+        CursorPaging,
+        KeysetPaging,
+        OAuthApp,
+        RateLimit,
+        TokenPaging,
+        Vendor,
+        VendorClient,
+    )
+    from mspflow.vendor.auth import auth
 
 _EXPORTS = {
     "ActionContext": "mspflow.context",
@@ -64,6 +80,16 @@ _EXPORTS = {
     "action": "mspflow.modules",
     "RegistrationError": "mspflow.registry",
     "Registry": "mspflow.registry",
+    "StoredAlert": "mspflow.alerts.store",
+    "SyncedAsset": "mspflow.assets",
+    "CursorPaging": "mspflow.vendor",
+    "KeysetPaging": "mspflow.vendor",
+    "OAuthApp": "mspflow.vendor",
+    "RateLimit": "mspflow.vendor",
+    "TokenPaging": "mspflow.vendor",
+    "Vendor": "mspflow.vendor",
+    "VendorClient": "mspflow.vendor",
+    "auth": "mspflow.vendor.auth",
 }
 
 __all__ = [
@@ -74,12 +100,22 @@ __all__ = [
     "Availability",
     "Catalog",
     "CatalogRecord",
+    "CursorPaging",
     "DefinitionError",
+    "KeysetPaging",
     "Module",
+    "OAuthApp",
+    "RateLimit",
     "RegistrationError",
     "Registry",
     "Resolver",
+    "StoredAlert",
+    "SyncedAsset",
+    "TokenPaging",
+    "Vendor",
+    "VendorClient",
     "action",
+    "auth",
     "hookimpl",
     "rmm_integration",
     "teams_integration",

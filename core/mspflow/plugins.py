@@ -87,7 +87,9 @@ def selected(eps: Iterable[EntryPoint], only: str | None) -> list[EntryPoint]:
 
 
 def strict_mode() -> bool:
-    return os.environ.get("MSPFLOW_STRICT_PLUGINS", "").lower() in {"1", "true", "yes", "on"}
+    from mspflow.settings import env_flag
+
+    return env_flag("MSPFLOW_STRICT_PLUGINS")
 
 
 class Plugins:
