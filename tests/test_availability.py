@@ -78,6 +78,16 @@ def test_resolver_that_raises_means_unavailable_and_is_logged(db: Database,
     assert "rmm:broken" in caplog.text and "database is down" in caplog.text
 
 
+def test_a_worker_time_limit_inside_a_resolver_is_not_swallowed(db: Database) -> None:
+    from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+    def slow(session: Any, tenant_id: str) -> bool:
+        raise TimeLimitExceeded  # what Dramatiq raises into a worker thread past its time limit
+
+    with db.sessions() as session, pytest.raises(TimeLimitExceeded):
+        resolve(session, "acme", "rmm:slow", {"rmm:slow": slow})  # type: ignore[dict-item]
+
+
 def test_no_resolver_means_unavailable(db: Database) -> None:
     with db.sessions() as session:
         assert resolve(session, "acme", "rmm:nobody", {}) == Availability(False, "no_resolver")

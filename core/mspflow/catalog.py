@@ -36,7 +36,9 @@ CORE_GROUP_ORDER = ("control", "transform", "data", "scheduling", "communication
 
 CHUNK_SIZE = 1000
 """Tenants per chunk in :func:`build_catalogs`: each chunk is one ``IN (...)`` list, so one statement
-per resolver family, and at most this many catalogs are held before they are yielded."""
+per resolver family, and at most this many catalogs are held before they are yielded. Every tenant is
+a bound parameter: keep chunks well below SQLite's 32,766 and psycopg's 65,535 parameters per
+statement."""
 
 
 def action_record(action: Action) -> dict[str, Any]:
