@@ -125,6 +125,27 @@ def test_module_may_offer_an_action_registered_by_another_plugin() -> None:
     assert [a.id for a in registry.actions_of(module)] == ["shared.devices.ping"]
 
 
+def test_actions_of_follows_registrations_made_after_a_lookup() -> None:
+    registry = Registry()
+    module = rmm_module("acme", actions=2)
+    registry.add_module(module, "mspflow-acme")
+    assert [a.key for a in registry.actions_of(module)] == ["acme.devices.op0@1", "acme.devices.op1@1"]
+    registry.add_action(action("acme.devices.op0", label="Op", handler=ping, version=3), "mspflow-acme")
+    registry.add_action(action("acme.devices.op0", label="Op", handler=ping, version=2), "mspflow-acme")
+    assert [a.key for a in registry.actions_of(module)] == \
+        ["acme.devices.op0@1", "acme.devices.op0@2", "acme.devices.op0@3", "acme.devices.op1@1"]
+    assert registry.action("acme.devices.op0").version == 3  # type: ignore[union-attr]
+    clash = Module("app:other", label="Other", availability=rmm_integration("other"))
+    clash.action("acme.devices.op9", label="Op 9")(ping)
+    clash.action("acme.devices.op1", label="Not op 1")(ping)  # conflicts after op9 went in
+    with pytest.raises(RegistrationError):
+        registry.add_module(clash, "mspflow-other")
+    assert registry.actions_of(clash) == [a for a in registry.actions_of(module) if a.id == "acme.devices.op1"]
+    assert registry.action("acme.devices.op9") is None
+    registry.remove_owner("mspflow-acme")
+    assert registry.actions_of(module) == [] and registry.action("acme.devices.op0") is None
+
+
 def test_explicit_resolver_overrides_the_one_a_module_carries_in_either_order() -> None:
     def host_resolver(session: Any, tenant_id: str) -> bool:
         return True

@@ -33,6 +33,7 @@ class Registry:
     resolvers: dict[str, Resolver] = field(default_factory=dict)
     permission_checker: PermissionChecker | None = None
     _module_index: dict[str, Module] | None = field(default=None, repr=False)
+    _versions_index: dict[str, list[Action]] | None = field(default=None, repr=False)
     _owners: dict[tuple[str, str], _Entry] = field(default_factory=dict, repr=False)
 
     # -- registration -------------------------------------------------------------------------------
@@ -51,6 +52,7 @@ class Registry:
             )
         self.actions[action.key] = action
         self._owners[("action", action.key)] = _Entry(owner)
+        self._versions_index = None
 
     def add_resolver(self, key: str, resolver: Resolver, owner: str, *, explicit: bool = True) -> None:
         """Register ``resolver`` under ``key``.
@@ -136,6 +138,7 @@ class Registry:
             del self._owners[(kind, key)]
             if kind == "action":
                 self.actions.pop(key, None)
+                self._versions_index = None
             elif kind == "module":
                 self.modules.pop(key, None)
                 self._module_index = None
@@ -160,8 +163,8 @@ class Registry:
         """The action ``action_id`` at ``version``, or its latest version when ``version`` is None."""
         if version is not None:
             return self.actions.get(f"{action_id}@{version}")
-        versions = [a for a in self.actions.values() if a.id == action_id]
-        return max(versions, key=lambda a: a.version) if versions else None
+        versions = self._versions().get(action_id)
+        return versions[-1] if versions else None
 
     def module_of(self, action_id: str) -> Module | None:
         """The module whose tile offers ``action_id`` (core actions may belong to none)."""
@@ -175,9 +178,17 @@ class Registry:
 
     def actions_of(self, module: Module) -> list[Action]:
         """Every registered version of every action the module offers, in the module's order."""
-        order = {aid: i for i, aid in enumerate(module.action_ids)}
-        found = [a for a in self.actions.values() if a.id in order]
-        return sorted(found, key=lambda a: (order[a.id], a.version))
+        versions = self._versions()
+        return [a for aid in module.action_ids for a in versions.get(aid, ())]
+
+    def _versions(self) -> dict[str, list[Action]]:
+        """Action id -> its registered versions, oldest first; rebuilt after registrations change."""
+        if self._versions_index is None:
+            index: dict[str, list[Action]] = {}
+            for act in sorted(self.actions.values(), key=lambda a: a.version):
+                index.setdefault(act.id, []).append(act)
+            self._versions_index = index
+        return self._versions_index
 
     def _snapshot(self) -> tuple[dict[str, Action], dict[str, Resolver], dict[tuple[str, str], _Entry]]:
         return dict(self.actions), dict(self.resolvers), {k: _Entry(e.owner, e.explicit)
@@ -187,3 +198,4 @@ class Registry:
         self, snap: tuple[dict[str, Action], dict[str, Resolver], dict[tuple[str, str], _Entry]]
     ) -> None:
         self.actions, self.resolvers, self._owners = snap
+        self._versions_index = None
