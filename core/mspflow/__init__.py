@@ -24,7 +24,11 @@ module to the core through the ``register_modules`` hook::
     def register_modules(register):
         register(acme)
 
-and one line in the plugin's ``pyproject.toml``::
+and in the plugin's ``pyproject.toml`` its entry point and the plugin API it was built for
+(:data:`PLUGIN_API_VERSION`; a plugin whose range excludes the running core is refused at load)::
+
+    [project]
+    dependencies = ["mspflow>=0.2,<0.3"]
 
     [project.entry-points.mspflow]
     acme = "mspflow_acme"
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     from mspflow.errors import ActionError
     from mspflow.hookspecs import hookimpl
     from mspflow.modules import Action, DefinitionError, Module, action
+    from mspflow.plugins import PLUGIN_API_VERSION
     from mspflow.registry import RegistrationError, Registry
 
 _EXPORTS = {
@@ -62,11 +67,13 @@ _EXPORTS = {
     "DefinitionError": "mspflow.modules",
     "Module": "mspflow.modules",
     "action": "mspflow.modules",
+    "PLUGIN_API_VERSION": "mspflow.plugins",
     "RegistrationError": "mspflow.registry",
     "Registry": "mspflow.registry",
 }
 
 __all__ = [
+    "PLUGIN_API_VERSION",
     "Action",
     "ActionContext",
     "ActionError",
