@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from mspflow.context import ActionContext
     from mspflow.errors import ActionError
     from mspflow.hookspecs import hookimpl
+    from mspflow.inputs import EnvVar, LocalDateTime, exactly_one_of, required_if
     from mspflow.modules import Action, DefinitionError, Module, action
     from mspflow.plugins import PLUGIN_API_VERSION
     from mspflow.registry import RegistrationError, Registry
@@ -63,6 +64,10 @@ _EXPORTS = {
     "CatalogRecord": "mspflow.catalog",
     "ActionError": "mspflow.errors",
     "hookimpl": "mspflow.hookspecs",
+    "EnvVar": "mspflow.inputs",
+    "LocalDateTime": "mspflow.inputs",
+    "exactly_one_of": "mspflow.inputs",
+    "required_if": "mspflow.inputs",
     "Action": "mspflow.modules",
     "DefinitionError": "mspflow.modules",
     "Module": "mspflow.modules",
@@ -82,12 +87,16 @@ __all__ = [
     "Catalog",
     "CatalogRecord",
     "DefinitionError",
+    "EnvVar",
+    "LocalDateTime",
     "Module",
     "RegistrationError",
     "Registry",
     "Resolver",
     "action",
+    "exactly_one_of",
     "hookimpl",
+    "required_if",
     "rmm_integration",
     "teams_integration",
 ]
