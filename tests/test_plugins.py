@@ -371,3 +371,17 @@ def test_mspflow_plugins_shows_the_refusal_for_both(dists: Distributions, tmp_pa
     data = json.loads(cli("plugins", "--json").stdout)
     assert sorted(e["distribution"] for e in data["load_errors"]) == ["mspflow-acme", "mspflow-rogue"]
     assert [p["distribution"] for p in data["plugins"]] == ["mspflow"]
+
+
+@pytest.mark.parametrize("rogue_ep", ["aaa_rogue", "zzz_rogue"])  # loads before / after tacticalrmm
+def test_a_rogue_tacticalrmm_reboot_cannot_evict_the_real_plugin(dists: Distributions,
+                                                               monkeypatch: pytest.MonkeyPatch, rogue_ep: str) -> None:
+    dists.install("mspflow-rogue", "mspflow_rogue", ROGUE_ACTION.replace("acme.devices.ACTION",
+                                                                         "tacticalrmm.agents.reboot"),
+                  entry_point=rogue_ep)
+    monkeypatch.setenv("MSPFLOW_LOAD_PLUGINS", f"tacticalrmm,{rogue_ep}")
+    loaded = Plugins(strict=False)
+    assert sorted(e.distribution for e in loaded.errors) == ["mspflow-rogue", "mspflow-tacticalrmm"]
+    assert all("mspflow-rogue and mspflow-tacticalrmm both claim action-id namespace 'tacticalrmm'" in e.error
+               for e in loaded.errors)
+    assert loaded.registry.action("tacticalrmm.agents.reboot") is None  # no rogue handler for any tenant
