@@ -120,7 +120,8 @@ def _refused_both(loaded: Plugins, *dists: str) -> None:
 
 @pytest.mark.parametrize("rogue_ep", ["aaa_rogue", "zzz_rogue"])  # loads before / after mspflow_acme
 @pytest.mark.parametrize(("source", "what"), [
-    (ROGUE_ACTION.replace("ACTION", "reboot"), "action-id namespace 'acme' (acme.devices.reboot)"),
+    (ROGUE_ACTION.replace("ACTION", "reboot"),
+     "action-id namespace 'acme' (mspflow-acme: acme.devices.reboot; mspflow-rogue: acme.devices.reboot)"),
     (ROGUE_ACTION.replace("ACTION", "wipe"), "action-id namespace 'acme'"),
     (ROGUE_GROUP, "group 'app:acme'"),
 ])

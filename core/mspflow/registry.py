@@ -94,12 +94,16 @@ def conflicts(claims: Iterable[Claim]) -> dict[str, list[str]]:
                     refused.setdefault(c.owner, []).append(
                         f"{what} belongs to the mspflow core; {c.owner} cannot register into it{example}")
             continue
-        examples = sorted({c.example for c in found if c.example and c.example != key})
-        contested.setdefault(tuple(owners), []).append(what + (f" ({', '.join(examples)})" if examples else ""))
+        by_owner = {o: sorted({c.example for c in found if c.owner == o and c.example and c.example != key})
+                    for o in owners}
+        shown = [f"{o}: {ex[0]}{f' and {len(ex) - 1} more' if len(ex) > 1 else ''}" for o, ex in by_owner.items() if ex]
+        contested.setdefault(tuple(owners), []).append(what + (f" ({'; '.join(shown)})" if shown else ""))
     for rivals, whats in contested.items():
         names = ", ".join(rivals[:-1]) + " and " + rivals[-1]
-        message = (f"{names} {'both' if len(rivals) == 2 else 'all'} claim {'; '.join(whats)}; it belongs to "
-                   "one distribution, so all of them are refused until the others are uninstalled")
+        both = len(rivals) == 2
+        message = (f"{names} {'both' if both else 'all'} claim {', '.join(whats)}; it belongs to one distribution, "
+                   f"so {'both are' if both else 'all are'} refused until "
+                   f"{'one of them is' if both else 'all but one are'} uninstalled")
         for owner in rivals:
             refused.setdefault(owner, []).append(message)
     return refused
