@@ -26,7 +26,11 @@ module to the core through the ``register_modules`` hook::
     def register_modules(register):
         register(acme)
 
-and one line in the plugin's ``pyproject.toml``::
+and in the plugin's ``pyproject.toml`` its entry point and the plugin API it was built for
+(:data:`PLUGIN_API_VERSION`; a plugin whose range excludes the running core is refused at load)::
+
+    [project]
+    dependencies = ["mspflow>=0.2,<0.3"]
 
     [project.entry-points.mspflow]
     acme = "mspflow_acme"
@@ -50,7 +54,9 @@ if TYPE_CHECKING:
     from mspflow.context import ActionContext
     from mspflow.errors import ActionError
     from mspflow.hookspecs import hookimpl
+    from mspflow.inputs import EnvVar, LocalDateTime, exactly_one_of, required_if
     from mspflow.modules import Action, DefinitionError, Module, action
+    from mspflow.plugins import PLUGIN_API_VERSION
     from mspflow.registry import RegistrationError, Registry
     from mspflow.vendor import (
         CursorPaging,
@@ -74,10 +80,15 @@ _EXPORTS = {
     "CatalogRecord": "mspflow.catalog",
     "ActionError": "mspflow.errors",
     "hookimpl": "mspflow.hookspecs",
+    "EnvVar": "mspflow.inputs",
+    "LocalDateTime": "mspflow.inputs",
+    "exactly_one_of": "mspflow.inputs",
+    "required_if": "mspflow.inputs",
     "Action": "mspflow.modules",
     "DefinitionError": "mspflow.modules",
     "Module": "mspflow.modules",
     "action": "mspflow.modules",
+    "PLUGIN_API_VERSION": "mspflow.plugins",
     "RegistrationError": "mspflow.registry",
     "Registry": "mspflow.registry",
     "StoredAlert": "mspflow.alerts.store",
@@ -93,6 +104,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "PLUGIN_API_VERSION",
     "Action",
     "ActionContext",
     "ActionError",
@@ -102,7 +114,9 @@ __all__ = [
     "CatalogRecord",
     "CursorPaging",
     "DefinitionError",
+    "EnvVar",
     "KeysetPaging",
+    "LocalDateTime",
     "Module",
     "OAuthApp",
     "RateLimit",
@@ -116,7 +130,9 @@ __all__ = [
     "VendorClient",
     "action",
     "auth",
+    "exactly_one_of",
     "hookimpl",
+    "required_if",
     "rmm_integration",
     "teams_integration",
 ]

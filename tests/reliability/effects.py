@@ -57,7 +57,7 @@ class EffectsVendor:
         vendor = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 label = self.path.rsplit("/", 1)[-1]
                 with vendor.lock:
                     vendor.counts[label] += 1

@@ -46,7 +46,7 @@ def test_tenant_isolation(world: World, figures: Figures) -> None:
         if any(bit in text for bit in secret_bits):
             leaks.append(f"{action_id} {data}: {text[:200]}")
 
-    for provider, asset_id, device_id in assets:
+    for provider, asset_id, _device in assets:
         for action in app.registry.actions.values():
             if action.id.startswith(provider + ".") and not action.side_effectful:
                 fields = action.input_model.model_fields

@@ -4,7 +4,6 @@ vendor connections before and after."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 from cryptography.fernet import Fernet

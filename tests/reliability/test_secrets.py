@@ -71,6 +71,6 @@ def test_planted_secrets_never_surface(world: World, figures: Figures, profile: 
         outputs.append((f"mspflow {' '.join(args)}", cli.stdout + cli.stderr))
     found = occurrences([*outputs, *table_texts(app.db), ("logs", caplog.text)], secrets)
     ok = figures.record(f"planted secrets ({app.db.dialect})",
-                        f"{len(secrets)} secrets × {n} echoing calls: {len(found)} occurrences in outputs, errors, "
+                        f"{len(secrets)} secrets x {n} echoing calls: {len(found)} occurrences in outputs, errors, "
                         "rows of every table, logs and CLI", not found)
     assert ok, "\n".join(found[:40])
