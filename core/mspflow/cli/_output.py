@@ -26,12 +26,6 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def print_json_line(data: Any) -> None:
-    """One compact JSON object on one line, flushed (for streams a script reads as they come)."""
-    sys.stdout.write(json.dumps(data, separators=(",", ":"), default=str) + "\n")
-    sys.stdout.flush()
-
-
 def report(message: str, *, as_json: bool = False, code: str = "ERROR") -> None:
     """``error: <message>`` on stderr, one line; with ``as_json`` also ``{"error": {code, message}}``."""
     if as_json:

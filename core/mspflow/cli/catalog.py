@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mspflow.cli import app
-from mspflow.cli._output import JsonOpt, console, db_guard, fail, load, note, print_json, print_json_line, table
+from mspflow.cli._output import JsonOpt, console, db_guard, fail, load, note, print_json, table
 
 if TYPE_CHECKING:
     from mspflow.app import App
@@ -149,28 +148,6 @@ def _has_records(instance: App, tenant: str) -> bool:
     return bool(found["rmm_integrations"] or found["teams_integration"] or found["addons"])
 
 
-def _catalogs(instance: App) -> Iterator[Catalog]:
-    """Every known tenant's catalog, streamed.
-
-    ``App.catalogs(None)`` (every tenant the database knows, in chunks) is being added to the core;
-    until it is there, FALLBACK: one catalog per tenant named in the tenant tables. Integrator: once
-    ``App.catalogs`` is on main, this function is just ``return instance.catalogs()``.
-    """
-    catalogs = getattr(instance, "catalogs", None)
-    if catalogs is not None:
-        yield from catalogs()
-        return
-    from sqlalchemy import select, union
-
-    from mspflow.db.models import RmmIntegration, TeamsIntegration, TenantAddon, TenantSecret
-
-    query = union(*(select(model.tenant) for model in (RmmIntegration, TenantAddon, TeamsIntegration, TenantSecret)))
-    with instance.db.sessions() as session:
-        names = sorted(session.execute(query).scalars())
-    for name in names:
-        yield instance.catalog(name)
-
-
 @app.command("catalog")
 def catalog_cmd(
     tenant: Annotated[str | None, typer.Option("--tenant", help="Tenant id.")] = None,
@@ -200,16 +177,19 @@ def catalog_cmd(
 def _all_catalogs(instance: App, palette: bool, as_json: bool) -> None:
     import sys
 
+    from mspflow.catalog import json_lines
+
     count = 0
-    if as_json:
-        for catalog in _catalogs(instance):
-            print_json_line(catalog.to_json(palette=palette))
+    if as_json:  # App.catalogs streams a chunk of tenants at a time; each line is written as it comes
+        for line in json_lines(instance.catalogs(), palette=palette):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
             count += 1
     else:
         out = table("tenant", "available tiles", "unavailable", title="Catalogs of every tenant",
                     ids=("tenant",))
         progress = sys.stderr.isatty()
-        for catalog in _catalogs(instance):
+        for catalog in instance.catalogs():
             available = [r.module.group_key for r in catalog.records if r.available]
             unavailable = [f"{r.module.group_key} ({r.unavailable_reason})" for r in catalog.records
                            if not r.available]
