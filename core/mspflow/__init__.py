@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from mspflow.vendor import (
         CursorPaging,
         KeysetPaging,
+        NoAnswer,
         OAuthApp,
         RateLimit,
         TokenPaging,
@@ -84,6 +85,7 @@ _EXPORTS = {
     "SyncedAsset": "mspflow.assets",
     "CursorPaging": "mspflow.vendor",
     "KeysetPaging": "mspflow.vendor",
+    "NoAnswer": "mspflow.vendor",
     "OAuthApp": "mspflow.vendor",
     "RateLimit": "mspflow.vendor",
     "TokenPaging": "mspflow.vendor",
@@ -104,6 +106,7 @@ __all__ = [
     "DefinitionError",
     "KeysetPaging",
     "Module",
+    "NoAnswer",
     "OAuthApp",
     "RateLimit",
     "RegistrationError",
