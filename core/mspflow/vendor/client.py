@@ -261,17 +261,20 @@ class VendorClient:
             words = body if isinstance(body, str) else None
         else:
             words = vendor_message(response, self.scope.redactor)
-        match = next((n for n in self.spec.no_answer if n.answer == words), None)
+        status = response.status_code
+        match = next((n for n in self.spec.no_answer if (n.answer is None or n.answer == words)
+                      and (n.status is None or n.status == status)), None)
         if match is None:
             return None
-        details: dict[str, Any] = {"reason": match.reason, "status": response.status_code, "vendor_answer": words}
+        said = repr(words) if match.answer is not None else (words or "(no words)")
+        where = f"{response.request.method} {response.request.url.path}"
+        details: dict[str, Any] = {"reason": match.reason, "status": status, "vendor_answer": said}
+        text = f"{self.vendor} API {status} to {where}: {said}: {match.explanation}"
         if writes:
-            return ActionError("TRANSIENT_FAILURE", f"{self.vendor} answered {words!r} ({response.status_code}): "
-                               f"{match.explanation}; whether the request was carried out is unknown, so it is not "
-                               "repeated automatically: check in the vendor console before running it again",
-                               details={**details, "outcome": "unknown"}, retryable=False)
-        return ActionError("TRANSIENT_FAILURE", f"{self.vendor} answered {words!r} ({response.status_code}): "
-                           f"{match.explanation}", details=details)
+            return ActionError("TRANSIENT_FAILURE", f"{text}; whether the request was carried out is unknown, so "
+                               "it is not repeated automatically: check in the vendor console before running it "
+                               "again", details={**details, "outcome": "unknown"}, retryable=False)
+        return ActionError("TRANSIENT_FAILURE", text, details=details)
 
     def _decode(self, response: httpx.Response, *, writes: bool, expect: Any = None) -> Any:
         """The JSON body of a 2xx reply (None when empty), checked against ``expect``."""

@@ -28,18 +28,22 @@ if TYPE_CHECKING:
 class NoAnswer:
     """A reply meaning the vendor could not reach the target it relays to (e.g. Tactical RMM's ``"timeout"``).
 
-    Whatever its status, the call fails ``TRANSIENT_FAILURE`` with ``details.reason = reason``; on a
-    side-effectful request the outcome is unknown (the target may have got it), so it is not retryable and
-    ``details.outcome = "unknown"``. ``explanation`` is what the operator reads.
+    It matches the vendor's words (a whole 2xx JSON-string reply, or an error's message) when ``answer``
+    is given, and the status when ``status`` is given. The call fails ``TRANSIENT_FAILURE`` with
+    ``details.reason = reason``; on a side-effectful request the outcome is unknown (the target may have
+    got it), so it is not retryable and ``details.outcome = "unknown"``. ``explanation`` is what the
+    operator reads.
 
-    Example::
+    Examples::
 
         NoAnswer("natsdown", "AGENT_NATSDOWN", "the server's message bus (NATS) is down")
+        NoAnswer(None, "AGENT_NOT_CONNECTED", "the agent is not connected, or the server failed", status=500)
     """
 
-    answer: str
+    answer: str | None
     reason: str
     explanation: str
+    status: int | None = None
 
 
 @dataclass(frozen=True)
