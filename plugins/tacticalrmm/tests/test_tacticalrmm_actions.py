@@ -314,3 +314,46 @@ def test_a_plain_http_instance_url_is_refused(trmm: Any) -> None:
     trmm.set_instance_url("http://api.rmm.example.com")
     err = trmm.fail("scripts.list")
     assert err.code == "VALIDATION_ERROR" and err.details["reason"] == "INSECURE_URL"
+
+
+# -- replies of the wrong shape (issue 9.9) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("action", "params", "body", "field"), [
+    ("agents.get", {"agent_id": FRONTDESK_ID}, None, "(the whole reply)"),
+    ("agents.get", {"agent_id": FRONTDESK_ID}, [], "(the whole reply)"),
+    ("agents.get", {"agent_id": FRONTDESK_ID}, {"hostname": "x"}, "agent_id"),
+    ("agents.get", {"agent_id": FRONTDESK_ID}, {"agent_id": FRONTDESK_ID, "needs_reboot": "perhaps"},
+     "needs_reboot"),
+    ("agents.find", {"live": True}, {"agents": []}, "(the whole reply)"),
+    ("agents.find", {"live": True}, [{"agent_id": 7}], "0.agent_id"),
+    ("scripts.list", {}, [{"name": "no id"}], "0.id"),
+])
+def test_a_reply_of_the_wrong_shape_is_a_vendor_error_naming_the_field(
+        trmm: Any, action: str, params: dict[str, Any], body: Any, field: str) -> None:
+    import httpx
+
+    from mspflow import vendor
+
+    def odd(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body) if request.method == "GET" else trmm.sim.handle(request)
+
+    vendor.mount(trmm.sim.base_url, httpx.MockTransport(odd))
+    err = trmm.fail(action, params)
+    assert err.code == "TRANSIENT_FAILURE" and err.details["reason"] == "VENDOR_REPLY_SHAPE", err.to_dict()
+    assert err.details["field"] == field and "outcome" not in err.details
+
+
+def test_a_scheduled_reboot_with_an_unreadable_reply_was_done(trmm: Any) -> None:
+    import httpx
+
+    from mspflow import vendor
+
+    def odd(request: httpx.Request) -> httpx.Response:
+        trmm.sim.handle(request)
+        return httpx.Response(200, json=["not", "the", "schedule"])
+
+    vendor.mount(trmm.sim.base_url, httpx.MockTransport(odd))
+    future = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    err = trmm.fail("agents.reboot", {"agent_id": FILESERVER_ID, "at": future})
+    assert err.details["outcome"] == "done" and err.retryable is False and len(trmm.sim.reboot_log) == 1
