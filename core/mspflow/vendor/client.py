@@ -38,6 +38,7 @@ import httpx
 from mspflow.errors import ActionError, scrub_cut, vendor_error, vendor_message
 from mspflow.vendor.auth import post_token_form, token_error
 from mspflow.vendor.limits import throttle
+from mspflow.vendor.locks import LOGIN_DEADLINE_S
 from mspflow.vendor.network import deadline, deadline_passed
 from mspflow.vendor.paths import Path, address_policy, build_path, check_instance_url
 from mspflow.vendor.transport import pooled_client
@@ -133,7 +134,7 @@ class VendorClient:
         if self.rate_limit is not None:
             throttle(self.rate_limit, self.vendor, self.tenant)
         try:
-            with deadline(self.deadline_s):
+            with deadline(min(self.deadline_s, LOGIN_DEADLINE_S)):
                 response = self.client.post(build_path(path, trailing_slash=self.trailing_slash), json=body,
                                             headers={"Accept": "application/json"}, timeout=self.timeout)
         except (httpx.TransportError, httpx.DecodingError) as exc:
