@@ -16,16 +16,17 @@ One concept per module: :mod:`~mspflow.vendor.spec` (the declaration), :mod:`~ms
 (rate limits across workers), :mod:`~mspflow.vendor.paging` (list paging styles),
 :mod:`~mspflow.vendor.paths` (URLs, percent-encoded paths, :func:`check_instance_url`),
 :mod:`~mspflow.vendor.network` (where a connection may go, the total deadline),
-:mod:`~mspflow.vendor.transport` (pooled clients, and :func:`mount` for simulators). The mapping of vendor failures onto the error taxonomy lives
-beside the taxonomy, in :mod:`mspflow.errors`. The strategies' namespace is ``mspflow.auth`` (also
-``ctx.auth``); this package does not re-export it, so ``mspflow.vendor.auth`` stays the module.
+:mod:`~mspflow.vendor.transport` (pooled clients, and :func:`mount` for simulators). The mapping of
+vendor failures onto the error taxonomy lives beside the taxonomy, in :mod:`mspflow.errors`. The
+strategies' namespace is ``mspflow.auth`` (also ``ctx.auth``); this package does not re-export it, so
+``mspflow.vendor.auth`` stays the module.
 """
 
 from mspflow.vendor.auth import Auth
 from mspflow.vendor.client import VendorClient, make_client
 from mspflow.vendor.limits import RateLimit
-from mspflow.vendor.paging import CursorPaging, KeysetPaging, Paging, TokenPaging
 from mspflow.vendor.network import AddressPolicy
+from mspflow.vendor.paging import CursorPaging, KeysetPaging, Paging, TokenPaging
 from mspflow.vendor.paths import ALLOW_HTTP_ENV, EXTRA_HOSTS_ENV, build_path, check_instance_url, normalize_base_url
 from mspflow.vendor.spec import NoAnswer, OAuthApp, Vendor
 from mspflow.vendor.transport import mount, unmount

@@ -345,7 +345,7 @@ class VendorClient:
             page = paging.items(self.vendor, body, items)
             sizes.append(len(page))
             following = paging.next(self.vendor, body, page, sizes)
-            yield page if expect is None else self.reply(page, list[expect])  # type: ignore[valid-type]
+            yield page if expect is None else self.reply(page, list[expect])
             if following is None:
                 return
             query = {**query, **following}

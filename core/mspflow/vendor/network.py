@@ -66,7 +66,7 @@ def deadline_passed() -> bool:
 
 
 def _remaining(timeout: float | None) -> float | None:
-    until = getattr(_state, "deadline", None)
+    until: float | None = getattr(_state, "deadline", None)
     if until is None:
         return timeout
     left = until - time.monotonic()

@@ -205,9 +205,8 @@ class SlowLoginTactical(TacticalRMMSimulator):
 @pytest.mark.redis
 def test_two_worker_processes_on_redis_share_one_login(postgresql_url: str, redis_url: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 10.2: 2 processes × 4 calls hit an expired knox token over real HTTP; one login in all."""
+    """Issue 10.2: 2 processes x 4 calls hit an expired knox token over real HTTP; one login in all."""
     from conftest import Tactical
-
     from mspflow.app import App
     from mspflow.db.engine import Database
     from mspflow.db.migrate import upgrade
