@@ -47,7 +47,8 @@ class AcmeSim(Simulator):
         self.route("POST", "/oauth/token")(self._token)
         self.route("GET", "/v2/items")(self._items)
         self.route("GET", "/v2/moved")(lambda r: httpx.Response(301, headers={"Location": "https://new.example/"}))
-        self.route("GET", "/v2/long")(lambda r: self.error(400, "x" * 280 + " key " + r.headers["X-API-KEY"]))
+        self.route("GET", "/v2/long")(  # a long plain-text error page that quotes the key
+            lambda r: httpx.Response(400, text="x" * 280 + " key " + r.headers["X-API-KEY"] + " y" * 100))
         self.route("GET", "/v2/reply")(lambda r: self.reply)
         self.reply = httpx.Response(200, json={"id": 1})
         self.poke_reply: httpx.Response | None = None
