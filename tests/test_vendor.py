@@ -737,3 +737,38 @@ def test_a_slow_drip_reply_is_cut_off_at_the_total_deadline(monkeypatch: pytest.
     # a read whose headers never arrived is asked again (3 attempts); one whose body never did is not
     attempts = 4 if part == "headers" else 2
     assert drip.connections == attempts and drip.cut_off == attempts  # each closed early by the client
+
+
+# -- issue 10.2: login-token refresh uses the token the call sent ------------------------------------------
+
+
+class FakeLoginClient:
+    """The parts of VendorClient LoginToken uses, over one shared secret store."""
+
+    vendor, tenant = "Acme", "acme"
+
+    def __init__(self, store: dict[str, str], logins: list[str]) -> None:
+        self.store, self.logins, self.sent = store, logins, {}
+        self.scope = self
+
+    def secret(self, name: str, *, required: bool = True, fresh: bool = False) -> str | None:
+        return self.store.get(name)
+
+    def store_secret(self, name: str, value: str) -> None:
+        self.store[name] = value
+
+    def login_request(self, path: Any, body: dict[str, str], *, refused: str) -> Any:
+        self.logins.append(body["username"])
+        return {"token": f"tok-{len(self.logins)}"}
+
+
+def test_a_401_after_another_call_logged_in_uses_its_token_instead_of_logging_in_again() -> None:
+    strategy = auth.login_token(("login",), fields={"username": "acme_user"}, store_as="acme_token")
+    store, logins = {"acme_user": "svc", "acme_token": "tok-old"}, []
+    call = FakeLoginClient(store, logins)
+    assert strategy.headers(call) == {"Authorization": "tok-old"}  # sent, and answered 401 ...
+    store["acme_token"] = "tok-other"  # ... while another worker logged in and stored its token
+    assert strategy.refresh(call) is True
+    assert logins == [] and strategy.headers(call) == {"Authorization": "tok-other"}
+    store["acme_token"] = "tok-other"
+    assert strategy.refresh(call) and logins == ["svc"]  # that token refused too: now one login

@@ -123,10 +123,14 @@ class OAuth2AuthorizationCode:
         creds = self._load(http)
         if float(creds.get("expires_at") or 0) - time.time() < self.refresh_margin_s:
             creds = self._refresh(http, stale=str(creds.get("access_token", "")))
+        http.sent[self.credentials] = str(creds["access_token"])
         return {"Authorization": f"Bearer {creds['access_token']}"}
 
     def refresh(self, http: VendorClient) -> bool:
-        self._refresh(http, stale=str(self._load(http).get("access_token", "")))
+        # The token this call sent is the stale one; reading the secret again could already see another
+        # worker's new token and refresh a second time.
+        stale = http.sent.get(self.credentials) or str(self._load(http).get("access_token", ""))
+        self._refresh(http, stale=stale)
         return True
 
     def _load(self, http: VendorClient, *, fresh: bool = False) -> dict[str, Any]:
@@ -188,10 +192,16 @@ class LoginToken:
 
     def headers(self, http: VendorClient) -> dict[str, str]:
         token = http.scope.secret(self.store_as, required=False)
-        return {self.header: self.prefix + (token if token is not None else self._login(http, stale=None))}
+        if token is None:
+            token = self._login(http, stale=None)
+        http.sent[self.store_as] = token
+        return {self.header: self.prefix + token}
 
     def refresh(self, http: VendorClient) -> bool:
-        self._login(http, stale=http.scope.secret(self.store_as, required=False))
+        # Stale is the token this call sent, not the secret read again: by now it may hold the token another
+        # call logged in for, which must be used, not replaced by a second login.
+        stale = http.sent.get(self.store_as) or http.scope.secret(self.store_as, required=False)
+        self._login(http, stale=stale)
         return True
 
     def _login(self, http: VendorClient, *, stale: str | None) -> str:

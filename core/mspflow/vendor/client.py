@@ -95,6 +95,7 @@ class VendorClient:
         self.deadline_s = timeout  # the total of one request, connect to last byte
         self.timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))  # per request: the pool may differ
         self.client = pooled_client(self.tenant, vendor.name, base_url, self.timeout, address_policy(vendor))
+        self.sent: dict[str, str] = {}  # credential name → the token this call last sent (auth strategies)
 
     # secrets, through the call so they are scrubbed from everything it records
     def secret(self, name: str, *, fresh: bool = False) -> str:

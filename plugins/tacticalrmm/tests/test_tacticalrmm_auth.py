@@ -17,6 +17,12 @@ from mspflow_tacticalrmm.sim import FRONTDESK_ID, LAPTOP_ID, TacticalRMMSimulato
 KNOX = "tacticalrmm_knox_token"
 
 
+class SlowLoginTactical(TacticalRMMSimulator):
+    def checkcreds(self, request: Any) -> Any:
+        time.sleep(0.3)  # a login slow enough that every call meets the expired token first
+        return super().checkcreds(request)
+
+
 def auth_headers(trmm: Any) -> list[tuple[str | None, str | None]]:
     return [(r.headers.get("X-API-KEY"), r.headers.get("Authorization")) for r in trmm.sim.requests
             if not r.url.path.startswith("/v2/")]
@@ -146,6 +152,10 @@ def test_a_tenant_that_is_not_connected_is_inactive(trmm: Any) -> None:
 
 def test_eight_concurrent_calls_on_an_expired_token_share_one_login(trmm: Any) -> None:
     """Issue 10.2: every call hits the expired token; exactly one logs in again, the rest use its token."""
+    from mspflow import vendor
+
+    trmm.sim = SlowLoginTactical()  # calls meet the expired token while the login is under way
+    vendor.mount(trmm.sim.base_url, trmm.sim.transport())
     trmm.use_knox()
     trmm.ok("scripts.list")
     old = trmm.secret(KNOX)
@@ -194,11 +204,6 @@ for t in threads:
 print(json.dumps(results), flush=True)
 """
 
-
-class SlowLoginTactical(TacticalRMMSimulator):
-    def checkcreds(self, request: Any) -> Any:
-        time.sleep(0.3)  # a login slow enough that every call meets the expired token first
-        return super().checkcreds(request)
 
 
 @pytest.mark.postgres
