@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from mspflow.vendor import (
         CursorPaging,
         KeysetPaging,
+        NoAnswer,
         OAuthApp,
         RateLimit,
         TokenPaging,
@@ -95,6 +96,7 @@ _EXPORTS = {
     "SyncedAsset": "mspflow.assets",
     "CursorPaging": "mspflow.vendor",
     "KeysetPaging": "mspflow.vendor",
+    "NoAnswer": "mspflow.vendor",
     "OAuthApp": "mspflow.vendor",
     "RateLimit": "mspflow.vendor",
     "TokenPaging": "mspflow.vendor",
@@ -118,6 +120,7 @@ __all__ = [
     "KeysetPaging",
     "LocalDateTime",
     "Module",
+    "NoAnswer",
     "OAuthApp",
     "RateLimit",
     "RegistrationError",

@@ -12,7 +12,8 @@ Examples::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+import math
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     import httpx
@@ -122,54 +123,104 @@ class ActionError(Exception):
 
 _ERROR_FIELDS = ("error_description", "errorMessage", "message", "detail", "error", "title", "resultCode")
 
+MESSAGE_LIMIT = 300
+"""The longest vendor text quoted in a message, cut only after every secret was scrubbed from it."""
 
-def vendor_message(response: httpx.Response) -> str:
-    """The vendor's own words from an error body (JSON string, common object fields, or text)."""
+MAX_RETRY_AFTER_S = 3600.0
+"""The longest retry delay the vendor layer ever reports: a vendor asking for more (or for ``inf``) gets this."""
+
+
+class _Scrubber(Protocol):
+    def text(self, text: str) -> str: ...
+
+
+def scrub_cut(text: str, redactor: _Scrubber | None, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` with every known secret masked, *then* cut to ``limit`` characters (never the other way
+    round: a cut through a secret would leave its first characters unmasked)."""
+    clean = redactor.text(text) if redactor is not None else text
+    return clean if len(clean) <= limit else clean[: limit - 1] + "\u2026"
+
+
+def _html_title(response: httpx.Response) -> str | None:
+    """The page title of an HTML body (an error page is never quoted whole), or None if it is not HTML."""
+    head = response.content[:512].lstrip().lower()
+    if "html" not in response.headers.get("content-type", "").lower() and not head.startswith((b"<!doctype", b"<html")):
+        return None
+    import re
+
+    found = re.search(r"<title[^>]*>(.*?)</title>", response.text, re.IGNORECASE | re.DOTALL)
+    title = " ".join(found.group(1).split()) if found else ""
+    return f"an HTML page titled {title[:100]!r}" if title else "an HTML page"
+
+
+def vendor_message(response: httpx.Response, redactor: _Scrubber | None = None) -> str:
+    """The vendor's own words from an error body (JSON string, common object fields, or text).
+
+    Secrets known to ``redactor`` are scrubbed before the text is cut to :data:`MESSAGE_LIMIT`; an HTML
+    page is reported by its title only.
+    """
     try:
         body = response.json()
-    except ValueError:
-        return response.text.strip()[:300] or response.reason_phrase
+    except (ValueError, UnicodeDecodeError):
+        title = _html_title(response)
+        if title is not None:
+            return title
+        return scrub_cut(response.text.strip(), redactor) or response.reason_phrase
     if isinstance(body, str):
-        return body
+        return scrub_cut(body, redactor)
     if isinstance(body, dict):
         for field in _ERROR_FIELDS:
             value = body.get(field)
             if isinstance(value, str) and value:
-                return value
+                return scrub_cut(value, redactor)
             if isinstance(value, dict) and isinstance(value.get("message"), str):
-                return str(value["message"])
+                return scrub_cut(str(value["message"]), redactor)
     import json
 
-    return json.dumps(body)[:300]
+    return scrub_cut(json.dumps(body), redactor)
+
+
+def sane_retry_after(seconds: float | None) -> float | None:
+    """A retry delay fit to act on: NaN or negative is no advice (None); ``inf`` or more than
+    :data:`MAX_RETRY_AFTER_S` is that cap."""
+    if seconds is None or math.isnan(seconds) or seconds < 0:
+        return None
+    return min(float(seconds), MAX_RETRY_AFTER_S)
 
 
 def retry_after_of(response: httpx.Response) -> float | None:
-    """The ``Retry-After`` header in seconds (delta or HTTP date), or None when absent or unreadable."""
+    """The ``Retry-After`` header in seconds (delta or HTTP date), capped at :data:`MAX_RETRY_AFTER_S`;
+    None when absent, unreadable, negative or NaN. A date in the past is 0."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        return sane_retry_after(float(value.strip()))
     except ValueError:
         import time
         from email.utils import parsedate_to_datetime
 
         try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
+            return sane_retry_after(max(0.0, parsedate_to_datetime(value).timestamp() - time.time()))
+        except (TypeError, ValueError, OverflowError, IndexError):
             return None
 
 
-def vendor_error(vendor: str, response: httpx.Response) -> ActionError:
-    """Map a failed response onto the taxonomy (secrets are scrubbed later, by the caller's redactor)."""
+def vendor_error(vendor: str, response: httpx.Response, redactor: _Scrubber | None = None, *,
+                 side_effect: bool = False) -> ActionError:
+    """Map a failed response onto the taxonomy; ``redactor`` scrubs the vendor's words before they are cut.
+
+    On a side-effectful request a 5xx other than 503 means the vendor may have done it: the outcome is
+    unknown and the engine does not repeat it (``details.outcome = "unknown"``, not retryable).
+    """
     status = response.status_code
-    text = f"{vendor} API {status}: {vendor_message(response)}"
+    text = f"{vendor} API {status}: {vendor_message(response, redactor)}"
     details: dict[str, Any] = {"status": status}
     try:
         body = response.json()
         if isinstance(body, dict) and isinstance(body.get("error"), str):
-            details["vendor_error"] = body["error"]
-    except ValueError:
+            details["vendor_error"] = scrub_cut(body["error"], redactor, 100)
+    except (ValueError, UnicodeDecodeError):
         pass
     if status in (400, 422):
         return ActionError("VALIDATION_ERROR", text, details=details)
@@ -182,6 +233,10 @@ def vendor_error(vendor: str, response: httpx.Response) -> ActionError:
         return ActionError("CONFLICT", text, details=details)
     if status == 429:
         return ActionError("RATE_LIMITED", text, details=details, retry_after=retry_after_of(response))
+    if status >= 500 and side_effect and status != 503:
+        return ActionError("TRANSIENT_FAILURE", f"{text}; the request was sent and may or may not have been "
+                           "carried out, so it is not repeated automatically: check in the vendor console",
+                           details={**details, "outcome": "unknown"}, retryable=False)
     if status >= 500:
         return ActionError("TRANSIENT_FAILURE", text, details=details, retry_after=retry_after_of(response))
     return ActionError("INTERNAL_ERROR", f"{text} (unexpected status)", details=details)

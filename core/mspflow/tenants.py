@@ -45,8 +45,14 @@ def _kind(registry: Registry, provider: str) -> str:
 
 def connect(session: Session, registry: Registry, tenant: str, provider: str,
             instance_url: str | None = None) -> None:
-    """Mark ``provider`` connected and active for ``tenant`` (idempotent)."""
+    """Mark ``provider`` connected and active for ``tenant`` (idempotent).
+
+    An ``instance_url`` is checked against the provider's vendor declaration and stored normalized;
+    a bad one is :class:`~mspflow.ActionError` ``VALIDATION_ERROR`` (see ``mspflow.vendor.check_instance_url``).
+    """
     now = datetime.now(UTC)
+    if instance_url is not None:
+        instance_url = _checked_url(registry, provider, instance_url)
     if _kind(registry, provider) == "teams":
         addon = session.get(TenantAddon, (tenant, TEAMS))
         if addon is None:
@@ -70,6 +76,14 @@ def connect(session: Session, registry: Registry, tenant: str, provider: str,
     rmm.connected_at = rmm.connected_at or now
     if instance_url is not None:
         rmm.instance_url = instance_url
+
+
+def _checked_url(registry: Registry, provider: str, url: str) -> str:
+    from mspflow.vendor import check_instance_url, normalize_base_url
+
+    vendor = next((m.vendor for m in registry.modules.values()
+                   if m.vendor is not None and m.availability_key == RMM_PREFIX + provider), None)
+    return normalize_base_url(url) if vendor is None else check_instance_url(vendor, url)
 
 
 def disconnect(session: Session, registry: Registry, tenant: str, provider: str) -> bool:

@@ -23,16 +23,6 @@ def module_for(instance: App, provider: str) -> Any:
     return module
 
 
-def _check_instance_url(url: str) -> None:
-    """Refuse an instance URL the runtime would refuse later (https unless MSPFLOW_ALLOW_HTTP_VENDOR_URLS=1).
-
-    ``tenants.connect`` is getting this check in the core; until then the CLI makes it here first.
-    """
-    from mspflow.vendor import normalize_base_url
-
-    normalize_base_url(url)
-
-
 @tenant_app.command("connect")
 def tenant_connect(
     tenant: str,
@@ -45,9 +35,7 @@ def tenant_connect(
 
     instance = load()
     db_guard(False, instance)
-    try:
-        if instance_url is not None:
-            _check_instance_url(instance_url)
+    try:  # tenants.connect checks the instance URL against the plugin's Vendor declaration
         with instance.db.session() as session:
             tenants.connect(session, instance.registry, tenant, provider, instance_url)
     except tenants.UnknownProvider as exc:
@@ -143,7 +131,7 @@ def tenant_authorize(
     from mspflow.errors import ActionError
     from mspflow.redaction import Redactor
     from mspflow.secrets import SecretKeyMissing
-    from mspflow.vendor import normalize_base_url
+    from mspflow.vendor import check_instance_url, normalize_base_url
     from mspflow.vendor.auth import exchange_code
 
     instance = load()
@@ -167,7 +155,7 @@ def tenant_authorize(
     else:
         fail("pass --region or connect the tenant with --instance-url first")
     try:
-        base = normalize_base_url(base)
+        base = check_instance_url(module.vendor, base) if module.vendor is not None else normalize_base_url(base)
         with instance.db.session() as session:
             client_id = instance.secrets.get(session, tenant, oauth.client_id)
             client_secret = instance.secrets.get(session, tenant, oauth.client_secret)

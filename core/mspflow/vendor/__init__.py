@@ -14,10 +14,12 @@ writes its paths and shapes; this package does *how*::
 One concept per module: :mod:`~mspflow.vendor.spec` (the declaration), :mod:`~mspflow.vendor.client`
 (requests, retries, errors), :mod:`~mspflow.vendor.auth` (strategies), :mod:`~mspflow.vendor.limits`
 (rate limits across workers), :mod:`~mspflow.vendor.paging` (list paging styles),
-:mod:`~mspflow.vendor.paths` (URLs and percent-encoded paths), :mod:`~mspflow.vendor.transport` (pooled
-clients, and :func:`mount` for simulators). The mapping of vendor failures onto the error taxonomy lives
-beside the taxonomy, in :mod:`mspflow.errors`. The strategies' namespace is ``mspflow.auth`` (also
-``ctx.auth``); this package does not re-export it, so ``mspflow.vendor.auth`` stays the module.
+:mod:`~mspflow.vendor.paths` (URLs, percent-encoded paths, :func:`check_instance_url`),
+:mod:`~mspflow.vendor.network` (where a connection may go, the total deadline),
+:mod:`~mspflow.vendor.transport` (pooled clients, and :func:`mount` for simulators). The mapping of
+vendor failures onto the error taxonomy lives beside the taxonomy, in :mod:`mspflow.errors`. The
+strategies' namespace is ``mspflow.auth`` (also ``ctx.auth``); this package does not re-export it, so
+``mspflow.vendor.auth`` stays the module.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ if TYPE_CHECKING:
     from mspflow.vendor.auth import Auth
     from mspflow.vendor.client import VendorClient, make_client
     from mspflow.vendor.limits import RateLimit
+    from mspflow.vendor.network import AddressPolicy
     from mspflow.vendor.paging import CursorPaging, KeysetPaging, Paging, TokenPaging
-    from mspflow.vendor.paths import ALLOW_HTTP_ENV, build_path, normalize_base_url
-    from mspflow.vendor.spec import OAuthApp, Vendor
+    from mspflow.vendor.paths import ALLOW_HTTP_ENV, EXTRA_HOSTS_ENV, build_path, check_instance_url, normalize_base_url
+    from mspflow.vendor.spec import NoAnswer, OAuthApp, Vendor
     from mspflow.vendor.transport import mount, unmount
 
 # Names are imported on first use, so a plugin declaring a Vendor does not load httpx and the client.
@@ -40,13 +43,17 @@ _EXPORTS = {
     "VendorClient": "mspflow.vendor.client",
     "make_client": "mspflow.vendor.client",
     "RateLimit": "mspflow.vendor.limits",
+    "AddressPolicy": "mspflow.vendor.network",
     "CursorPaging": "mspflow.vendor.paging",
     "KeysetPaging": "mspflow.vendor.paging",
     "Paging": "mspflow.vendor.paging",
     "TokenPaging": "mspflow.vendor.paging",
     "ALLOW_HTTP_ENV": "mspflow.vendor.paths",
+    "EXTRA_HOSTS_ENV": "mspflow.vendor.paths",
+    "check_instance_url": "mspflow.vendor.paths",
     "build_path": "mspflow.vendor.paths",
     "normalize_base_url": "mspflow.vendor.paths",
+    "NoAnswer": "mspflow.vendor.spec",
     "OAuthApp": "mspflow.vendor.spec",
     "Vendor": "mspflow.vendor.spec",
     "mount": "mspflow.vendor.transport",
@@ -55,9 +62,12 @@ _EXPORTS = {
 
 __all__ = [
     "ALLOW_HTTP_ENV",
+    "EXTRA_HOSTS_ENV",
+    "AddressPolicy",
     "Auth",
     "CursorPaging",
     "KeysetPaging",
+    "NoAnswer",
     "OAuthApp",
     "Paging",
     "RateLimit",
@@ -65,6 +75,7 @@ __all__ = [
     "Vendor",
     "VendorClient",
     "build_path",
+    "check_instance_url",
     "make_client",
     "mount",
     "normalize_base_url",

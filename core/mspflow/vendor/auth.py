@@ -123,10 +123,14 @@ class OAuth2AuthorizationCode:
         creds = self._load(http)
         if float(creds.get("expires_at") or 0) - time.time() < self.refresh_margin_s:
             creds = self._refresh(http, stale=str(creds.get("access_token", "")))
+        http.sent[self.credentials] = str(creds["access_token"])
         return {"Authorization": f"Bearer {creds['access_token']}"}
 
     def refresh(self, http: VendorClient) -> bool:
-        self._refresh(http, stale=str(self._load(http).get("access_token", "")))
+        # The token this call sent is the stale one; reading the secret again could already see another
+        # worker's new token and refresh a second time.
+        stale = http.sent.get(self.credentials) or str(self._load(http).get("access_token", ""))
+        self._refresh(http, stale=stale)
         return True
 
     def _load(self, http: VendorClient, *, fresh: bool = False) -> dict[str, Any]:
@@ -188,10 +192,16 @@ class LoginToken:
 
     def headers(self, http: VendorClient) -> dict[str, str]:
         token = http.scope.secret(self.store_as, required=False)
-        return {self.header: self.prefix + (token if token is not None else self._login(http, stale=None))}
+        if token is None:
+            token = self._login(http, stale=None)
+        http.sent[self.store_as] = token
+        return {self.header: self.prefix + token}
 
     def refresh(self, http: VendorClient) -> bool:
-        self._login(http, stale=http.scope.secret(self.store_as, required=False))
+        # Stale is the token this call sent, not the secret read again: by now it may hold the token another
+        # call logged in for, which must be used, not replaced by a second login.
+        stale = http.sent.get(self.store_as) or http.scope.secret(self.store_as, required=False)
+        self._login(http, stale=stale)
         return True
 
     def _login(self, http: VendorClient, *, stale: str | None) -> str:
@@ -224,7 +234,7 @@ def post_token_form(client: httpx.Client, path: str, form: dict[str, str], *, ve
         redactor.add(value)
     try:
         response = client.post(build_path(path), data=form, headers={"Accept": "application/json"})
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, httpx.DecodingError) as exc:
         raise ActionError("TRANSIENT_FAILURE", f"{vendor} token endpoint unreachable: "
                           f"{type(exc).__name__}") from None
     if response.status_code >= 400:
@@ -250,31 +260,34 @@ def exchange_code(oauth: OAuthApp, base_url: str, code: str, *, client_id: str, 
     """
     import httpx
 
-    from mspflow.vendor.transport import mounted
+    from mspflow.vendor.network import AddressPolicy, deadline
+    from mspflow.vendor.paths import http_allowed
+    from mspflow.vendor.transport import transport_for
 
     redactor.add(code)
     with httpx.Client(base_url=base_url, timeout=httpx.Timeout(30.0, connect=10.0),
-                      transport=mounted(base_url), follow_redirects=False) as client:
+                      transport=transport_for(base_url, AddressPolicy(loopback=http_allowed())),
+                      follow_redirects=False) as client, deadline(60.0):
         failed, body = post_token_form(client, oauth.token_path, {
             "grant_type": "authorization_code", "code": code, "redirect_uri": oauth.redirect_uri,
             "client_id": client_id, "client_secret": client_secret}, vendor=vendor, redactor=redactor)
     if failed is not None:
         raise ActionError.permission_denied(
-            redactor.text(f"{vendor} refused the code ({failed.status_code}): {vendor_message(failed)}"),
+            redactor.text(f"{vendor} refused the code ({failed.status_code}): {vendor_message(failed, redactor)}"),
             reason="CODE_REFUSED", status=failed.status_code)
     return {"access_token": body["access_token"], "refresh_token": body.get("refresh_token"),
             "expires_at": time.time() + float(body.get("expires_in", 3600)), "instance_url": base_url}
 
 
 def token_error(vendor: str, tenant: str, provider: str, response: httpx.Response, *,
-                dead_grant_is_reconnect: bool) -> ActionError:
+                dead_grant_is_reconnect: bool, redactor: Redactor | None = None) -> ActionError:
     """A refused token request: a dead refresh grant means reconnect, anything else maps as usual."""
     if dead_grant_is_reconnect and response.status_code in (400, 401):
         return ActionError.inactive(
-            f"{vendor} refused the refresh token for tenant {tenant!r} ({vendor_message(response)}); "
+            f"{vendor} refused the refresh token for tenant {tenant!r} ({vendor_message(response, redactor)}); "
             f"reconnect required (standalone: `mspflow tenant authorize {tenant} {provider}`)",
             reason="RECONNECT_REQUIRED")
-    return vendor_error(vendor, response)
+    return vendor_error(vendor, response, redactor)
 
 
 class auth:  # a namespace, read as `auth.api_key_header(...)`

@@ -21,6 +21,9 @@ from typing import Any
 
 from mspflow.errors import ActionError
 
+LOGIN_DEADLINE_S = 30.0
+"""The total deadline of one login request: well inside the shared lock's 60 s lease."""
+
 _lock = threading.Lock()
 _local: dict[tuple[str, ...], threading.Lock] = {}
 
@@ -40,14 +43,22 @@ def _redis(url: str) -> Any:
 
 @contextmanager
 def shared_lock(*key: str, timeout_s: float = 60.0) -> Iterator[None]:
-    """Hold ``key`` across every worker; ``TRANSIENT_FAILURE`` if it cannot be had within ``timeout_s``."""
+    """Hold ``key`` across every worker; ``TRANSIENT_FAILURE`` if it cannot be had within ``timeout_s`` (or
+    Redis is unreachable). The Redis lock expires after ``timeout_s`` should its holder die; keep the work
+    under it shorter than that (logins are capped at :data:`LOGIN_DEADLINE_S`)."""
     with local_lock(*key):
         url = os.environ.get("MSPFLOW_BROKER_URL")
         if not url:
             yield
             return
         lock = _redis(url).lock("mspflow-lock:" + ":".join(key), timeout=timeout_s, blocking_timeout=timeout_s)
-        if not lock.acquire():
+        try:
+            acquired = lock.acquire()
+        except Exception as exc:  # Redis unreachable: not the handler's bug, and worth another try later
+            raise ActionError("TRANSIENT_FAILURE", f"the shared lock store (Redis) is unreachable: "
+                              f"{type(exc).__name__}; this call will run again",
+                              details={"reason": "LOCK_UNAVAILABLE"}) from None
+        if not acquired:
             raise ActionError("TRANSIENT_FAILURE", "another worker has held the login lock for too long; "
                               "this call will run again", details={"reason": "LOCK_TIMEOUT"})
         try:

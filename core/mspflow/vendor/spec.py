@@ -23,6 +23,28 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class NoAnswer:
+    """A reply meaning the vendor could not reach the target it relays to (e.g. Tactical RMM's ``"timeout"``).
+
+    It matches the vendor's words (a whole 2xx JSON-string reply, or an error's message) when ``answer``
+    is given, and the status when ``status`` is given. The call fails ``TRANSIENT_FAILURE`` with
+    ``details.reason = reason``; on a side-effectful request the outcome is unknown (the target may have
+    got it), so it is not retryable and ``details.outcome = "unknown"``. ``explanation`` is what the
+    operator reads.
+
+    Examples::
+
+        NoAnswer("natsdown", "AGENT_NATSDOWN", "the server's message bus (NATS) is down")
+        NoAnswer(None, "AGENT_NOT_CONNECTED", "the agent is not connected, or the server failed", status=500)
+    """
+
+    answer: str | None
+    reason: str
+    explanation: str
+    status: int | None = None
+
+
+@dataclass(frozen=True)
 class Vendor:
     """A vendor's API as the core needs to know it.
 
@@ -37,6 +59,8 @@ class Vendor:
     :param timeout_s: the total deadline of one request, connect to last byte.
     :param trailing_slash: every path ends in ``/`` (Django-style APIs).
     :param normalize: rewrites an instance URL an operator typed (``api.example.com/api/`` → the root).
+    :param no_answer: the vendor's words (a 2xx JSON-string reply or an error's message) meaning the target
+        it relays to (an agent, a device) did not answer: see :class:`NoAnswer`.
     """
 
     name: str
@@ -50,6 +74,7 @@ class Vendor:
     timeout_s: float = 30.0
     trailing_slash: bool = False
     normalize: Callable[[str], str] | None = None
+    no_answer: tuple[NoAnswer, ...] = ()
 
     @property
     def allowed_hosts(self) -> frozenset[str]:

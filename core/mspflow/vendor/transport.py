@@ -12,10 +12,11 @@ import threading
 
 import httpx
 
+from mspflow.vendor.network import AddressPolicy, guarded_transport
 from mspflow.vendor.paths import normalize_base_url
 
 _mounted: dict[str, httpx.BaseTransport] = {}
-_clients: dict[tuple[str, str, str], httpx.Client] = {}
+_clients: dict[tuple[str, str, str, AddressPolicy], httpx.Client] = {}
 _lock = threading.Lock()
 
 
@@ -48,13 +49,22 @@ def _close_clients() -> None:
     _clients.clear()
 
 
-def pooled_client(tenant: str, vendor: str, base_url: str, timeout: httpx.Timeout) -> httpx.Client:
+def transport_for(base_url: str, policy: AddressPolicy) -> httpx.BaseTransport:
+    """The mounted simulator for ``base_url``, else a real transport that connects only where ``policy``
+    allows (:mod:`mspflow.vendor.network`)."""
+    return mounted(base_url) or guarded_transport(policy)
+
+
+def pooled_client(tenant: str, vendor: str, base_url: str, timeout: httpx.Timeout,
+                  policy: AddressPolicy | None = None) -> httpx.Client:
     """The process-wide client of (tenant, vendor, base URL): connections are reused across calls."""
-    key = (tenant, vendor, base_url)
+    policy = policy or AddressPolicy()
+    key = (tenant, vendor, base_url, policy)
     with _lock:
         client = _clients.get(key)
         if client is None or client.is_closed:
-            client = httpx.Client(base_url=base_url, timeout=timeout, transport=_mounted.get(base_url),
+            transport = _mounted.get(base_url) or guarded_transport(policy)
+            client = httpx.Client(base_url=base_url, timeout=timeout, transport=transport,
                                   headers={"User-Agent": "mspflow"}, follow_redirects=False)
             _clients[key] = client
         return client

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from mspflow import (
     ActionContext,
@@ -69,34 +69,83 @@ ninjaone = Module(
 # -- the client: paths and shapes ---------------------------------------------------------------------
 
 
+EpochSeconds = Annotated[float, Field(ge=0, le=253402300799)]  # NinjaOne times: epoch seconds, up to year 9999
+
+
+class DeviceRecord(BaseModel):
+    """What mspflow reads of a ``Device`` / ``NodeWithDetailedReferences`` (the spec's names; no ``os``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: int
+    uid: str | None = None
+    organizationId: int | None = None
+    locationId: int | None = None
+    nodeClass: str | None = None
+    approvalStatus: str | None = None
+    offline: bool | None = None
+    displayName: str | None = None
+    systemName: str | None = None
+    dnsName: str | None = None
+    lastContact: EpochSeconds | None = None
+
+
+class AlertRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    uid: str = Field(min_length=1)
+    deviceId: int | None = None
+    message: str | None = None
+    subject: str | None = None
+    sourceName: str | None = None
+    sourceType: str | None = None
+    severity: str | None = None
+    priority: str | None = None
+    createTime: EpochSeconds | None = None
+    updateTime: EpochSeconds | None = None
+
+
+class ScriptRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: int | None = None
+    uid: str | None = None
+    name: str | None = None
+    type: str | None = None
+    language: str | None = None
+
+
+class ScriptingOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    scripts: list[ScriptRecord] | None = None
+
+
 class NinjaOne:
     """The NinjaOne Public API v2 for one tenant."""
 
     def __init__(self, ctx: ActionContext) -> None:
         self.http = ctx.http()
 
-    def devices(self, *, limit: int | None) -> list[dict[str, Any]]:
+    def devices(self, *, limit: int | None) -> list[DeviceRecord]:
         """``GET /v2/devices``: bare arrays, keyset-paged by ``after=<last id>``."""
-        return self.http.pages(("v2", "devices"), limit=limit)
+        return self.http.pages(("v2", "devices"), limit=limit, expect=DeviceRecord)
 
-    def device(self, device_id: str) -> dict[str, Any]:
-        return dict(self.http.get(("v2", "device", device_id)))
+    def device(self, device_id: str) -> DeviceRecord:
+        return self.http.get(("v2", "device", device_id), expect=DeviceRecord)  # type: ignore[no-any-return]
 
     def reboot(self, device_id: str, mode: str, reason: str | None) -> None:
         """``POST /v2/device/{id}/reboot/{mode}`` (there is no ``/control/reboot``)."""
         self.http.post(("v2", "device", device_id, "reboot", mode), json={"reason": reason} if reason else None)
 
-    def scripting_options(self, device_id: str) -> dict[str, Any]:
-        """``{categories, scripts, credentials}``."""
-        return dict(self.http.get(("v2", "device", device_id, "scripting", "options")) or {})
+    def scripting_options(self, device_id: str) -> list[ScriptRecord]:
+        """``{categories, scripts, credentials}``; the scripts."""
+        options = self.http.get(("v2", "device", device_id, "scripting", "options"), expect=ScriptingOptions | None)
+        return (options.scripts if options is not None else None) or []
 
     def run_script(self, device_id: str, request: dict[str, Any]) -> None:
         """``RunScriptRequest``: ``{type, id | uid, parameters (one string), runAs}``."""
         self.http.post(("v2", "device", device_id, "script", "run"), json=request)
 
-    def alerts(self) -> list[dict[str, Any]]:
+    def alerts(self) -> list[AlertRecord]:
         """``GET /v2/alerts``: every active alert, one bare array (no paging)."""
-        return list(self.http.get(("v2", "alerts")) or [])
+        return self.http.get(("v2", "alerts"), expect=list[AlertRecord] | None) or []
 
     def reset_alert(self, uid: str) -> None:
         """``DELETE /v2/alert/{uid}``: NinjaOne's "reset alert/condition"."""
@@ -142,13 +191,13 @@ class Device(BaseModel):
     source: Literal["local", "ninjaone"]
 
     @classmethod
-    def from_ninjaone(cls, d: dict[str, Any], asset_id: str | None) -> Device:
-        """From a ``Device`` / ``NodeWithDetailedReferences`` (only the detail carries ``os``)."""
-        return cls(external_device_id=str(d["id"]), asset_id=asset_id, organization_id=_text(d.get("organizationId")),
-                   hostname=d.get("systemName"), display_name=d.get("displayName"), dns_name=d.get("dnsName"),
-                   agent_online=None if d.get("offline") is None else not d["offline"],
-                   last_seen_at=_iso(d.get("lastContact")), os_name=(d.get("os") or {}).get("name"),
-                   node_class=d.get("nodeClass"), source="ninjaone")
+    def from_ninjaone(cls, d: DeviceRecord, asset_id: str | None) -> Device:
+        """From a ``Device`` / ``NodeWithDetailedReferences``. Neither schema defines OS fields, so ``os_name``
+        is null: an undocumented ``os`` the live API might add is not relied on."""
+        return cls(external_device_id=str(d.id), asset_id=asset_id, organization_id=_text(d.organizationId),
+                   hostname=d.systemName, display_name=d.displayName, dns_name=d.dnsName,
+                   agent_online=None if d.offline is None else not d.offline, last_seen_at=_iso(d.lastContact),
+                   os_name=None, node_class=d.nodeClass, source="ninjaone")
 
     @classmethod
     def from_asset(cls, a: SyncedAsset) -> Device:
@@ -174,13 +223,12 @@ class Alert(BaseModel):
     source: Literal["local", "ninjaone"]
 
     @classmethod
-    def from_ninjaone(cls, a: dict[str, Any], local: StoredAlert | None, asset_id: str | None) -> Alert:
-        return cls(alert_id=local.alert_id if local else str(a["uid"]), external_alert_id=str(a["uid"]),
-                   status="active", severity=a.get("severity"), priority=a.get("priority"),
-                   title=a.get("subject") or a.get("sourceName"), message=a.get("message"),
-                   device_id=_text(a.get("deviceId")), asset_id=(local.asset_id if local else None) or asset_id,
-                   source_type=a.get("sourceType"), created_at=_iso(a.get("createTime")),
-                   updated_at=_iso(a.get("updateTime")), acknowledged=False, source="ninjaone")
+    def from_ninjaone(cls, a: AlertRecord, local: StoredAlert | None, asset_id: str | None) -> Alert:
+        return cls(alert_id=local.alert_id if local else a.uid, external_alert_id=a.uid, status="active",
+                   severity=a.severity, priority=a.priority, title=a.subject or a.sourceName, message=a.message,
+                   device_id=_text(a.deviceId), asset_id=(local.asset_id if local else None) or asset_id,
+                   source_type=a.sourceType, created_at=_iso(a.createTime), updated_at=_iso(a.updateTime),
+                   acknowledged=False, source="ninjaone")
 
     @classmethod
     def from_row(cls, r: StoredAlert) -> Alert:
@@ -199,9 +247,8 @@ class Script(BaseModel):
     language: str | None
 
     @classmethod
-    def from_ninjaone(cls, s: dict[str, Any]) -> Script:
-        return cls(id=_text(s.get("id")), uid=_text(s.get("uid")), name=s.get("name"), type=s.get("type"),
-                   language=s.get("language"))
+    def from_ninjaone(cls, s: ScriptRecord) -> Script:
+        return cls(id=_text(s.id), uid=s.uid, name=s.name, type=s.type, language=s.language)
 
 
 def _node_asset_type(node_class: str | None) -> str:
@@ -256,11 +303,11 @@ def find_devices(params: FindDevicesInput, ctx: ActionContext) -> Devices:
         items = api.devices(limit=None if params.query else params.limit)
     if params.query is not None:
         needle = params.query.casefold()
-        items = [d for d in items if any(needle in str(d.get(k) or "").casefold()
-                                         for k in ("displayName", "systemName", "dnsName"))]
+        items = [d for d in items if any(needle in (v or "").casefold()
+                                         for v in (d.displayName, d.systemName, d.dnsName))]
     items = items[:params.limit]
-    assets = ctx.assets.by_device([str(d["id"]) for d in items])
-    found = [Device.from_ninjaone(d, assets.get(str(d["id"]))) for d in items]
+    assets = ctx.assets.by_device([str(d.id) for d in items])
+    found = [Device.from_ninjaone(d, assets.get(str(d.id))) for d in items]
     return Devices(devices=found, count=len(found))
 
 
@@ -278,15 +325,15 @@ class SyncOutput(BaseModel):
 def sync_device(params: DeviceInput, ctx: ActionContext) -> SyncOutput:
     """Create or update the PSA asset of one NinjaOne device, linked through its external-entity mapping."""
     d = NinjaOne(ctx).device(params.device_id)
-    external_id = str(d["id"])
+    external_id = str(d.id)
     asset = ctx.assets.upsert(
-        external_id, name=d.get("displayName") or d.get("systemName") or f"NinjaOne device {external_id}",
-        asset_type=_node_asset_type(d.get("nodeClass")), hostname=d.get("systemName"), dns_name=d.get("dnsName"),
-        os_name=(d.get("os") or {}).get("name"), organization_id=_text(d.get("organizationId")),
-        node_class=d.get("nodeClass"), agent_online=None if d.get("offline") is None else not d["offline"],
-        last_seen_at=_epoch(d.get("lastContact")),
-        metadata={"uid": d.get("uid"), "organization_id": _text(d.get("organizationId")),
-                  "location_id": _text(d.get("locationId")), "approval_status": d.get("approvalStatus")})
+        external_id, name=d.displayName or d.systemName or f"NinjaOne device {external_id}",
+        asset_type=_node_asset_type(d.nodeClass), hostname=d.systemName, dns_name=d.dnsName,
+        os_name=None, organization_id=_text(d.organizationId),  # the spec defines no OS fields
+        node_class=d.nodeClass, agent_online=None if d.offline is None else not d.offline,
+        last_seen_at=_epoch(d.lastContact),
+        metadata={"uid": d.uid, "organization_id": _text(d.organizationId),
+                  "location_id": _text(d.locationId), "approval_status": d.approvalStatus})
     return SyncOutput(synced=True, external_device_id=external_id, asset_id=asset.asset_id)
 
 
@@ -316,7 +363,7 @@ class Scripts(BaseModel):
 @ninjaone.action("ninjaone.devices.scripting_options", label="List runnable scripts")
 def scripting_options(params: DeviceInput, ctx: ActionContext) -> Scripts:
     """The scripts and built-in actions NinjaOne can run on one device (ids for Run script)."""
-    found = [Script.from_ninjaone(s) for s in NinjaOne(ctx).scripting_options(params.device_id).get("scripts") or []]
+    found = [Script.from_ninjaone(s) for s in NinjaOne(ctx).scripting_options(params.device_id)]
     return Scripts(scripts=found, count=len(found))
 
 
@@ -368,11 +415,10 @@ def list_active_alerts(params: ListAlertsInput, ctx: ActionContext) -> Alerts:
     if not params.live:
         found = [Alert.from_row(r) for r in ctx.alerts.active(limit=params.limit)]
         return Alerts(alerts=found, count=len(found))
-    items = sorted(NinjaOne(ctx).alerts(), key=lambda a: a.get("createTime") or 0, reverse=True)[:params.limit]
-    local = ctx.alerts.by_external_ids([str(a["uid"]) for a in items])
-    devices = [str(a["deviceId"]) for a in items if a.get("deviceId") is not None]
-    assets = ctx.assets.by_device(devices)
-    found = [Alert.from_ninjaone(a, local.get(str(a["uid"])), assets.get(str(a.get("deviceId")))) for a in items]
+    items = sorted(NinjaOne(ctx).alerts(), key=lambda a: a.createTime or 0, reverse=True)[:params.limit]
+    local = ctx.alerts.by_external_ids([a.uid for a in items])
+    assets = ctx.assets.by_device([str(a.deviceId) for a in items if a.deviceId is not None])
+    found = [Alert.from_ninjaone(a, local.get(a.uid), assets.get(str(a.deviceId))) for a in items]
     return Alerts(alerts=found, count=len(found))
 
 
@@ -399,13 +445,12 @@ def get_alert(params: AlertRef, ctx: ActionContext) -> AlertOutput:
     row = _local_alert(ctx, params)
     if row is not None:
         return AlertOutput(alert=Alert.from_row(row))
-    found = next((a for a in NinjaOne(ctx).alerts() if str(a.get("uid")) == params.uid), None)
+    found = next((a for a in NinjaOne(ctx).alerts() if a.uid == params.uid), None)
     if found is None:
         raise ActionError.not_found(f"NinjaOne has no active alert {params.uid!r} and the PSA stores none",
                                     alert_uid=params.uid)
-    devices = [str(found["deviceId"])] if found.get("deviceId") is not None else []
-    assets = ctx.assets.by_device(devices)
-    return AlertOutput(alert=Alert.from_ninjaone(found, None, assets.get(str(found.get("deviceId")))))
+    assets = ctx.assets.by_device([str(found.deviceId)] if found.deviceId is not None else [])
+    return AlertOutput(alert=Alert.from_ninjaone(found, None, assets.get(str(found.deviceId))))
 
 
 class ResetOutput(BaseModel):

@@ -62,7 +62,9 @@ class Token:
 class NinjaOneSimulator(Simulator):
     """In-memory NinjaOne. State is public so tests can arrange and assert on it.
 
-    :ivar devices: device id → ``Device`` (the list endpoint omits the detail-only ``os``).
+    :ivar devices: device id → ``Device``, with the spec's fields only (neither device schema has ``os``;
+        the list endpoint omits the detail-only ``ipAddresses``, ``publicIP``, …).
+    :ivar max_page_size: the server's own cap on ``pageSize`` (None: it honours any size asked for).
     :ivar alerts: alert uid → ``Alert``; a reset removes it.
     :ivar scripting: device id → ``{categories, scripts, credentials}``.
     :ivar reboots: device id → reboots requested; ``reboot_log``, ``script_runs`` and ``alert_resets``
@@ -77,6 +79,7 @@ class NinjaOneSimulator(Simulator):
     def __init__(self, *, faults: Faults | None = None, seed: bool = True) -> None:
         super().__init__(faults=faults)
         self.devices: dict[int, dict[str, Any]] = {}
+        self.max_page_size: int | None = None
         self.alerts: dict[str, dict[str, Any]] = {}
         self.scripting: dict[int, dict[str, Any]] = {}
         self.tokens: dict[str, Token] = {}
@@ -107,16 +110,16 @@ class NinjaOneSimulator(Simulator):
     def seed(self) -> None:
         """Five devices in two organizations, three active alerts, scripting options for each device."""
         rows = [
-            (1041, 3, 7, "WINDOWS_WORKSTATION", False, "Front desk PC", "FRONTDESK-01", "Windows 11 Pro"),
-            (1042, 3, 7, "WINDOWS_SERVER", False, "File server", "FS-01", "Windows Server 2022 Standard"),
-            (1043, 3, 8, "MAC", True, "Design MacBook", "DESIGN-MBP", "macOS 15.2"),
-            (1044, 4, 9, "LINUX_SERVER", False, "Web server", "WEB-01", "Ubuntu 24.04 LTS"),
-            (1045, 4, 9, "WINDOWS_WORKSTATION", False, "Warehouse laptop", "WH-LT-02", "Windows 10 Pro"),
+            (1041, 3, 7, "WINDOWS_WORKSTATION", False, "Front desk PC", "FRONTDESK-01"),
+            (1042, 3, 7, "WINDOWS_SERVER", False, "File server", "FS-01"),
+            (1043, 3, 8, "MAC", True, "Design MacBook", "DESIGN-MBP"),
+            (1044, 4, 9, "LINUX_SERVER", False, "Web server", "WEB-01"),
+            (1045, 4, 9, "WINDOWS_WORKSTATION", False, "Warehouse laptop", "WH-LT-02"),
         ]
-        for device_id, org, location, node_class, offline, display, system, os_name in rows:
+        for device_id, org, location, node_class, offline, display, system in rows:
             self.add_device(device_id, organizationId=org, locationId=location, nodeClass=node_class,
                             offline=offline, displayName=display, systemName=system,
-                            dnsName=f"{system.lower()}.contoso.local", os={"name": os_name})
+                            dnsName=f"{system.lower()}.contoso.local")
         self.add_alert(device_id=1041, source_type="CONDITION_AGENT_CPU", severity="MAJOR", priority="HIGH",
                        subject="CPU above 90% for 15 minutes", message="CPU utilization is 97% on FRONTDESK-01",
                        uid=_uid("alert-1"), at=EPOCH + 3600)
@@ -137,7 +140,6 @@ class NinjaOneSimulator(Simulator):
             "systemName": system, "dnsName": f"{system.lower()}.example.local", "netbiosName": system[:15],
             "created": EPOCH - 86400 * 90 + device_id, "lastContact": EPOCH + device_id,
             "lastUpdate": EPOCH + device_id, "userData": {}, "tags": [], "maintenance": None,
-            "os": {"name": "Windows 11 Pro", "architecture": "64-bit"},
         } | fields
         self.devices[device_id] = device
         windows = str(device["nodeClass"]).startswith("WINDOWS")
@@ -291,7 +293,8 @@ class NinjaOneSimulator(Simulator):
 
     @staticmethod
     def _summary(device: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in device.items() if k != "os"}  # NodeWithDetailedReferences has no os
+        detail_only = ("ipAddresses", "macAddresses", "publicIP", "notes", "deviceType")
+        return {k: v for k, v in device.items() if k not in detail_only}
 
     def list_devices(self, request: httpx.Request) -> httpx.Response:
         q = request.url.params
@@ -302,6 +305,8 @@ class NinjaOneSimulator(Simulator):
             return self.error(400, "pageSize and after must be integers")
         if size < 1:
             return self.error(400, "pageSize must be positive")
+        if self.max_page_size is not None:
+            size = min(size, self.max_page_size)  # the server's own cap, below what was asked for
         page = self.keyset_page(list(self.devices.values()), after=after, page_size=size)
         return self.json([self._summary(d) for d in page])
 

@@ -103,7 +103,7 @@ def test_find_live_one_device_links_its_asset(ninja: Any) -> None:
     assert out["count"] == 1
     device = out["devices"][0]
     assert (device["asset_id"], device["os_name"], device["agent_online"], device["source"]) == \
-        (asset_id, "macOS 15.2", False, "ninjaone")
+        (asset_id, None, False, "ninjaone")
     assert ninja.paths() == ["/v2/device/1043"]
 
     by_asset = ninja.ok("devices.find", {"live": True, "asset_id": asset_id})["devices"]
@@ -112,6 +112,66 @@ def test_find_live_one_device_links_its_asset(ninja: Any) -> None:
 
     missing = ninja.fail("devices.find", {"live": True, "device_id": 9999})
     assert missing.code == "NOT_FOUND" and "NinjaOne API 404" in missing.message
+
+
+def test_os_data_comes_only_from_fields_the_spec_defines(ninja: Any) -> None:
+    """Issue 10.6: neither Device nor NodeWithDetailedReferences defines OS fields; an undocumented os is ignored."""
+    ninja.sim.devices[1043]["os"] = {"name": "macOS 15.2"}  # as if the live API sent more than its spec
+    assert ninja.ok("devices.find", {"live": True, "device_id": 1043})["devices"][0]["os_name"] is None
+    assert ninja.ok("devices.find", {"live": True})["devices"][2]["os_name"] is None
+    ninja.ok("devices.sync", {"device_id": 1043})
+    assert ninja.ok("devices.find", {"device_id": 1043})["devices"][0]["os_name"] is None
+
+
+def test_paging_survives_a_server_that_caps_the_page_size(ninja: Any) -> None:
+    """Issue 10.6: a short first page is not the end when the server caps pageSize below the one asked for."""
+    ninja.sim.max_page_size = 2  # mspflow asks for 100
+    out = ninja.ok("devices.find", {"live": True, "limit": 200})
+    assert [d["external_device_id"] for d in out["devices"]] == ["1041", "1042", "1043", "1044", "1045"]
+    asked = [(r.url.params["pageSize"], r.url.params.get("after")) for r in ninja.sim.requests]
+    assert asked == [("100", None), ("100", "1042"), ("100", "1044")]  # [2, 2, 1]: shorter than its cap
+
+
+def test_paging_stops_on_an_empty_page_or_a_short_page_once_the_size_is_honoured(ninja: Any) -> None:
+    out = ninja.ok("devices.find", {"live": True, "limit": 200})
+    assert out["count"] == 5  # page one (5 < 100) proves nothing yet; page two is empty
+    assert [r.url.params.get("after") for r in ninja.sim.requests] == [None, "1045"]
+    ninja.sim.requests.clear()
+    for device_id in range(2000, 2100):  # 105 devices: a full page, then a short one
+        ninja.sim.add_device(device_id)
+    assert ninja.ok("devices.find", {"live": True, "limit": 200})["count"] == 105
+    assert [r.url.params.get("after") for r in ninja.sim.requests] == [None, "2094"]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (None, "(the whole reply)"), ([], "(the whole reply)"), ({"id": "x"}, "id"),
+    ({"id": 1043, "offline": "sometimes"}, "offline"), ({"id": 1043, "lastContact": 1e300}, "lastContact")])
+def test_a_device_reply_of_the_wrong_shape_names_the_field(ninja: Any, body: Any, field: str) -> None:
+    """Issue 9.9: a 200 with an empty or wrongly shaped body is a vendor error naming the field, never a crash."""
+    import httpx
+
+    from mspflow import vendor
+
+    def odd(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body) if request.url.path.startswith("/v2/device") else \
+            ninja.sim.handle(request)
+
+    vendor.mount(ninja.sim.base_url, httpx.MockTransport(odd))
+    for action in ("devices.find", "devices.sync"):
+        err = ninja.fail(action, {"live": True, "device_id": 1043} if action == "devices.find" else {"device_id": 1043})
+        assert err.code == "TRANSIENT_FAILURE" and err.details["reason"] == "VENDOR_REPLY_SHAPE", err.to_dict()
+        assert err.details["field"] == field and "outcome" not in err.details
+
+
+@pytest.mark.parametrize(("body", "field"), [({"devices": []}, "(the whole reply)"), ([{"name": "x"}], "0.id")])
+def test_a_device_list_of_the_wrong_shape_names_the_field(ninja: Any, body: Any, field: str) -> None:
+    import httpx
+
+    from mspflow import vendor
+
+    vendor.mount(ninja.sim.base_url, httpx.MockTransport(lambda r: httpx.Response(200, json=body)))
+    err = ninja.fail("devices.find", {"live": True})
+    assert err.details["reason"] == "VENDOR_REPLY_SHAPE" and err.details["field"] in (field, "id", "body")
 
 
 # -- ninjaone.devices.sync -------------------------------------------------------------------------------
@@ -131,7 +191,7 @@ def test_sync_creates_then_updates_one_asset_and_its_mapping(ninja: Any) -> None
     asset, link = assets[0], links[0]
     assert (asset.asset_id, asset.name, asset.hostname, asset.asset_type, asset.agent_online, asset.os_name,
             asset.rmm_provider, asset.rmm_device_id, asset.rmm_organization_id, asset.node_class) == \
-        (first["asset_id"], "File server (new)", "FS-01", "server", False, "Windows Server 2022 Standard",
+        (first["asset_id"], "File server (new)", "FS-01", "server", False, None,
          "ninjaone", "1042", "3", "WINDOWS_SERVER")
     assert asset.last_seen_at is not None and asset.last_seen_at.replace(tzinfo=UTC).timestamp() == 1767300000.0
     assert (link.tenant, link.integration_type, link.entity_type, link.entity_id, link.external_entity_id,

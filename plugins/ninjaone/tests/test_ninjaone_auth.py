@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mspflow import ActionError
 from mspflow import vendor as http
 
 LIVE_FIND = ("devices.find", {"live": True, "device_id": 1041})
@@ -130,6 +131,20 @@ def test_tokens_stay_out_of_the_invocation_record(ninja: Any) -> None:
         assert value not in record
 
 
+def test_only_ninjaones_regional_hosts_are_accepted(ninja: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9.6: a SaaS plugin's declared hosts; others only when the operator allows them."""
+    for url in ("https://ninjarmm.evil.example", "https://169.254.169.254", "https://app.ninjarmm.com.evil.example"):
+        with pytest.raises(ActionError) as caught:
+            ninja.connect(instance_url=url)
+        assert caught.value.details["reason"] == "HOST_NOT_ALLOWED"
+    ninja.update_integration(instance_url="https://ninjarmm.evil.example")
+    assert ninja.fail(*LIVE_FIND).details["reason"] == "HOST_NOT_ALLOWED" and ninja.sim.requests == []
+    monkeypatch.setenv("MSPFLOW_EXTRA_VENDOR_HOSTS", "ninja.partner.example")
+    ninja.connect(instance_url="https://ninja.partner.example")
+    for region in ("app", "us2", "eu", "oc", "ca", "fed"):
+        ninja.connect(instance_url=f"https://{region}.ninjarmm.com")
+
+
 def test_the_tenants_instance_url_picks_the_region(ninja: Any) -> None:
     http.mount("https://eu.ninjarmm.com", ninja.sim.transport())
     ninja.connect(instance_url="https://eu.ninjarmm.com")
@@ -138,8 +153,10 @@ def test_the_tenants_instance_url_picks_the_region(ninja: Any) -> None:
 
 
 def test_a_plain_http_instance_url_is_refused(ninja: Any) -> None:
-    ninja.connect(instance_url="http://app.ninjarmm.com")
-    err = ninja.fail(*LIVE_FIND)
+    with pytest.raises(ActionError, match="https"):
+        ninja.connect(instance_url="http://app.ninjarmm.com")  # when saved ...
+    ninja.update_integration(instance_url="http://app.ninjarmm.com")
+    err = ninja.fail(*LIVE_FIND)  # ... and when used
     assert (err.code, err.details["reason"]) == ("VALIDATION_ERROR", "INSECURE_URL")
     assert ninja.sim.requests == []
 

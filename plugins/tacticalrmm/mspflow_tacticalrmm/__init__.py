@@ -1,8 +1,9 @@
 """mspflow-tacticalrmm: Tactical RMM agents, scripts, commands and reboots as workflow actions.
 
 Reads top to bottom: the tile, its availability, the client (paths, shapes, the auth choice), the
-actions. Percent-encoded ids, vendor errors, the 401 → refresh → once-more rule and scrubbing of secrets
-live in the core (:mod:`mspflow.vendor`), not here.
+actions. Percent-encoded ids, vendor errors, the 401 → log in again → once-more rule, reply-shape checks
+and scrubbing of secrets live in the core (:mod:`mspflow.vendor`), not here: this package only declares
+Tactical's answers that mean "the agent did not answer" (``NO_ANSWER``) and the shapes it reads.
 
 Tactical RMM is self-hosted: the base URL is the tenant's ``rmm_integrations.instance_url`` (the API host,
 e.g. ``https://api.example.com``); there is no default. Every route ends in ``/``.
@@ -20,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mspflow import (
     ActionContext,
@@ -28,6 +29,7 @@ from mspflow import (
     EnvVar,
     LocalDateTime,
     Module,
+    NoAnswer,
     SyncedAsset,
     Vendor,
     auth,
@@ -56,10 +58,25 @@ def normalize_instance_url(url: str) -> str:
     return url
 
 
+# What Tactical answers when it could not reach an agent (observed on a real server). A run, command or
+# reboot it relayed may or may not have reached the agent, so each is an unknown outcome, never repeated
+# by the engine: runscript (wait) answers 200 "timeout" (connected agent silent) or "natsdown" (message
+# bus down); cmd and reboot answer 400 "Unable to contact the agent"; a scheduled reboot answers 400 with
+# the bare NATS result; an agent that is not connected at all makes the server fail with a 500 HTML page
+# (NATS "no responders", uncaught), of which only the status and title are ever shown.
+NO_ANSWER = (
+    NoAnswer("timeout", "AGENT_TIMEOUT",
+             "the agent did not answer in time (busy, or the run outlived its timeout)"),
+    NoAnswer("natsdown", "AGENT_NATSDOWN", "the Tactical RMM server's message bus (NATS) is down"),
+    NoAnswer("Unable to contact the agent", "AGENT_UNREACHABLE", "the agent is offline or did not answer"),
+    NoAnswer(None, "AGENT_NOT_CONNECTED", "the agent is probably not connected (Tactical RMM fails this way "
+             "when its message bus finds no agent to deliver to), or the server itself failed", status=500),
+)
+
 # Self-hosted: the base URL is the tenant's instance URL, never a default. No paging (full JSON arrays)
 # and no API rate limits; every route ends in "/".
 TACTICAL_API = Vendor(VENDOR, self_hosted=True, trailing_slash=True, timeout_s=CLIENT_TIMEOUT_S,
-                      normalize=normalize_instance_url)
+                      normalize=normalize_instance_url, no_answer=NO_ANSWER)
 
 tacticalrmm = Module(
     "app:tacticalrmm", label="Tactical RMM", icon="tacticalrmm",
@@ -71,11 +88,6 @@ tacticalrmm = Module(
 )
 
 # -- the client: paths, shapes and the auth choice ----------------------------------------------------
-
-NO_ANSWER = {"timeout": "the agent did not answer in time (offline, or the script outlived its timeout)",
-             "natsdown": "the Tactical RMM server's message bus (NATS) is down"}
-UNREACHABLE = "Unable to contact the agent"
-
 
 def _knox_reply(body: Any) -> None:
     """Checkcreds answers an account with TOTP ``{"totp": true}`` (older servers: ``"ok"``) and no token:
@@ -96,6 +108,54 @@ KNOX_LOGIN = auth.login_token(
 API_KEY = auth.api_key_header("X-API-KEY", "tacticalrmm_api_key")
 
 
+class AgentRecord(BaseModel):
+    """What mspflow reads of an agent, in the list (table) shape or the detail shape."""
+
+    model_config = ConfigDict(extra="ignore")
+    agent_id: str = Field(min_length=1)
+    hostname: str | None = None
+    description: str | None = None
+    client_name: str | None = None
+    client: str | int | None = None  # detail: the client's *name*; list(detail=false): also a name
+    site_name: str | None = None
+    status: str | None = None
+    plat: str | None = None
+    monitoring_type: str | None = None
+    operating_system: str | None = None
+    last_seen: str | float | None = None
+    needs_reboot: bool | None = None
+    version: str | None = None
+    public_ip: str | None = None
+    local_ips: str | list[str] | None = None
+    logged_in_username: str | None = None
+    make_model: str | list[str] | None = None
+    time_zone: str | None = None
+    timezone: str | None = None
+    maintenance_mode: bool | None = None
+    total_ram: int | None = None
+
+
+class ScriptRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+    name: str | None = None
+    description: str | None = None
+    category: str | None = None
+    shell: str | None = None
+    script_type: str | None = None
+    args: list[str] | None = None
+    env_vars: list[str] | None = None
+    default_timeout: int | None = None
+    run_as_user: bool | None = None
+    supported_platforms: list[str] | None = None
+
+
+class ScheduledReboot(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    time: str | None = None
+    task_name: str | None = None
+
+
 class TacticalRMM:
     """Tactical RMM's classic API for one tenant: full JSON arrays (no paging), no rate limits,
     application errors as a 400 whose body is a bare JSON string."""
@@ -107,52 +167,32 @@ class TacticalRMM:
                                        "auth_mode to api_key or knox", reason="BAD_AUTH_MODE")
         self.http = ctx.http(auth=API_KEY if mode == "api_key" else KNOX_LOGIN)
 
-    def agents(self, monitoring_type: str | None = None) -> list[dict[str, Any]]:
+    def agents(self, monitoring_type: str | None = None) -> list[AgentRecord]:
         """``GET /agents/`` (``detail=true``: the table shape with ``client_name``/``site_name``)."""
-        return list(self.http.get(("agents",), params={"monitoring_type": monitoring_type}) or [])
+        return list(self.http.get(("agents",), params={"monitoring_type": monitoring_type},
+                                  expect=list[AgentRecord]))
 
-    def agent(self, agent_id: str) -> dict[str, Any]:
+    def agent(self, agent_id: str) -> AgentRecord:
         """``GET /agents/{agent_id}/``: the detail shape (``client`` is a name, ``site`` a pk)."""
-        return dict(self.http.get(("agents", agent_id)))
+        return self.http.get(("agents", agent_id), expect=AgentRecord)  # type: ignore[no-any-return]
 
-    def scripts(self, *, community: bool) -> list[dict[str, Any]]:
+    def scripts(self, *, community: bool) -> list[ScriptRecord]:
         params = {"showCommunityScripts": "true" if community else "false"}
-        return list(self.http.get(("scripts",), params=params) or [])
+        return list(self.http.get(("scripts",), params=params, expect=list[ScriptRecord]))
 
-    def run_script(self, agent_id: str, body: dict[str, Any]) -> Any:
-        return self.http.post(("agents", agent_id, "runscript"), json=body)
+    def run_script(self, agent_id: str, body: dict[str, Any]) -> str:
+        """200 with a JSON string: the output (wait), or a confirmation (forget); see ``NO_ANSWER``."""
+        return str(self.http.post(("agents", agent_id, "runscript"), json=body, expect=str))
 
-    def run_command(self, agent_id: str, body: dict[str, Any]) -> Any:
-        return self.http.post(("agents", agent_id, "cmd"), json=body)
+    def run_command(self, agent_id: str, body: dict[str, Any]) -> str:
+        return str(self.http.post(("agents", agent_id, "cmd"), json=body, expect=str))
 
-    def reboot_now(self, agent_id: str) -> Any:
-        return self.http.post(("agents", agent_id, "reboot"))
+    def reboot_now(self, agent_id: str) -> None:
+        self.http.post(("agents", agent_id, "reboot"))
 
-    def schedule_reboot(self, agent_id: str, when: str) -> Any:
-        return self.http.patch(("agents", agent_id, "reboot"), json={"datetime": when})
-
-
-def _agent_call(agent_id: str, call: Any, *args: Any) -> Any:
-    """A call at one agent; Tactical's 400 ``"Unable to contact the agent"`` becomes an unknown outcome."""
-    try:
-        return call(agent_id, *args)
-    except ActionError as err:
-        if err.details.get("status") == 400 and err.message.endswith(UNREACHABLE):
-            raise ActionError("TRANSIENT_FAILURE", f"{err.message}: agent {agent_id} is offline or did not answer; "
-                              "check the agent in Tactical RMM before running this again",
-                              details={**err.details, "reason": "AGENT_UNREACHABLE", "outcome": "unknown"},
-                              retryable=False) from None
-        raise
-
-
-def _answer(agent_id: str, answer: Any) -> str:
-    """A run's 200 answer; ``"timeout"`` and ``"natsdown"`` are failures Tactical reports as output."""
-    if isinstance(answer, str) and answer in NO_ANSWER:
-        raise ActionError("TRANSIENT_FAILURE", f"{VENDOR} answered {answer!r}: {NO_ANSWER[answer]}; no output was "
-                          f"collected from agent {agent_id}, and whether it ran is unknown",
-                          details={"reason": "AGENT_" + answer.upper(), "outcome": "unknown", "agent_id": agent_id},
-                          retryable=False)
-    return answer if isinstance(answer, str) else str(answer)
+    def schedule_reboot(self, agent_id: str, when: str) -> ScheduledReboot:
+        return self.http.patch(("agents", agent_id, "reboot"), json={"datetime": when},  # type: ignore[no-any-return]
+                               expect=ScheduledReboot)
 
 
 def _iso(value: Any) -> str | None:
@@ -185,13 +225,12 @@ class Agent(BaseModel):
     source: Literal["local", "tacticalrmm"]
 
     @classmethod
-    def from_tactical(cls, d: dict[str, Any], asset_id: str | None) -> Agent:
-        client = d.get("client_name", d.get("client"))  # list: client_name; detail: client (a name)
-        return cls(agent_id=str(d["agent_id"]), asset_id=asset_id, hostname=d.get("hostname"),
-                   description=d.get("description"), client_name=_text(client), site_name=d.get("site_name"),
-                   status=d.get("status"), plat=d.get("plat"), monitoring_type=d.get("monitoring_type"),
-                   operating_system=d.get("operating_system"), last_seen_at=_iso(d.get("last_seen")),
-                   needs_reboot=d.get("needs_reboot"), source="tacticalrmm")
+    def from_tactical(cls, d: AgentRecord, asset_id: str | None) -> Agent:
+        client = d.client_name if d.client_name is not None else d.client  # list: client_name; detail: client
+        return cls(agent_id=d.agent_id, asset_id=asset_id, hostname=d.hostname, description=d.description,
+                   client_name=_text(client), site_name=d.site_name, status=d.status, plat=d.plat,
+                   monitoring_type=d.monitoring_type, operating_system=d.operating_system,
+                   last_seen_at=_iso(d.last_seen), needs_reboot=d.needs_reboot, source="tacticalrmm")
 
     @classmethod
     def from_asset(cls, a: SyncedAsset) -> Agent:
@@ -213,12 +252,11 @@ class AgentDetail(Agent):
     total_ram: int | None
 
     @classmethod
-    def from_detail(cls, d: dict[str, Any], asset_id: str | None) -> AgentDetail:
+    def from_detail(cls, d: AgentRecord, asset_id: str | None) -> AgentDetail:
         base = Agent.from_tactical(d, asset_id).model_dump()
-        return cls(**base, version=d.get("version"), public_ip=d.get("public_ip"), local_ips=_text(d.get("local_ips")),
-                   logged_in_username=d.get("logged_in_username"), make_model=_text(d.get("make_model")),
-                   time_zone=d.get("time_zone") or d.get("timezone"), maintenance_mode=d.get("maintenance_mode"),
-                   total_ram=d.get("total_ram"))
+        return cls(**base, version=d.version, public_ip=d.public_ip, local_ips=_text(d.local_ips),
+                   logged_in_username=d.logged_in_username, make_model=_text(d.make_model),
+                   time_zone=d.time_zone or d.timezone, maintenance_mode=d.maintenance_mode, total_ram=d.total_ram)
 
 
 class Script(BaseModel):
@@ -235,12 +273,11 @@ class Script(BaseModel):
     supported_platforms: list[str]
 
     @classmethod
-    def from_tactical(cls, s: dict[str, Any]) -> Script:
-        return cls(id=int(s["id"]), name=str(s.get("name") or ""), description=s.get("description"),
-                   category=s.get("category"), shell=s.get("shell"), script_type=s.get("script_type"),
-                   args=list(s.get("args") or []), env_vars=list(s.get("env_vars") or []),
-                   default_timeout=s.get("default_timeout"), run_as_user=bool(s.get("run_as_user")),
-                   supported_platforms=list(s.get("supported_platforms") or []))
+    def from_tactical(cls, s: ScriptRecord) -> Script:
+        return cls(id=s.id, name=s.name or "", description=s.description, category=s.category, shell=s.shell,
+                   script_type=s.script_type, args=s.args or [], env_vars=s.env_vars or [],
+                   default_timeout=s.default_timeout, run_as_user=bool(s.run_as_user),
+                   supported_platforms=s.supported_platforms or [])
 
 
 # -- the actions ----------------------------------------------------------------------------------------
@@ -280,14 +317,14 @@ def find_agents(params: FindAgentsInput, ctx: ActionContext) -> Agents:
     api = TacticalRMM(ctx)
     items = [api.agent(agent_id)] if agent_id is not None else api.agents(params.monitoring_type)
     if params.monitoring_type is not None:
-        items = [d for d in items if d.get("monitoring_type") == params.monitoring_type]
+        items = [d for d in items if d.monitoring_type == params.monitoring_type]
     if params.query is not None:
         needle = params.query.casefold()
-        items = [d for d in items if any(needle in str(d.get(k) or "").casefold()
-                                         for k in ("hostname", "description", "client_name", "site_name"))]
+        items = [d for d in items if any(needle in (v or "").casefold()
+                                         for v in (d.hostname, d.description, d.client_name, d.site_name))]
     items = items[:params.limit]
-    assets = ctx.assets.by_device([str(d["agent_id"]) for d in items])
-    found = [Agent.from_tactical(d, assets.get(str(d["agent_id"]))) for d in items]
+    assets = ctx.assets.by_device([d.agent_id for d in items])
+    found = [Agent.from_tactical(d, assets.get(d.agent_id)) for d in items]
     return Agents(agents=found, count=len(found))
 
 
@@ -303,8 +340,8 @@ class AgentOutput(BaseModel):
 def get_agent(params: AgentInput, ctx: ActionContext) -> AgentOutput:
     """One agent's details, live from Tactical RMM."""
     d = TacticalRMM(ctx).agent(params.agent_id)
-    assets = ctx.assets.by_device([str(d["agent_id"])])
-    return AgentOutput(agent=AgentDetail.from_detail(d, assets.get(str(d["agent_id"]))))
+    assets = ctx.assets.by_device([d.agent_id])
+    return AgentOutput(agent=AgentDetail.from_detail(d, assets.get(d.agent_id)))
 
 
 class ListScriptsInput(BaseModel):
@@ -324,7 +361,7 @@ def list_scripts(params: ListScriptsInput, ctx: ActionContext) -> Scripts:
     items = TacticalRMM(ctx).scripts(community=params.include_community)
     if params.name is not None:
         needle = params.name.casefold()
-        items = [s for s in items if needle in str(s.get("name") or "").casefold()]
+        items = [s for s in items if needle in (s.name or "").casefold()]
     found = [Script.from_tactical(s) for s in items[:params.limit]]
     return Scripts(scripts=found, count=len(found))
 
@@ -339,25 +376,32 @@ class RunScriptInput(BaseModel):
     env_vars: list[EnvVar] = Field(default_factory=list, description='Environment variables, each "KEY=value"')
     timeout: Timeout = 90
     run_as_user: bool = Field(False, description="Run as the logged-in user (forced when the script says so)")
-    wait_for_output: bool = Field(True, description="Wait and return the output; false only starts the run")
+    wait_for_output: bool = Field(True, description=(
+        "Wait and return the output; false only starts the run, and Tactical RMM then confirms it even when "
+        "the agent is not connected (delivered: unknown)"))
 
 
 class RunScriptOutput(BaseModel):
     agent_id: str
     script_id: int
     waited: bool
+    delivered: Literal["yes", "unknown"] = Field(description=(
+        "yes: the agent ran it and answered (waited); unknown: Tactical RMM confirms a run it did not wait "
+        "for even when no agent received it"))
     output: str = Field(description="stdout followed directly by stderr (waited), or Tactical's confirmation")
 
 
 @tacticalrmm.action("tacticalrmm.agents.run_script", label="Run script", side_effectful=True)
 def run_script(params: RunScriptInput, ctx: ActionContext) -> RunScriptOutput:
-    """Run a library script on one agent, by default waiting for its output (stdout then stderr)."""
+    """Run a library script on one agent, by default waiting for its output (stdout then stderr). Without
+    waiting, Tactical RMM confirms the run even when the agent is not connected: delivered is then unknown.
+    """
     body = {"script": params.script_id, "output": "wait" if params.wait_for_output else "forget",
             "args": params.args, "env_vars": params.env_vars, "timeout": params.timeout,
             "run_as_user": params.run_as_user}
-    answer = _agent_call(params.agent_id, TacticalRMM(ctx).run_script, body)
+    answer = TacticalRMM(ctx).run_script(params.agent_id, body)
     return RunScriptOutput(agent_id=params.agent_id, script_id=params.script_id, waited=params.wait_for_output,
-                           output=_answer(params.agent_id, answer))
+                           delivered="yes" if params.wait_for_output else "unknown", output=answer)
 
 
 class RunCommandInput(BaseModel):
@@ -386,8 +430,7 @@ def run_command(params: RunCommandInput, ctx: ActionContext) -> RunCommandOutput
         if params.custom_shell is None:
             raise ActionError.validation("custom_shell is required when shell is custom", fields=["custom_shell"])
         body["custom_shell"] = params.custom_shell
-    answer = _agent_call(params.agent_id, TacticalRMM(ctx).run_command, body)
-    return RunCommandOutput(agent_id=params.agent_id, output=_answer(params.agent_id, answer))
+    return RunCommandOutput(agent_id=params.agent_id, output=TacticalRMM(ctx).run_command(params.agent_id, body))
 
 
 class RebootInput(BaseModel):
@@ -410,13 +453,12 @@ def reboot_agent(params: RebootInput, ctx: ActionContext) -> RebootOutput:
     """Reboot one agent now, or schedule the reboot for a local time (Windows agents)."""
     api = TacticalRMM(ctx)
     if params.at is None:
-        _agent_call(params.agent_id, api.reboot_now)
+        api.reboot_now(params.agent_id)
         return RebootOutput(reboot_requested=True, agent_id=params.agent_id, scheduled=False, scheduled_for=None,
                             task_name=None)
-    answer = _agent_call(params.agent_id, api.schedule_reboot, params.at.strftime("%Y-%m-%dT%H:%M"))
-    answer = answer if isinstance(answer, dict) else {}
+    answer = api.schedule_reboot(params.agent_id, params.at.strftime("%Y-%m-%dT%H:%M"))
     return RebootOutput(reboot_requested=True, agent_id=params.agent_id, scheduled=True,
-                        scheduled_for=_text(answer.get("time")), task_name=_text(answer.get("task_name")))
+                        scheduled_for=answer.time, task_name=answer.task_name)
 
 
 @hookimpl

@@ -5,16 +5,25 @@ host's root with trailing slashes (a missing one is a 301, as Django's APPEND_SL
 at least 21 characters (shorter: the router's HTML 404), ``X-API-KEY`` or ``Authorization: Token <knox>``
 (knox first), DRF ``{"detail": …}`` bodies for auth failures and unknown objects, application errors as a
 400 whose body is a bare JSON string, and a 500 (an uncaught KeyError) when a required body key is missing.
-``runscript`` with ``output: "wait"`` answers 200 ``"timeout"`` for an offline agent and ``"natsdown"``
-when the message bus is down; ``cmd`` and ``reboot`` answer 400 ``"Unable to contact the agent"``.
-Logins: ``POST /v2/checkcreds/`` (token with ``totp: false``, or ``{"totp": true}`` for a TOTP account),
-then ``POST /v2/login/`` with ``twofactor``; tokens from checkcreds live 180 s.
+
+Agents the server cannot reach, as observed on a real server: an agent that is **not connected** at all
+(``set_online(id, False)``; the seeded laptop) makes ``runscript`` (waiting), ``cmd`` and both reboots fail
+with Django's **500 HTML page** (the message bus answers "no responders", which the views do not catch);
+a **connected agent that does not answer** (``set_silent(id)``) gives ``runscript`` 200 ``"timeout"``,
+``cmd`` and reboot-now 400 ``"Unable to contact the agent"``, a scheduled reboot 400 ``"timeout"``; with
+the **message bus down** (``nats_down``) ``runscript`` and ``cmd`` answer 200 ``"natsdown"``, reboot-now 400
+``"Unable to contact the agent"``, a scheduled reboot 400 ``"natsdown"``. A run that is not waited for
+(``output: "forget"``) is answered 200 "will now be run" whatever the agent's state: nothing checks it
+was delivered. Logins: ``POST /v2/checkcreds/`` (token with ``totp: false``, or ``{"totp": true}`` for a
+TOTP account), then ``POST /v2/login/`` with ``twofactor``; tokens from checkcreds live 180 s; an expired
+knox token is refused 401 ``"Invalid token."`` (knox says nothing about expiry).
 
 Examples::
 
     sim = TacticalRMMSimulator()                       # seeded: four agents, four scripts
     mspflow.testing.mount(sim.base_url, sim.transport())
-    sim.set_online(SERVER_ID, False)
+    sim.set_online(SERVER_ID, False)                   # not connected: 500 pages
+    sim.set_silent(SERVER_ID)                          # connected, does not answer: "timeout"
     sim.nats_down = True
     assert sim.reboots[SERVER_ID] == 1
 """
@@ -129,7 +138,7 @@ class TacticalRMMSimulator(Simulator):
             "last_seen": EPOCH.isoformat(), "local_ips": "10.0.0.10", "make_model": "Dell Inc. OptiPlex 7090",
             "cpu_model": ["Intel(R) Core(TM) i5-10500"], "graphics": "Intel(R) UHD Graphics 630",
             "physical_disks": ["Samsung SSD 512GB"], "serial_number": f"SN{pk:06d}", "custom_fields": [],
-            "effective_default_shell": "powershell", "online": online,
+            "effective_default_shell": "powershell", "online": online, "answers": True,
         } | fields
         self.agents[agent_id] = agent
         return agent
@@ -147,7 +156,22 @@ class TacticalRMMSimulator(Simulator):
         return script
 
     def set_online(self, agent_id: str, online: bool) -> None:
+        """Connected to the server's message bus (and answering), or not connected at all."""
         self.agents[agent_id]["online"] = online
+        self.agents[agent_id]["answers"] = True
+
+    def set_silent(self, agent_id: str) -> None:
+        """Connected (shown online), but it does not answer the server's requests in time."""
+        self.agents[agent_id]["online"] = True
+        self.agents[agent_id]["answers"] = False
+
+    def _reach(self, agent: dict[str, Any]) -> str:
+        """What the server's NATS request to the agent yields: "ok", "timeout", "natsdown" or "no responders"."""
+        if self.nats_down:
+            return "natsdown"
+        if not agent["online"]:
+            return "no responders"
+        return "ok" if agent["answers"] else "timeout"
 
     def expire_tokens(self) -> None:
         """Every knox token has expired: the next call with one gets 401."""
@@ -174,7 +198,9 @@ class TacticalRMMSimulator(Simulator):
         return httpx.Response(status, text=text, headers={"Content-Type": "text/html", **(headers or {})})
 
     def server_error(self) -> httpx.Response:
-        return self.html(500, "<h1>Server Error (500)</h1>")
+        """Django's page for an uncaught exception (DEBUG off)."""
+        return self.html(500, '<!doctype html>\n<html lang="en">\n<head>\n  <title>Server Error (500)</title>\n'
+                              "</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n")
 
     # -- auth ---------------------------------------------------------------------------------------------
 
@@ -187,7 +213,7 @@ class TacticalRMMSimulator(Simulator):
             if held is None:
                 return self.error(401, "Invalid token.")
             if held[1] < time.time():
-                return self.error(401, "The token has expired.")
+                return self.error(401, "Invalid token.")  # knox deletes an expired token: "Invalid token."
             return None
         key = request.headers.get("X-API-KEY")
         if key is not None:
@@ -300,10 +326,11 @@ class TacticalRMMSimulator(Simulator):
         self.script_runs.append({"agent_id": agent_id, **body})
         if body["output"] not in ("wait", "collector", "note"):
             return self.json(f"{script['name']} will now be run on {agent['hostname']}")
-        if self.nats_down:
-            return self.json("natsdown")
-        if not agent["online"]:
-            return self.json("timeout")
+        reach = self._reach(agent)
+        if reach == "no responders":
+            return self.server_error()
+        if reach != "ok":
+            return self.json(reach)
         stdout, stderr = self.outputs.get(script["id"], ("", ""))
         return self.json(stdout + stderr)
 
@@ -314,9 +341,12 @@ class TacticalRMMSimulator(Simulator):
         body = self.body(request)
         if not isinstance(body, dict) or any(k not in body for k in REQUIRED_CMD):
             return self.server_error()
-        if self.nats_down:
-            return self.json("natsdown")
-        if not agent["online"]:
+        reach = self._reach(agent)
+        if reach == "no responders":
+            return self.server_error()
+        if reach == "natsdown":
+            return self.json("natsdown")  # not checked by the view
+        if reach == "timeout":
             return self.error(400, "Unable to contact the agent")
         self.commands.append({"agent_id": agent_id, **body})
         default = f"{agent['hostname']}\n" if "hostname" in str(body["cmd"]) else f"ran: {body['cmd']}\n"
@@ -326,7 +356,10 @@ class TacticalRMMSimulator(Simulator):
         agent, missing = self._agent(agent_id)
         if agent is None:
             return missing  # type: ignore[return-value]
-        if not agent["online"] or self.nats_down:
+        reach = self._reach(agent)
+        if reach == "no responders":
+            return self.server_error()
+        if reach != "ok":
             return self.error(400, "Unable to contact the agent")
         self.reboots[agent_id] += 1
         self.reboot_log.append({"agent_id": agent_id, "scheduled": None})
@@ -345,8 +378,11 @@ class TacticalRMMSimulator(Simulator):
             return self.error(400, "Invalid date")
         if when < datetime.now():
             return self.error(400, "Date cannot be set in the past")
-        if not agent["online"] or self.nats_down:
-            return self.error(400, "timeout")  # the agent's schedtask answer, passed on [I]
+        reach = self._reach(agent)
+        if reach == "no responders":
+            return self.server_error()
+        if reach != "ok":
+            return self.error(400, reach)  # the raw NATS result, passed on
         task = "TacticalRMM_SchedReboot_" + "".join(secrets.choice(string.ascii_letters) for _ in range(10))
         self.reboot_log.append({"agent_id": agent_id, "scheduled": body["datetime"], "task_name": task})
         return self.json({"time": when.strftime("%B %d, %Y at %I:%M %p"), "agent": agent["hostname"],

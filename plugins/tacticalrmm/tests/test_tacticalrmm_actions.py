@@ -118,7 +118,7 @@ def test_scripts_list_filters_by_name_and_community(trmm: Any) -> None:
 def test_run_script_waits_and_returns_stdout_then_stderr(trmm: Any) -> None:
     out = trmm.ok("agents.run_script", {"agent_id": FILESERVER_ID, "script_id": 3, "args": ["-Verbose"],
                                         "env_vars": ["MODE=full"], "timeout": 120})
-    assert out == {"agent_id": FILESERVER_ID, "script_id": 3, "waited": True,
+    assert out == {"agent_id": FILESERVER_ID, "script_id": 3, "waited": True, "delivered": "yes",
                    "output": "3 updates pending\nWARNING: reboot required\n"}
     assert trmm.sent() == [("POST", f"/agents/{FILESERVER_ID}/runscript/")]
     assert bodies(trmm, "/runscript/") == [{"script": 3, "output": "wait", "args": ["-Verbose"],
@@ -136,14 +136,41 @@ def test_run_script_body_always_carries_every_required_key(trmm: Any) -> None:
 def test_run_script_without_waiting_returns_tacticals_confirmation(trmm: Any) -> None:
     out = trmm.ok("agents.run_script", {"agent_id": FRONTDESK_ID, "script_id": 1, "wait_for_output": False})
     assert out["waited"] is False and out["output"] == "Clear temp files will now be run on FRONTDESK-01"
+    assert out["delivered"] == "unknown"
     assert bodies(trmm, "/runscript/")[0]["output"] == "forget"
 
 
-def test_offline_agent_timeout_is_an_error_not_output(trmm: Any) -> None:
-    err = trmm.fail("agents.run_script", {"agent_id": LAPTOP_ID, "script_id": 1})
+def test_a_forgotten_run_is_confirmed_even_when_nothing_was_delivered(trmm: Any) -> None:
+    """Issue 10.6: Tactical answers 200 to a fire-and-forget run on an agent that is not connected."""
+    out = trmm.ok("agents.run_script", {"agent_id": LAPTOP_ID, "script_id": 1, "wait_for_output": False})
+    assert out["delivered"] == "unknown" and "will now be run" in out["output"]
+    description = trmm.app.registry.action("tacticalrmm.agents.run_script").description
+    assert "even when the agent is not connected" in description
+
+
+def test_a_silent_agent_timeout_is_an_error_not_output(trmm: Any) -> None:
+    trmm.sim.set_silent(FRONTDESK_ID)
+    err = trmm.fail("agents.run_script", {"agent_id": FRONTDESK_ID, "script_id": 1})
     assert err.code == "TRANSIENT_FAILURE" and not err.retryable
     assert err.details["reason"] == "AGENT_TIMEOUT" and err.details["outcome"] == "unknown"
-    assert "'timeout'" in err.message and LAPTOP_ID in err.message
+    assert "'timeout'" in err.message and FRONTDESK_ID in err.message
+
+
+@pytest.mark.parametrize("action", ["run_script", "run_command", "reboot_now", "reboot_later"])
+def test_a_disconnected_agent_is_a_500_page_reported_as_unreachable(trmm: Any, action: str) -> None:
+    """Issue 10.6: the real server fails with a 500 HTML page for an agent that is not connected."""
+    future = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    agent = {"agent_id": LAPTOP_ID}
+    inputs = {"run_script": ("agents.run_script", {**agent, "script_id": 1}),
+              "run_command": ("agents.run_command", {**agent, "shell": "cmd", "cmd": "hostname"}),
+              "reboot_now": ("agents.reboot", agent), "reboot_later": ("agents.reboot", {**agent, "at": future})}
+    name, params = inputs[action]
+    err = trmm.fail(name, params)
+    assert err.code == "TRANSIENT_FAILURE" and err.retryable is False and err.details["outcome"] == "unknown"
+    assert err.details["reason"] == "AGENT_NOT_CONNECTED" and err.details["status"] == 500
+    assert "not connected" in err.message and "'Server Error (500)'" in err.message
+    assert "<" not in err.message and "doctype" not in err.message.lower()  # never the page itself
+    assert len(trmm.sim.requests) == 1  # not repeated
 
 
 def test_natsdown_is_an_error_not_output(trmm: Any) -> None:
@@ -191,8 +218,9 @@ def test_run_command_sends_the_four_keys_and_returns_output(trmm: Any) -> None:
     assert err.code == "VALIDATION_ERROR" and len(trmm.sim.commands) == 2
 
 
-def test_run_command_on_offline_agent_is_unreachable(trmm: Any) -> None:
-    err = trmm.fail("agents.run_command", {"agent_id": LAPTOP_ID, "shell": "cmd", "cmd": "hostname"})
+def test_run_command_on_a_silent_agent_is_unreachable(trmm: Any) -> None:
+    trmm.sim.set_silent(FRONTDESK_ID)
+    err = trmm.fail("agents.run_command", {"agent_id": FRONTDESK_ID, "shell": "cmd", "cmd": "hostname"})
     assert err.code == "TRANSIENT_FAILURE" and not err.retryable and err.details["reason"] == "AGENT_UNREACHABLE"
     assert "Unable to contact the agent" in err.message and err.details["status"] == 400
 
@@ -237,11 +265,28 @@ def test_reboot_errors_are_tacticals_words(trmm: Any) -> None:
     assert err.code == "VALIDATION_ERROR" and err.message.endswith("Not currently implemented for linux")
     err = trmm.fail("agents.reboot", {"agent_id": FILESERVER_ID, "at": "2020-01-01T10:00"})
     assert err.code == "VALIDATION_ERROR" and err.message.endswith("Date cannot be set in the past")
-    err = trmm.fail("agents.reboot", {"agent_id": LAPTOP_ID})
+    trmm.sim.set_silent(FILESERVER_ID)
+    err = trmm.fail("agents.reboot", {"agent_id": FILESERVER_ID})
     assert err.code == "TRANSIENT_FAILURE" and err.details["reason"] == "AGENT_UNREACHABLE"
     assert trmm.fail("agents.reboot", {"agent_id": FILESERVER_ID, "at": "2030-01-01T10:00:00+02:00"}).code \
         == "VALIDATION_ERROR"
     assert sum(trmm.sim.reboots.values()) == 0
+
+
+@pytest.mark.parametrize(("state", "answer"), [("silent", "timeout"), ("natsdown", "natsdown")])
+def test_a_scheduled_reboot_answered_400_timeout_or_natsdown_is_an_unknown_outcome(
+        trmm: Any, state: str, answer: str) -> None:
+    """Issue 10.6: PATCH reboot's 400 "timeout"/"natsdown" is an unreachable agent or bus, not bad input."""
+    if state == "silent":
+        trmm.sim.set_silent(FILESERVER_ID)
+    else:
+        trmm.sim.nats_down = True
+    future = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    err = trmm.fail("agents.reboot", {"agent_id": FILESERVER_ID, "at": future})
+    assert err.code == "TRANSIENT_FAILURE" and err.retryable is False
+    assert err.details["outcome"] == "unknown" and err.details["reason"] == "AGENT_" + answer.upper()
+    assert err.details["status"] == 400 and f"{answer!r}" in err.message and "check" in err.message
+    assert len(trmm.sim.requests) == 1
 
 
 # -- base URL ----------------------------------------------------------------------------------------------
@@ -269,3 +314,46 @@ def test_a_plain_http_instance_url_is_refused(trmm: Any) -> None:
     trmm.set_instance_url("http://api.rmm.example.com")
     err = trmm.fail("scripts.list")
     assert err.code == "VALIDATION_ERROR" and err.details["reason"] == "INSECURE_URL"
+
+
+# -- replies of the wrong shape (issue 9.9) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("action", "params", "body", "field"), [
+    ("agents.get", {"agent_id": FRONTDESK_ID}, None, "(the whole reply)"),
+    ("agents.get", {"agent_id": FRONTDESK_ID}, [], "(the whole reply)"),
+    ("agents.get", {"agent_id": FRONTDESK_ID}, {"hostname": "x"}, "agent_id"),
+    ("agents.get", {"agent_id": FRONTDESK_ID}, {"agent_id": FRONTDESK_ID, "needs_reboot": "perhaps"},
+     "needs_reboot"),
+    ("agents.find", {"live": True}, {"agents": []}, "(the whole reply)"),
+    ("agents.find", {"live": True}, [{"agent_id": 7}], "0.agent_id"),
+    ("scripts.list", {}, [{"name": "no id"}], "0.id"),
+])
+def test_a_reply_of_the_wrong_shape_is_a_vendor_error_naming_the_field(
+        trmm: Any, action: str, params: dict[str, Any], body: Any, field: str) -> None:
+    import httpx
+
+    from mspflow import vendor
+
+    def odd(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body) if request.method == "GET" else trmm.sim.handle(request)
+
+    vendor.mount(trmm.sim.base_url, httpx.MockTransport(odd))
+    err = trmm.fail(action, params)
+    assert err.code == "TRANSIENT_FAILURE" and err.details["reason"] == "VENDOR_REPLY_SHAPE", err.to_dict()
+    assert err.details["field"] == field and "outcome" not in err.details
+
+
+def test_a_scheduled_reboot_with_an_unreadable_reply_was_done(trmm: Any) -> None:
+    import httpx
+
+    from mspflow import vendor
+
+    def odd(request: httpx.Request) -> httpx.Response:
+        trmm.sim.handle(request)
+        return httpx.Response(200, json=["not", "the", "schedule"])
+
+    vendor.mount(trmm.sim.base_url, httpx.MockTransport(odd))
+    future = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    err = trmm.fail("agents.reboot", {"agent_id": FILESERVER_ID, "at": future})
+    assert err.details["outcome"] == "done" and err.retryable is False and len(trmm.sim.reboot_log) == 1

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
-from mspflow_tacticalrmm.sim import FRONTDESK_ID, LAPTOP_ID
+import pytest
+from mspflow_tacticalrmm.sim import FRONTDESK_ID, LAPTOP_ID, TacticalRMMSimulator
 
 KNOX = "tacticalrmm_knox_token"
+
+
+class SlowLoginTactical(TacticalRMMSimulator):
+    def checkcreds(self, request: Any) -> Any:
+        time.sleep(0.3)  # a login slow enough that every call meets the expired token first
+        return super().checkcreds(request)
 
 
 def auth_headers(trmm: Any) -> list[tuple[str | None, str | None]]:
@@ -135,3 +148,102 @@ def test_a_tenant_that_is_not_connected_is_inactive(trmm: Any) -> None:
     trmm.disconnect()
     assert trmm.fail("scripts.list").code == "INTEGRATION_INACTIVE"
     assert trmm.sim.requests == []
+
+
+def test_eight_concurrent_calls_on_an_expired_token_share_one_login(trmm: Any) -> None:
+    """Issue 10.2: every call hits the expired token; exactly one logs in again, the rest use its token."""
+    from mspflow import vendor
+
+    trmm.sim = SlowLoginTactical()  # calls meet the expired token while the login is under way
+    vendor.mount(trmm.sim.base_url, trmm.sim.transport())
+    trmm.use_knox()
+    trmm.ok("scripts.list")
+    old = trmm.secret(KNOX)
+    trmm.sim.expire_tokens()
+    trmm.sim.logins.clear()
+    trmm.sim.requests.clear()
+    barrier = threading.Barrier(8)
+    results: list[Any] = []
+
+    def call() -> None:
+        barrier.wait()
+        results.append(trmm.run("scripts.list"))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert trmm.sim.logins == [trmm.sim.username]  # one login for eight calls
+    assert sum(1 for r in trmm.sim.requests if r.url.path == "/v2/checkcreds/") == 1
+    new = trmm.secret(KNOX)
+    assert new != old and new in trmm.sim.tokens
+
+
+WORKER = """
+import json, sys, threading, time
+from pathlib import Path
+from mspflow.app import App
+from mspflow.db.engine import Database
+from mspflow.plugins import Plugins
+
+app = App(db=Database(sys.argv[1]), plugins=Plugins(strict=True))
+go, results = Path(sys.argv[2]), []
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.01)
+def call():
+    r = app.execute("tacticalrmm.scripts.list", tenant="acme", input={})
+    results.append(r.ok or r.error.to_dict())
+threads = [threading.Thread(target=call) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps(results), flush=True)
+"""
+
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_two_worker_processes_on_redis_share_one_login(postgresql_url: str, redis_url: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10.2: 2 processes x 4 calls hit an expired knox token over real HTTP; one login in all."""
+    from conftest import Tactical
+    from mspflow.app import App
+    from mspflow.db.engine import Database
+    from mspflow.db.migrate import upgrade
+    from mspflow.plugins import Plugins
+
+    monkeypatch.setenv("MSPFLOW_ALLOW_HTTP_VENDOR_URLS", "1")
+    sim = SlowLoginTactical()
+    server, url = sim.serve_in_thread()
+    database = Database(postgresql_url)
+    upgrade(database)
+    app = App(db=database, plugins=Plugins(strict=True))
+    try:
+        t = Tactical(app, sim)
+        t.connect(instance_url=url)
+        t.use_knox()
+        sim.tokens["expired-knox-token"] = (sim.username, 0.0)
+        t.set_secret(KNOX, "expired-knox-token")
+        env = {**os.environ, "MSPFLOW_BROKER_URL": redis_url, "MSPFLOW_LOAD_PLUGINS": "tacticalrmm"}
+        go = tmp_path / "go"
+        procs = [subprocess.Popen([sys.executable, "-c", WORKER, postgresql_url, str(go)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready", p.stderr
+        go.touch()
+        outputs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        server.shutdown()
+        server.server_close()
+        app.close()
+        database.dispose()
+    results = [r for out, err in outputs for r in json.loads(out.strip().splitlines()[-1] if out.strip() else "[]")]
+    assert results == [True] * 8, outputs
+    assert sim.logins == [sim.username]  # one login across both processes
+    stale = [r for r in sim.requests if r.headers.get("Authorization") == "Token expired-knox-token"]
+    assert len(stale) >= 2  # more than one call met the expired token

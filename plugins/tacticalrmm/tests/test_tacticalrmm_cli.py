@@ -39,7 +39,7 @@ def test_an_operator_runs_a_script_and_gets_its_output(env: dict[str, str], serv
     step = ("--run-id", "run-1", "--step-path", "steps.1")
     first = run("agents.run_script", {"agent_id": FRONTDESK_ID, "script_id": 1, "args": ["-Days", "7"]}, *step)
     assert first["ok"], first
-    assert first["output"] == {"agent_id": FRONTDESK_ID, "script_id": 1, "waited": True,
+    assert first["output"] == {"agent_id": FRONTDESK_ID, "script_id": 1, "waited": True, "delivered": "yes",
                                "output": "Removed 42 files (118 MB)\n"}
     again = run("agents.run_script", {"agent_id": FRONTDESK_ID, "script_id": 1, "args": ["-Days", "7"]}, *step)
     assert again["replayed"] is True and again["output"] == first["output"]

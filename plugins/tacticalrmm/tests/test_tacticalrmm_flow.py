@@ -56,6 +56,6 @@ def test_script_output_becomes_the_schedule_entry_notes(trmm: Any) -> None:
 def test_an_unreachable_agent_stops_the_flow_before_the_booking(trmm: Any) -> None:
     add_tech(trmm)
     check, book = run_flow(trmm, "run-flow-2", agent_id=LAPTOP_ID)
-    assert not check.ok and check.error.details["reason"] == "AGENT_TIMEOUT" and book is None
+    assert not check.ok and check.error.details["reason"] == "AGENT_NOT_CONNECTED" and book is None
     with trmm.app.db.sessions() as s:
         assert s.execute(select(ScheduleEntry)).first() is None

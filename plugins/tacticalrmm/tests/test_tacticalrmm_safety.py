@@ -51,3 +51,28 @@ def test_hostile_agent_ids_stay_one_path_segment(trmm: Any, hostile: str) -> Non
         assert only_segment(sent[0][1], "/agents/", suffix) == hostile
         assert not trmm.sim.requests[0].url.query
     assert trmm.sim.script_runs == [] and trmm.sim.commands == [] and trmm.sim.reboot_log == []
+
+
+def test_the_package_holds_no_transport_calls_error_mapping_or_relogin_code() -> None:
+    """Issue 10.2: knox login, re-login, transport and the mapping of Tactical's failures are declarations."""
+    import ast
+
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    handlers = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.ExceptHandler)]
+    assert handlers == [], f"try/except (error mapping) at lines {handlers}"
+    http_calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call)
+                  and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Attribute)
+                  and n.func.value.attr == "http"}
+    assert http_calls <= {"get", "post", "put", "patch", "delete", "pages"}, http_calls
+    names = {n.attr if isinstance(n, ast.Attribute) else n.id for n in ast.walk(tree)
+             if isinstance(n, ast.Attribute | ast.Name)}
+    for plumbing in ("status_code", "request", "send", "login_request", "refresh", "store_secret", "sleep",
+                     "retry", "Retrying", "httpx", "socket"):
+        assert plumbing not in names, plumbing
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
+                for a in n.names} | {(n.module or "").split(".")[0] for n in ast.walk(tree)
+                                     if isinstance(n, ast.ImportFrom)}
+    assert imported <= {"__future__", "datetime", "typing", "pydantic", "mspflow", "annotations", "Annotated",
+                        "Any", "Literal", "BaseModel", "ConfigDict", "Field", "field_validator", "ActionContext",
+                        "ActionError", "Module", "NoAnswer", "SyncedAsset", "Vendor", "auth", "hookimpl",
+                        "rmm_integration"}, imported

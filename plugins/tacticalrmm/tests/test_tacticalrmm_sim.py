@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from mspflow_tacticalrmm.sim import FRONTDESK_ID, LAPTOP_ID, REQUIRED_RUNSCRIPT, TacticalRMMSimulator
+from mspflow_tacticalrmm.sim import FRONTDESK_ID, LAPTOP_ID, REQUIRED_RUNSCRIPT, WEB_ID, TacticalRMMSimulator
 
 BODY = {"script": 1, "output": "wait", "args": [], "env_vars": [], "timeout": 90, "run_as_user": False}
 
@@ -30,7 +30,13 @@ def test_a_runscript_body_missing_a_required_key_is_a_500(api: tuple[TacticalRMM
 def test_runscript_answers(api: tuple[TacticalRMMSimulator, httpx.Client]) -> None:
     sim, client = api
     assert client.post(f"/agents/{FRONTDESK_ID}/runscript/", json=BODY).json() == "Removed 42 files (118 MB)\n"
-    assert client.post(f"/agents/{LAPTOP_ID}/runscript/", json=BODY).json() == "timeout"
+    disconnected = client.post(f"/agents/{LAPTOP_ID}/runscript/", json=BODY)  # NATS "no responders", uncaught
+    assert disconnected.status_code == 500 and "<title>Server Error (500)</title>" in disconnected.text
+    forget = client.post(f"/agents/{LAPTOP_ID}/runscript/", json=BODY | {"output": "forget"})
+    assert forget.status_code == 200 and forget.json() == "Clear temp files will now be run on WH-LT-02"
+    sim.set_silent(FRONTDESK_ID)  # connected, but it does not answer
+    assert client.post(f"/agents/{FRONTDESK_ID}/runscript/", json=BODY).json() == "timeout"
+    sim.set_online(FRONTDESK_ID, True)
     sim.nats_down = True
     r = client.post(f"/agents/{FRONTDESK_ID}/runscript/", json=BODY)
     assert r.status_code == 200 and r.json() == "natsdown"
@@ -47,7 +53,10 @@ def test_router_and_errors(api: tuple[TacticalRMMSimulator, httpx.Client]) -> No
     unknown = client.get(f"/agents/{'z' * 21}/")
     assert unknown.status_code == 404 and unknown.json() == {"detail": "No Agent matches the given query."}
     cmd = {"shell": "cmd", "cmd": "dir", "timeout": 5, "run_as_user": False}
-    r = client.post(f"/agents/{LAPTOP_ID}/cmd/", json=cmd)
+    assert client.post(f"/agents/{LAPTOP_ID}/cmd/", json=cmd).status_code == 500  # not connected
+    assert client.post(f"/agents/{LAPTOP_ID}/reboot/").status_code == 500
+    sim.set_silent(WEB_ID)
+    r = client.post(f"/agents/{WEB_ID}/cmd/", json=cmd)
     assert r.status_code == 400 and r.json() == "Unable to contact the agent"
     assert client.post(f"/agents/{FRONTDESK_ID}/cmd/", json={"shell": "cmd", "cmd": "dir"}).status_code == 500
     assert client.get("/agents/", params={"monitoring_type": "laptop"}).json() == "monitoring type does not exist"
@@ -85,7 +94,7 @@ def test_checkcreds_and_login() -> None:
         assert wrong.status_code == 400 and wrong.json() == "Bad credentials"
         sim.expire_tokens()
         expired = client.get("/scripts/", headers={"Authorization": f"Token {plain['token']}"})
-        assert expired.status_code == 401 and expired.json() == {"detail": "The token has expired."}
+        assert expired.status_code == 401 and expired.json() == {"detail": "Invalid token."}  # knox's words
 
 
 def test_demo_hooks_use_the_api_key() -> None:
