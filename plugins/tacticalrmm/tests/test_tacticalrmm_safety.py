@@ -74,5 +74,5 @@ def test_the_package_holds_no_transport_calls_error_mapping_or_relogin_code() ->
                                      if isinstance(n, ast.ImportFrom)}
     assert imported <= {"__future__", "datetime", "typing", "pydantic", "mspflow", "annotations", "Annotated",
                         "Any", "Literal", "BaseModel", "ConfigDict", "Field", "field_validator", "ActionContext",
-                        "ActionError", "Module", "NoAnswer", "SyncedAsset", "Vendor", "auth", "hookimpl",
-                        "rmm_integration"}, imported
+                        "ActionError", "EnvVar", "LocalDateTime", "Module", "NoAnswer", "SyncedAsset", "Vendor",
+                        "auth", "hookimpl", "required_if", "rmm_integration"}, imported
