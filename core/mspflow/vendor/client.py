@@ -7,10 +7,11 @@ Guarantees:
   declaration; path segments are percent-encoded and can never change the endpoint;
 * failures become :class:`~mspflow.errors.ActionError` with the vendor's status and message
   (``"NinjaOne API 404: …"``), every secret of the tenant scrubbed;
-* reads are retried on 429/5xx/connection errors with backoff, honouring ``Retry-After``; a write is
+* reads are retried on 5xx/connection errors with backoff, honouring ``Retry-After``; a write is
   retried only when it certainly never left (connect errors); a write whose outcome is unknown (timeout
   after sending) fails with ``details.outcome = "unknown"`` and is not retryable;
-* declared rate limits hold across every worker process (:mod:`mspflow.vendor.limits`);
+* declared rate limits hold across every worker process (:mod:`mspflow.vendor.limits`); a 429 (the
+  request was refused, so this holds for writes too) is waited out apart from the retry budget;
 * auth is the vendor's declared strategy (:mod:`mspflow.vendor.auth`): a 401 triggers one refresh and
   one retry where the strategy can refresh.
 """
@@ -27,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from mspflow.errors import ActionError, vendor_error, vendor_message
+from mspflow.vendor import limits
 from mspflow.vendor.auth import post_token_form, token_error
-from mspflow.vendor.limits import throttle
 from mspflow.vendor.paths import Path, build_path, normalize_base_url
 from mspflow.vendor.transport import pooled_client
 
@@ -58,6 +59,13 @@ class CallScope(Protocol):
 
 
 class _Retry(Exception):
+    def __init__(self, error: ActionError) -> None:
+        self.error = error
+
+
+class _Refused(Exception):
+    """The vendor answered 429: the request was refused, so sending it again is safe, read or write."""
+
     def __init__(self, error: ActionError) -> None:
         self.error = error
 
@@ -117,7 +125,7 @@ class VendorClient:
         for value in body.values():
             self.remember(value)
         if self.rate_limit is not None:
-            throttle(self.rate_limit, self.vendor, self.tenant)
+            limits.throttle(self.rate_limit, self.vendor, self.tenant)
         try:
             response = self.client.post(build_path(path, trailing_slash=self.trailing_slash), json=body,
                                         headers={"Accept": "application/json"}, timeout=self.timeout)
@@ -162,15 +170,49 @@ class VendorClient:
             for attempt in Retrying(stop=stop_after_attempt(READ_ATTEMPTS), wait=wait, reraise=True,
                                     retry=retry_if_exception_type(_Retry), sleep=time.sleep):
                 with attempt:
-                    return self._send(method, url, clean, json, data, writes, headers or {})
+                    return self._send_past_refusals(method, url, clean, json, data, writes, headers or {})
         except _Retry as final:
             raise self._scrub(final.error) from None
         raise AssertionError("unreachable")
 
+    def _send_past_refusals(self, *args: Any) -> httpx.Response:
+        """:meth:`_send` under the declared rate limit, waiting out the vendor's 429s without spending the
+        retry budget.
+
+        Each send is admitted by :func:`mspflow.vendor.limits.throttle`, and its log entry takes the time
+        the answer came. A 429 means the vendor's window is full, perhaps with other tools' requests on
+        the same account: wait as :func:`mspflow.vendor.limits.refused` says (``Retry-After``, else our
+        own request log, else a backoff; every worker pauses too), then send again, read or write alike.
+        Past ``MAX_INLINE_RETRY_AFTER_S`` of waiting in total, the call goes back to the worker as
+        ``RATE_LIMITED`` with that ``retry_after`` (a budget of its own, not the failure budget).
+        """
+        waited, refusals = 0.0, 0
+        while True:
+            permit = None
+            if self.rate_limit is not None:
+                permit = limits.throttle(self.rate_limit, self.vendor, self._throttle_key(),
+                                         hold_s=self.spec.timeout_s)
+            try:
+                return self._send(*args)
+            except _Refused as refused:
+                err = refused.error
+            finally:
+                if permit is not None:
+                    permit.done()
+            refusals += 1
+            wait = limits.refused(self.rate_limit, self.vendor, self._throttle_key(), retry_after=err.retry_after,
+                                  refusals=refusals)
+            if waited + wait > MAX_INLINE_RETRY_AFTER_S:
+                raise self._scrub(ActionError(
+                    "RATE_LIMITED", f"{err.message} (the vendor's limit is shared by every tool on the account; "
+                    f"this call runs again in {wait:.1f} s)",
+                    details={**err.details, "reason": "VENDOR_RATE_LIMIT", "refusals": refusals},
+                    retry_after=round(wait, 3)))
+            time.sleep(wait)
+            waited += wait
+
     def _send(self, method: str, url: str, params: dict[str, Any], body: Any, data: Any,
               writes: bool, extra_headers: dict[str, str]) -> httpx.Response:
-        if self.rate_limit is not None:
-            throttle(self.rate_limit, self.vendor, self._throttle_key())
         for refreshed in (False, True):
             headers = {"Accept": "application/json", **extra_headers}
             if self.auth is not None:
@@ -202,8 +244,10 @@ class VendorClient:
                 f"{response.headers.get('Location', '(no location)')}; check the integration's instance URL",
                 reason="REDIRECTED", status=response.status_code))
         err = vendor_error(self.vendor, response)
+        if err.code == "RATE_LIMITED":
+            raise _Refused(err)
         inline_ok = err.retry_after is None or err.retry_after <= MAX_INLINE_RETRY_AFTER_S
-        if (err.code == "RATE_LIMITED" and inline_ok) or (err.code == "TRANSIENT_FAILURE" and not writes and inline_ok):
+        if err.code == "TRANSIENT_FAILURE" and not writes and inline_ok:
             raise _Retry(err)
         raise self._scrub(err)
 
