@@ -72,6 +72,7 @@ class _Refused(Exception):
 
 READ_ATTEMPTS = 3
 MAX_INLINE_RETRY_AFTER_S = 10.0
+MAX_INLINE_REFUSALS = 5  # 429s in a row waited out in the call (a vendor answering Retry-After: 0 forever)
 
 
 class VendorClient:
@@ -183,8 +184,9 @@ class VendorClient:
         the answer came. A 429 means the vendor's window is full, perhaps with other tools' requests on
         the same account: wait as :func:`mspflow.vendor.limits.refused` says (``Retry-After``, else our
         own request log, else a backoff; every worker pauses too), then send again, read or write alike.
-        Past ``MAX_INLINE_RETRY_AFTER_S`` of waiting in total, the call goes back to the worker as
-        ``RATE_LIMITED`` with that ``retry_after`` (a budget of its own, not the failure budget).
+        Past ``MAX_INLINE_RETRY_AFTER_S`` of waiting in total, or ``MAX_INLINE_REFUSALS`` 429s, the call goes
+        back to the worker as ``RATE_LIMITED`` with that ``retry_after`` (a budget of its own, not the
+        failure budget).
         """
         waited, refusals = 0.0, 0
         while True:
@@ -202,9 +204,9 @@ class VendorClient:
             refusals += 1
             wait = limits.refused(self.rate_limit, self.vendor, self._throttle_key(), retry_after=err.retry_after,
                                   refusals=refusals)
-            if waited + wait > MAX_INLINE_RETRY_AFTER_S:
+            if waited + wait > MAX_INLINE_RETRY_AFTER_S or refusals >= MAX_INLINE_REFUSALS:
                 raise self._scrub(ActionError(
-                    "RATE_LIMITED", f"{err.message} (the vendor's limit is shared by every tool on the account; "
+                    "RATE_LIMITED", f"{err.message} (the vendor's limit may be shared with other tools; "
                     f"this call runs again in {wait:.1f} s)",
                     details={**err.details, "reason": "VENDOR_RATE_LIMIT", "refusals": refusals},
                     retry_after=round(wait, 3)))

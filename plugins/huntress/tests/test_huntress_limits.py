@@ -68,7 +68,7 @@ def test_a_long_429_goes_back_to_the_worker_and_pauses_every_caller(hunt: Any) -
     err = hunt.fail("incidents.resolve", {"incident_report_id": SENT_ID})
     assert err.code == "RATE_LIMITED" and err.retryable and err.details["reason"] == "VENDOR_RATE_LIMIT"
     assert err.details["status"] == 429 and err.retry_after is not None and 0 < err.retry_after <= 60.6 + 1e-6
-    assert "shared by every tool on the account" in err.message
+    assert "shared with other tools" in err.message
     again = hunt.fail("incidents.get", {"incident_report_id": SENT_ID})
     assert again.code == "RATE_LIMITED" and again.details["reason"] == "LOCAL_RATE_LIMIT"
     assert hunt.sim.refused == 1 and len(hunt.sim.requests) == 1  # the pause kept the second call home
