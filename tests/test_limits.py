@@ -67,7 +67,7 @@ def test_a_slot_frees_when_its_request_leaves_the_window_not_at_a_bucket_edge(ba
     with pytest.raises(ActionError) as refused:
         limits.throttle(limit, "Acme", "k")
     wait = refused.value.retry_after
-    assert wait is not None and 0 < wait < 0.75
+    assert wait is not None and 0 < wait <= 0.75 + 0.001  # span 1.05 less the 0.3 s slept (retry_after is rounded)
     time.sleep(wait + 0.01)
     limits.throttle(limit, "Acme", "k").done()
 
