@@ -259,6 +259,17 @@ def test_429_honours_retry_after_inline_or_hands_it_to_the_worker(app: App, sim:
     assert time.monotonic() - started < 5
 
 
+def test_429s_are_waited_out_apart_from_the_retry_attempts(app: App, sim: AcmeSim) -> None:
+    sim.faults.rate_limit_next, sim.faults.retry_after_s, sim.faults.fail_next = 2, 0.01, 2
+    assert read_(app, ["v2", "things", "1"]).ok and len(sim.requests) == 5  # 429, 429, 503, 503, 200
+    sim.faults.rate_limit_next, sim.faults.retry_after_s = 1, 0.01
+    assert write_(app, ["v2", "things", "1", "poke"]).ok and sim.pokes == 1  # refused, so sent again
+    sim.faults.rate_limit_next, sim.faults.retry_after_s = 100, 0  # never any room: no hot loop
+    err = read_(app, ["v2", "things", "1"]).error
+    assert err.code == "RATE_LIMITED" and err.retryable and err.details["reason"] == "VENDOR_RATE_LIMIT"
+    assert sim.faults.rate_limit_next == 95
+
+
 def test_writes_are_not_repeated_on_5xx_or_unknown_outcome(app: App, sim: AcmeSim) -> None:
     sim.faults.fail_next = 1
     failed = write_(app, ["v2", "things", "1", "poke"])

@@ -10,7 +10,7 @@ Guarantees:
 * every request has a total deadline (``Vendor.timeout_s``): connect, TLS, headers and every body chunk,
   so a reply trickled byte by byte cannot outlive it (:mod:`mspflow.vendor.network`); connections go
   only to addresses the vendor's policy allows, checked after resolving and before connecting;
-* reads are retried on 429/5xx/connection errors with backoff, honouring ``Retry-After``; a write is
+* reads are retried on 5xx/connection errors with backoff, honouring ``Retry-After``; a write is
   retried only when it certainly never left (connect errors); a write whose outcome is unknown (timeout
   after sending, a 5xx other than 503, an answer the vendor declared as ``NoAnswer``) fails with
   ``details.outcome = "unknown"``, and one the vendor accepted (2xx) but whose reply cannot be read
@@ -18,7 +18,8 @@ Guarantees:
   is retryable, so the engine never sends it twice;
 * ``expect=`` checks a reply's shape (``dict``, ``list``, a pydantic model, ``list[Model]``): a mismatch is
   ``TRANSIENT_FAILURE`` with reason ``VENDOR_REPLY_SHAPE`` naming the field, never a crash in a parser;
-* declared rate limits hold across every worker process (:mod:`mspflow.vendor.limits`);
+* declared rate limits hold across every worker process (:mod:`mspflow.vendor.limits`); a 429 (the
+  request was refused, so this holds for writes too) is waited out apart from the retry budget;
 * auth is the vendor's declared strategy (:mod:`mspflow.vendor.auth`): a 401 triggers one refresh and
   one retry where the strategy can refresh.
 """
@@ -36,8 +37,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from mspflow.errors import ActionError, scrub_cut, vendor_error, vendor_message
+from mspflow.vendor import limits
 from mspflow.vendor.auth import post_token_form, token_error
-from mspflow.vendor.limits import throttle
 from mspflow.vendor.locks import LOGIN_DEADLINE_S
 from mspflow.vendor.network import deadline, deadline_passed
 from mspflow.vendor.paths import Path, address_policy, build_path, check_instance_url
@@ -73,8 +74,16 @@ class _Retry(Exception):
         self.error = error
 
 
+class _Refused(Exception):
+    """The vendor answered 429: the request was refused, so sending it again is safe, read or write."""
+
+    def __init__(self, error: ActionError) -> None:
+        self.error = error
+
+
 READ_ATTEMPTS = 3
 MAX_INLINE_RETRY_AFTER_S = 10.0
+MAX_INLINE_REFUSALS = 5  # 429s in a row waited out in the call (a vendor answering Retry-After: 0 forever)
 
 
 class VendorClient:
@@ -133,7 +142,7 @@ class VendorClient:
         for value in body.values():
             self.remember(value)
         if self.rate_limit is not None:
-            throttle(self.rate_limit, self.vendor, self.tenant)
+            limits.throttle(self.rate_limit, self.vendor, self.tenant)
         try:
             with deadline(min(self.deadline_s, LOGIN_DEADLINE_S)):
                 response = self.client.post(build_path(path, trailing_slash=self.trailing_slash), json=body,
@@ -180,15 +189,50 @@ class VendorClient:
             for attempt in Retrying(stop=stop_after_attempt(READ_ATTEMPTS), wait=wait, reraise=True,
                                     retry=retry_if_exception_type(_Retry), sleep=time.sleep):
                 with attempt:
-                    return self._send(method, url, clean, json, data, writes, headers or {})
+                    return self._send_past_refusals(method, url, clean, json, data, writes, headers or {})
         except _Retry as final:
             raise self._scrub(final.error) from None
         raise AssertionError("unreachable")
 
+    def _send_past_refusals(self, *args: Any) -> httpx.Response:
+        """:meth:`_send` under the declared rate limit, waiting out the vendor's 429s without spending the
+        retry budget.
+
+        Each send is admitted by :func:`mspflow.vendor.limits.throttle`, and its log entry takes the time
+        the answer came. A 429 means the vendor's window is full, perhaps with other tools' requests on
+        the same account: wait as :func:`mspflow.vendor.limits.refused` says (``Retry-After``, else our
+        own request log, else a backoff; every worker pauses too), then send again, read or write alike.
+        Past ``MAX_INLINE_RETRY_AFTER_S`` of waiting in total, or ``MAX_INLINE_REFUSALS`` 429s, the call goes
+        back to the worker as ``RATE_LIMITED`` with that ``retry_after`` (a budget of its own, not the
+        failure budget).
+        """
+        waited, refusals = 0.0, 0
+        while True:
+            permit = None
+            if self.rate_limit is not None:
+                permit = limits.throttle(self.rate_limit, self.vendor, self._throttle_key(),
+                                         hold_s=self.spec.timeout_s)
+            try:
+                return self._send(*args)
+            except _Refused as refused:
+                err = refused.error
+            finally:
+                if permit is not None:
+                    permit.done()
+            refusals += 1
+            wait = limits.refused(self.rate_limit, self.vendor, self._throttle_key(), retry_after=err.retry_after,
+                                  refusals=refusals)
+            if waited + wait > MAX_INLINE_RETRY_AFTER_S or refusals >= MAX_INLINE_REFUSALS:
+                raise self._scrub(ActionError(
+                    "RATE_LIMITED", f"{err.message} (the vendor's limit may be shared with other tools; "
+                    f"this call runs again in {wait:.1f} s)",
+                    details={**err.details, "reason": "VENDOR_RATE_LIMIT", "refusals": refusals},
+                    retry_after=round(wait, 3)))
+            time.sleep(wait)
+            waited += wait
+
     def _send(self, method: str, url: str, params: dict[str, Any], body: Any, data: Any,
               writes: bool, extra_headers: dict[str, str]) -> httpx.Response:
-        if self.rate_limit is not None:
-            throttle(self.rate_limit, self.vendor, self._throttle_key())
         for refreshed in (False, True):
             headers = {"Accept": "application/json", **extra_headers}
             if self.auth is not None:
@@ -206,9 +250,10 @@ class VendorClient:
                 "instance URL", reason="REDIRECTED", status=response.status_code))
         err = self._no_answer(response, writes) or vendor_error(self.vendor, response, self.scope.redactor,
                                                                 side_effect=writes)
+        if err.code == "RATE_LIMITED":
+            raise _Refused(err)
         inline_ok = err.retry_after is None or err.retry_after <= MAX_INLINE_RETRY_AFTER_S
-        if (err.code == "RATE_LIMITED" and inline_ok) or (err.code == "TRANSIENT_FAILURE" and not writes and inline_ok
-                                                           and err.retryable):
+        if err.code == "TRANSIENT_FAILURE" and not writes and inline_ok and err.retryable:
             raise _Retry(err)
         raise self._scrub(err)
 
