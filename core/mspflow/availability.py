@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from mspflow.clock import aware
+from mspflow.db.engine import autocommitting
 
 log = logging.getLogger("mspflow.availability")
 
@@ -112,8 +115,8 @@ def resolve(
         return Availability.no(NO_RESOLVER)
     try:
         # A savepoint keeps one failing resolver (say, a missing table on PostgreSQL) from aborting
-        # the transaction the others still need.
-        with session.begin_nested():
+        # the transaction the others still need; in autocommit mode (the runtime's gate) there is none.
+        with nullcontext() if autocommitting(session.connection()) else session.begin_nested():
             result = resolver(session, tenant_id)
     except Exception:
         log.warning("availability resolver %r failed for tenant %r; treating as unavailable",
@@ -204,7 +207,7 @@ class TeamsIntegrationResolver:
                 TenantAddon.tenant == tenant_id, TenantAddon.addon_key == self.addon_key
             )
         ).first()
-        if expires is None or (expires[0] is not None and _aware(expires[0]) <= datetime.now(UTC)):
+        if expires is None or (expires[0] is not None and aware(expires[0]) <= datetime.now(UTC)):
             return Availability.no(ADDON_MISSING)
         status = session.execute(
             select(TeamsIntegration.install_status).where(TeamsIntegration.tenant == tenant_id)
@@ -219,8 +222,3 @@ class TeamsIntegrationResolver:
 def teams_integration() -> TeamsIntegrationResolver:
     """Resolver for Microsoft Teams, key ``teams``."""
     return TeamsIntegrationResolver()
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes; everything mspflow stores is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
