@@ -208,16 +208,17 @@ class Runtime:
                 with self.db.connect() as conn:
                     try:
                         claimed = self._gate_and_claim(conn, call, action, data, run_id, key, invocation_id)
-                    except OperationalError as exc:
-                        if fresh or not is_dead_connection(exc):
+                    except (OperationalError, _DeadConnection) as exc:
+                        if fresh or not (isinstance(exc, _DeadConnection) or is_dead_connection(exc)):
                             raise
                         continue
                     if isinstance(claimed, ActionResult):
                         return claimed
                     return self._run(conn, call, action, params, run_id, key, claimed)
             raise AssertionError("unreachable")
-        except OperationalError as exc:  # database down, or SQLite's write lock not free within its timeout
-            log.warning("action %s could not be recorded: %s", action.key, str(exc.orig).strip().splitlines()[:1])
+        except (OperationalError, _DeadConnection) as exc:  # database down, or SQLite's lock busy too long
+            log.warning("action %s could not be recorded: %s", action.key,
+                        str(getattr(exc, "orig", exc)).strip().splitlines()[:1])
             return ActionResult(ok=False, invocation_id=invocation_id, error=ActionError(
                 "TRANSIENT_FAILURE", "the database is unavailable or busy; the call did not run, try again",
                 details={"reason": "DATABASE_UNAVAILABLE"}))
@@ -227,6 +228,8 @@ class Runtime:
         try:
             self.gate_on(conn, action, call)
         except ActionError as err:
+            if conn.invalidated:  # a resolver caught the error of a connection that died in the pool
+                raise _DeadConnection from None
             if invocation_id is not None:
                 self.ledger.fail_pending(conn, invocation_id, err)
                 conn.commit()
@@ -366,6 +369,10 @@ class Runtime:
 
 class _LeaseLost(Exception):
     pass
+
+
+class _DeadConnection(Exception):
+    """The pooled connection was dead; the gate's resolvers swallowed its error."""
 
 
 def _scrub(exc: ActionError, redactor: Redactor) -> ActionError:

@@ -89,7 +89,7 @@ def time_limit_ms(app: App, action_id: str | None = None, version: int | None = 
 
 def backoff(retries: int) -> float:
     """Seconds before retry number ``retries`` (1-based): exponential with full jitter, capped."""
-    return random.uniform(0, min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (retries - 1))) + 0.1
+    return random.uniform(0, min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2.0 ** min(retries - 1, 64))) + 0.1
 
 
 class Dispatcher:
@@ -107,6 +107,7 @@ class Dispatcher:
             self.broker.declare_queue(queue)
         self._local_worker: dramatiq.Worker | None = None
         self._lock = threading.Lock()
+        self._booted = False
 
     @property
     def embedded(self) -> bool:
@@ -207,8 +208,16 @@ class Dispatcher:
         """The embedded default: worker threads in this process, consuming the in-process broker."""
         with self._lock:
             if self._local_worker is None:
+                self._boot()
                 self._local_worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=100)
                 self._local_worker.start()
+
+    def _boot(self) -> None:
+        """What the ``dramatiq`` CLI does when a worker process starts: it starts the thread that enforces
+        time limits (without it, Dramatiq's ``time_limit`` is never applied)."""
+        if not self._booted:
+            self._booted = True
+            self.broker.emit_after("process_boot")
 
     def worker(self, *, threads: int, queues: list[str] | None = None) -> dramatiq.Worker:
         """A Dramatiq worker for this process (``mspflow worker``); the caller starts and stops it."""
@@ -216,6 +225,8 @@ class Dispatcher:
         if wanted:
             for queue in wanted:
                 self.broker.declare_queue(queue)
+        with self._lock:
+            self._boot()
         worker = dramatiq.Worker(self.broker, queues=wanted, worker_threads=threads, worker_timeout=1000)
         # Dramatiq's default prefetch (2 per thread) caps a thread near 250 msg/s on Redis.
         worker.queue_prefetch = threads * 8
