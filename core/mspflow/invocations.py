@@ -36,6 +36,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -128,6 +130,8 @@ def recorded_error(row: Any) -> ActionError:
 _T: Table = Inv.__table__  # type: ignore[assignment]
 _c = _T.c
 _INSERT = _T.insert()
+_INSERT_OR_SKIP = {"postgresql": pg_insert(_T).on_conflict_do_nothing().returning(_c.attempt),
+                   "sqlite": sqlite_insert(_T).on_conflict_do_nothing().returning(_c.attempt)}
 _BY_KEY = select(*_c).where(_c.tenant == bindparam("tenant_"), _c.action_id == bindparam("action_id_"),
                             _c.action_version == bindparam("version_"), _c.idempotency_key == bindparam("key_"))
 _BY_ID = select(*_c).where(_c.invocation_id == bindparam("iid"))
@@ -191,13 +195,20 @@ class Ledger:
         }
 
     def insert(self, conn: Connection, row: dict[str, Any]) -> bool:
-        """Insert ``row``; False when its idempotency key is already recorded."""
+        """Insert ``row``; False when its idempotency key is already recorded.
+
+        On SQLite and PostgreSQL an existing key is skipped (``ON CONFLICT DO NOTHING``) rather than
+        raised: a replay then costs no server-side error, no exception and no rollback.
+        """
+        skipping = _INSERT_OR_SKIP.get(conn.dialect.name)
+        if skipping is not None and row["idempotency_key"] is not None:
+            return conn.execute(skipping, row).scalar() is not None
         try:
             conn.execute(_INSERT, row)
         except IntegrityError:
             if row["idempotency_key"] is None:
                 raise
-            conn.rollback()  # SQLite and PostgreSQL: nothing was written; clear the failed autobegin
+            conn.rollback()  # nothing was written; clear the failed autobegin (autocommit connections only)
             return False
         return True
 
