@@ -98,8 +98,25 @@ def input_problems(data: Any, limit: int = 20) -> list[dict[str, str]]:
     return found
 
 
+def _plain(value: object, limit: int) -> bool:
+    """The common case, cheaply: short ASCII text without NUL (or no value)."""
+    return value is None or (type(value) is str and len(value) <= limit and value.isascii()
+                             and "\x00" not in value)
+
+
 def check_call(call: ActionCall) -> None:
     """Raise ``VALIDATION_ERROR`` (with every field path found) unless ``call`` can be stored and run."""
+    if not (_plain(call.action_id, 255) and type(call.tenant_id) is str and _plain(call.tenant_id, 255)
+            and _plain(call.run_id, 255) and _plain(call.step_path, 1024) and _plain(call.idempotency_key, 255)
+            and (call.version is None or (type(call.version) is int and 1 <= call.version <= MAX_VERSION))):
+        _check_envelope(call)
+    if not isinstance(call.input, dict):
+        raise invalid([_field("(root)", "input must be an object", "dict_type")], "input")
+    if problems := input_problems(call.input):
+        raise invalid(problems, "input")
+
+
+def _check_envelope(call: ActionCall) -> None:
     fields = [p for p in (
         text_problem("action_id", call.action_id, LIMITS["action_id"]),
         text_problem("tenant", call.tenant_id, LIMITS["tenant"]),
@@ -112,10 +129,6 @@ def check_call(call: ActionCall) -> None:
         fields.append(_field("version", f"must be an integer from 1 to {MAX_VERSION}", "int_range"))
     if fields:
         raise invalid(fields)
-    if not isinstance(call.input, dict):
-        raise invalid([_field("(root)", "input must be an object", "dict_type")], "input")
-    if problems := input_problems(call.input):
-        raise invalid(problems, "input")
 
 
 def check_lookup(invocation_id: object, tenant: object = None) -> None:

@@ -168,6 +168,42 @@ _FAIL_PENDING = _T.update().where(
          error_retryable=bindparam("er"))
 
 
+# The three statements every call makes (insert, start a queued call, finish with success), as plain SQL
+# for psycopg: on PostgreSQL a call then costs the driver's time, not SQLAlchemy's statement machinery
+# (benchmarks/worker.py measures against a raw-psycopg baseline). Same conditions as the Core versions.
+_COLUMNS = ("invocation_id", "tenant", "run_id", "step_path", "action_id", "action_version", "idempotency_key",
+            "input_hash", "status", "attempt", "lease_owner", "lease_expires_at", "input", "created_at",
+            "started_at")
+_PG_INSERT_OR_SKIP = (
+    f"INSERT INTO workflow_action_invocations ({', '.join(_COLUMNS)}) VALUES ("
+    + ", ".join("%s::json" if c == "input" else "%s" for c in _COLUMNS) + ") ON CONFLICT DO NOTHING RETURNING attempt")
+_PG_START_QUEUED = (
+    "UPDATE workflow_action_invocations SET status = 'RUNNING', attempt = attempt + 1, lease_owner = %s, "
+    "lease_expires_at = %s, started_at = %s WHERE invocation_id = %s AND status = 'QUEUED' AND input_hash = %s "
+    "RETURNING attempt")
+_PG_SUCCEEDED = (
+    "UPDATE workflow_action_invocations SET status = 'SUCCEEDED', completed_at = %s, lease_expires_at = NULL, "
+    "output = %s::json, error_code = NULL, error_message = NULL, error_details = NULL, error_retryable = NULL "
+    "WHERE invocation_id = %s AND lease_owner = %s AND attempt = %s AND status = 'RUNNING'")
+
+
+def _psycopg(conn: Connection) -> Any:
+    """The psycopg connection under ``conn`` when the fast path applies (PostgreSQL through psycopg 3)."""
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        return conn.connection.dbapi_connection
+    return None
+
+
+def _raw(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
+    """Run ``sql`` on the driver itself; the first column of its first row (or the row count)."""
+    with _psycopg(conn).cursor() as cur:
+        cur.execute(sql, params)
+        if cur.description is None:
+            return cur.rowcount
+        row = cur.fetchone()
+        return None if row is None else row[0]
+
+
 class Ledger:
     """Writes of the invocation ledger for one process (``owner`` names it in lease records).
 
@@ -200,6 +236,9 @@ class Ledger:
         On SQLite and PostgreSQL an existing key is skipped (``ON CONFLICT DO NOTHING``) rather than
         raised: a replay then costs no server-side error, no exception and no rollback.
         """
+        if row["idempotency_key"] is not None and _psycopg(conn) is not None:
+            params = tuple(json.dumps(row[c]) if c == "input" else row[c] for c in _COLUMNS)
+            return _raw(conn, _PG_INSERT_OR_SKIP, params) is not None
         skipping = _INSERT_OR_SKIP.get(conn.dialect.name)
         if skipping is not None and row["idempotency_key"] is not None:
             return conn.execute(skipping, row).scalar() is not None
@@ -248,9 +287,12 @@ class Ledger:
                                        "version_": action.version, "key_": key}
         else:  # a queued call, the common case for workers: one statement
             now = self.clock()
-            started = conn.execute(_START_QUEUED, {
-                "iid": invocation_id, "hash_": wanted, "owner": self.owner,
-                "lease": now + timedelta(seconds=lease_s), "now": now}).scalar()
+            lease = now + timedelta(seconds=lease_s)
+            if _psycopg(conn) is not None:
+                started = _raw(conn, _PG_START_QUEUED, (self.owner, lease, now, invocation_id, wanted))
+            else:
+                started = conn.execute(_START_QUEUED, {
+                    "iid": invocation_id, "hash_": wanted, "owner": self.owner, "lease": lease, "now": now}).scalar()
             if started is not None:
                 return Claim(invocation_id, int(started), self.owner)
             lookup, params = _BY_ID, {"iid": invocation_id}
@@ -303,6 +345,9 @@ class Ledger:
     def finish(self, conn: Connection, claim: Claim, *, status: str, output: Any = None,
                error: ActionError | None = None) -> bool:
         """Record the call's result; False when this process no longer holds it (its lease was taken over)."""
+        if error is None and status == "SUCCEEDED" and _psycopg(conn) is not None:
+            return int(_raw(conn, _PG_SUCCEEDED, (self.clock(), json.dumps(output), claim.invocation_id,
+                                                  claim.owner, claim.attempt))) == 1
         params: dict[str, Any] = {
             "iid": claim.invocation_id, "owner": claim.owner, "att": claim.attempt, "st": status,
             "now": self.clock(), "out": output, "ec": None, "em": None, "ed": None, "er": None}

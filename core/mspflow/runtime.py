@@ -29,9 +29,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -131,6 +133,9 @@ class Runtime:
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.ledger = Ledger(self.owner, clock)
+        self._local = threading.local()
+        self._pins: list[Connection] = []
+        self._pins_lock = threading.Lock()
 
     # -- the walk -----------------------------------------------------------------------------------
 
@@ -192,8 +197,12 @@ class Runtime:
             with Session(bind=conn) as session:
                 self.gate(session, action, call)
 
-    def execute(self, call: ActionCall, *, invocation_id: str | None = None) -> ActionResult:
-        """Run one call to completion and return its result; never raises for action failures."""
+    def execute(self, call: ActionCall, *, invocation_id: str | None = None, pinned: bool = False) -> ActionResult:
+        """Run one call to completion and return its result; never raises for action failures.
+
+        ``pinned`` (worker threads): keep this thread's database connection between calls instead of
+        checking one out of the pool per call (PostgreSQL; at most the pool's size are pinned).
+        """
         try:
             action, params = self.prepare(call)
         except ActionError as err:
@@ -205,7 +214,7 @@ class Runtime:
         key = self.key_for(call, action, run_id)
         try:
             for fresh in (False, True):  # a connection that died in the pool: once more on a new one
-                with self.db.connect() as conn:
+                with self._connection(pinned and not fresh) as conn:
                     try:
                         claimed = self._gate_and_claim(conn, call, action, data, run_id, key, invocation_id)
                     except (OperationalError, _DeadConnection) as exc:
@@ -222,6 +231,61 @@ class Runtime:
             return ActionResult(ok=False, invocation_id=invocation_id, error=ActionError(
                 "TRANSIENT_FAILURE", "the database is unavailable or busy; the call did not run, try again",
                 details={"reason": "DATABASE_UNAVAILABLE"}))
+
+    @contextmanager
+    def _connection(self, pinned: bool) -> Iterator[Connection]:
+        """An autocommit connection: this thread's pinned one, or one from the pool for this call."""
+        if not pinned or self.db.dialect == "sqlite":
+            with self.db.connect() as conn:
+                yield conn
+            return
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._pins_lock:
+                if len(self._pins) >= self._max_pins():
+                    conn = None
+                else:
+                    conn = self.db.engine.connect()
+                    self._pins.append(conn)
+            if conn is None:  # every connection the pool may keep is pinned already
+                with self.db.connect() as shared:
+                    yield shared
+                return
+            self._local.conn = conn
+        try:
+            self.db.autocommit(conn)
+            yield conn
+        except BaseException:
+            self._unpin(conn)
+            raise
+        if conn.invalidated:
+            self._unpin(conn)
+        elif conn.in_transaction():
+            conn.rollback()
+
+    def _max_pins(self) -> int:
+        size = getattr(self.db.engine.pool, "size", None)
+        return int(size()) if size is not None else 0
+
+    def _unpin(self, conn: Connection) -> None:
+        self._local.conn = None
+        with self._pins_lock:
+            if conn in self._pins:
+                self._pins.remove(conn)
+        try:
+            conn.close()
+        except Exception:
+            log.debug("closing a pinned connection failed", exc_info=True)
+
+    def close(self) -> None:
+        """Return pinned connections to the pool (call after the worker threads stopped)."""
+        with self._pins_lock:
+            pins, self._pins = self._pins, []
+        for conn in pins:
+            try:
+                conn.close()
+            except Exception:
+                log.debug("closing a pinned connection failed", exc_info=True)
 
     def _gate_and_claim(self, conn: Connection, call: ActionCall, action: Action, data: dict[str, Any],
                         run_id: str, key: str | None, invocation_id: str | None) -> Claim | ActionResult:

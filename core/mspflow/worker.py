@@ -161,7 +161,7 @@ class Dispatcher:
         call = ActionCall(payload["action_id"], payload["tenant"], payload["input"], payload["version"],
                           payload["run_id"], payload["step_path"], payload["idempotency_key"])
         try:
-            result = self.app.runtime.execute(call, invocation_id=invocation_id)
+            result = self.app.runtime.execute(call, invocation_id=invocation_id, pinned=not self.embedded)
         except Exception as exc:  # the database is down, say: the message must not be lost
             from mspflow.runtime import ActionResult
 
@@ -227,6 +227,7 @@ class Dispatcher:
                 self.broker.declare_queue(queue)
         with self._lock:
             self._boot()
+        self.app.db.ensure_pool(threads + 2)
         worker = dramatiq.Worker(self.broker, queues=wanted, worker_threads=threads, worker_timeout=1000)
         # Dramatiq's default prefetch (2 per thread) caps a thread near 250 msg/s on Redis.
         worker.queue_prefetch = threads * 8

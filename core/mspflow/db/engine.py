@@ -98,7 +98,19 @@ class Database:
             _sqlite_pragmas(self.engine)
         else:
             self.engine = create_engine(self.url, **engine_kwargs)
+        self._engine_kwargs = engine_kwargs
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._psycopg = self.dialect == "postgresql" and self.engine.dialect.driver == "psycopg"
+
+    def ensure_pool(self, connections: int) -> None:
+        """Keep at least ``connections`` pooled connections (a worker's threads each hold one while running a
+        call; a pool smaller than that opens and closes a connection per call). Call it before use."""
+        size = getattr(self.engine.pool, "size", None)
+        if self.dialect == "sqlite" or size is None or size() >= connections:
+            return
+        self.engine.dispose()
+        self.engine = create_engine(self.url, **{**self._engine_kwargs, "pool_size": connections})
+        self.sessions.configure(bind=self.engine)
 
     @property
     def is_embedded(self) -> bool:
@@ -124,11 +136,18 @@ class Database:
                 session.connection(execution_options={_WRITE: True})
             yield session
 
-    def connect(self) -> Connection:
-        """A pooled connection in autocommit mode (use it as a context manager; see the module docstring)."""
-        conn = self.engine.connect()
-        self.autocommit(conn)
-        return conn
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A pooled connection in autocommit mode, for a ``with`` block (see the module docstring)."""
+        with self.engine.connect() as conn:
+            self.autocommit(conn)
+            try:
+                yield conn
+            finally:
+                if self._psycopg and not conn.invalidated:
+                    if conn.in_transaction():
+                        conn.rollback()
+                    _driver_autocommit(conn, False)  # as the pool hands it to everyone else
 
     def autocommit(self, conn: Connection) -> None:
         """Put ``conn`` (back) into autocommit mode, ending its SQLAlchemy transaction if one is open."""
@@ -136,6 +155,8 @@ class Database:
             conn.commit()
         if self.dialect == "sqlite":
             conn.execution_options(**{_AUTOCOMMIT: True, _LAZY: False, _WRITE: False})
+        elif self._psycopg:
+            _driver_autocommit(conn, True)  # the driver's flag: SQLAlchemy's isolation option costs more
         else:
             conn.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -148,6 +169,8 @@ class Database:
             conn.commit()
         if self.dialect == "sqlite":
             conn.execution_options(**{_AUTOCOMMIT: False, _LAZY: not write, _WRITE: write})
+        elif self._psycopg:
+            _driver_autocommit(conn, False)
         else:
             conn.execution_options(isolation_level=self.engine.dialect.default_isolation_level)
         return conn.begin()
@@ -167,7 +190,15 @@ class Database:
 def autocommitting(conn: Connection) -> bool:
     """Whether ``conn`` is in the autocommit mode of :meth:`Database.connect` (each statement commits alone)."""
     options = conn.get_execution_options()
-    return bool(options.get(_AUTOCOMMIT)) or options.get("isolation_level") == "AUTOCOMMIT"
+    if options.get(_AUTOCOMMIT) or options.get("isolation_level") == "AUTOCOMMIT":
+        return True
+    return conn.dialect.name == "postgresql" and bool(getattr(conn.connection.dbapi_connection, "autocommit", False))
+
+
+def _driver_autocommit(conn: Connection, on: bool) -> None:
+    raw = conn.connection.dbapi_connection
+    if raw is not None and raw.autocommit != on:
+        raw.autocommit = on
 
 
 def is_dead_connection(exc: BaseException) -> bool:
