@@ -17,6 +17,7 @@ The relay adds latency (a thread hop each way): measure rates without it, round 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Any
@@ -46,10 +47,8 @@ class CountingRelay:
         self._closed = True
         self._listener.close()
         for sock in self._sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
 
     def _accept(self) -> None:
         while not self._closed:
@@ -79,7 +78,5 @@ class CountingRelay:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass

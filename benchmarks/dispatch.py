@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -44,8 +45,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import threading
 
 import _servers
 import _wire

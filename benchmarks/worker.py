@@ -29,7 +29,8 @@ module and a ``.dist-info`` with an ``mspflow`` entry point, on the workers' PYT
 
 Prints figures; asserts nothing. All three sides run in every round, in rotating order (raw, durable,
 mspflow; durable, mspflow, raw; mspflow, raw, durable; ...) because absolute timings on these
-machines move 10-50% between runs; each ratio is the median of the per-round ratios. PostgreSQL and Redis are throwaway servers unless ``MSPFLOW_BENCH_POSTGRESQL_URL`` /
+machines move 10-50% between runs; each ratio is the median of the per-round ratios. PostgreSQL and
+Redis are throwaway servers unless ``MSPFLOW_BENCH_POSTGRESQL_URL`` /
 ``MSPFLOW_BENCH_REDIS_URL`` name existing ones. ``MSPFLOW_BENCH_PROCESSES``, ``MSPFLOW_BENCH_THREADS``,
 ``MSPFLOW_BENCH_MESSAGES`` and ``MSPFLOW_BENCH_ROUNDS`` override the defaults (1, 8, 3000, 3). With
 ``MSPFLOW_BENCH_PROFILE=DIR`` the ``mspflow worker`` processes run under cProfile, one file per thread
@@ -480,7 +481,7 @@ def main() -> None:
 
             with db.engine.begin() as conn:
                 conn.execute(text("DELETE FROM workflow_action_invocations WHERE tenant LIKE :t OR tenant = 'bench'"),
-                             {"t": f"bench-%"})
+                             {"t": "bench-%"})
         app.close()
         db.dispose()
         if rs.external:

@@ -236,15 +236,13 @@ class Runtime:
     def _connection(self, pinned: bool) -> Iterator[Connection]:
         """An autocommit connection: this thread's pinned one, or one from the pool for this call."""
         if not pinned or self.db.dialect == "sqlite":
-            with self.db.connect() as conn:
-                yield conn
+            with self.db.connect() as each:
+                yield each
             return
-        conn = getattr(self._local, "conn", None)
+        conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             with self._pins_lock:
-                if len(self._pins) >= self._max_pins():
-                    conn = None
-                else:
+                if len(self._pins) < self._max_pins():
                     conn = self.db.engine.connect()
                     self._pins.append(conn)
             if conn is None:  # every connection the pool may keep is pinned already
