@@ -529,3 +529,33 @@ def test_a_connection_that_died_in_the_pool_is_replaced_without_a_ping(make_post
     after = run(app, "after", step_path="steps.2")
     assert after.ok and after.output == {"label": "after", "attempt": 1} and effects(db, "after") == 1
     app.close()
+
+
+def test_a_handler_that_does_not_touch_the_database_costs_a_claim_and_a_result(db: Database,
+                                                                                statements: list[str]) -> None:
+    """No BEGIN/COMMIT and no pre-ping: each ledger change is one autocommitted statement (issue 11, item 1).
+
+    On PostgreSQL the ledger's statements go to psycopg directly (benchmarks/dispatch.py counts them on
+    the wire); SQLAlchemy sees the rest, which must be nothing.
+    """
+    from mspflow.hookspecs import hookimpl
+    from mspflow.modules import action
+    from mspflow.plugins import Plugins
+
+    class Plugin:
+        @hookimpl
+        def register_actions(self, register: Any) -> None:
+            register(action("probe.noop.apply", label="No-op", side_effectful=True,
+                            handler=lambda params, ctx: _Url(url=params.url), input_model=_Url, output_model=_Url))
+
+    app = App(db=db, plugins=Plugins(entry_points=[], extra=[("probe", Plugin())], strict=True))
+    assert app.execute("probe.noop.apply", tenant="acme", input={"url": "warm"}).ok
+    statements.clear()
+    assert app.execute("probe.noop.apply", tenant="acme", input={"url": "x"}, run_id="r", step_path="s").ok
+    words = [s.split(None, 1)[0].upper() for s in statements]
+    assert words == (["INSERT", "UPDATE"] if db.dialect == "sqlite" else [])
+    statements.clear()
+    assert app.execute("probe.noop.apply", tenant="acme", input={"url": "x"}, run_id="r", step_path="s").replayed
+    assert [s.split(None, 1)[0].upper() for s in statements] == (
+        ["INSERT", "SELECT"] if db.dialect == "sqlite" else ["SELECT"])  # the insert that found the key
+    app.close()
