@@ -559,3 +559,23 @@ def test_a_handler_that_does_not_touch_the_database_costs_a_claim_and_a_result(d
     assert [s.split(None, 1)[0].upper() for s in statements] == (
         ["INSERT", "SELECT"] if db.dialect == "sqlite" else ["SELECT"])  # the insert that found the key
     app.close()
+
+
+def test_on_sqlite_the_handler_takes_the_write_lock_at_its_first_write_or_select_for_update(db: Database) -> None:
+    """Reads leave SQLite's write lock free; a write, or a SELECT ... FOR UPDATE (which SQLite cannot
+    express, and scheduling relies on to serialize bookings), takes it until the result commits."""
+    from mspflow.db.models import User
+
+    sqlite = db.dialect == "sqlite"
+    for first, locks in ((select(User.user_id), False), (select(User.user_id).with_for_update(), sqlite),
+                         (text("INSERT INTO users (tenant, user_id, first_name, last_name, user_type, is_inactive) "
+                               "VALUES ('acme', 'u-lock', '', '', 'internal', false)"), sqlite)):
+        with db.connect() as conn:
+            tx = db.handler_transaction(conn)
+            conn.execute(first)
+            assert db.writing(conn) is locks
+            with db.connect() as other:  # another call claims meanwhile, unless the lock is held
+                if not locks:
+                    other.execute(text("DELETE FROM users WHERE user_id = 'nobody'"))
+                    other.commit()
+            tx.rollback()
