@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from mspflow import http
+from mspflow import auth, vendor
 from mspflow.app import App
 from mspflow.availability import rmm_integration
 from mspflow.db.engine import Database
@@ -23,6 +23,8 @@ from mspflow.modules import Module
 from mspflow.plugins import Plugins
 from mspflow.tenants import connect
 from mspflow.testing.sim import Simulator
+from mspflow.vendor import auth as auth_module
+from mspflow.vendor import limits, transport
 
 BASE = "https://api.acme.example"
 KEY = "acme-key-7f3c9b2e11"
@@ -93,22 +95,23 @@ class CallOutput(BaseModel):
 
 
 AUTHS: dict[str, Any] = {
-    "key": http.auth.api_key_header("X-API-KEY", secret="acme_api_key"),
-    "cc": http.auth.oauth2_client_credentials("/oauth/token", client_id="acme_client_id",
+    "key": auth.api_key_header("X-API-KEY", secret="acme_api_key"),
+    "cc": auth.oauth2_client_credentials("/oauth/token", client_id="acme_client_id",
                                               client_secret="acme_client_secret"),
-    "basic": http.auth.basic("acme_user", "acme_password"),
-    "raw": http.auth.raw_authorization("acme_api_key", prefix="Token "),
-    "ac": http.auth.oauth2_authorization_code("/oauth/token", credentials="acme_credentials",
+    "basic": auth.basic("acme_user", "acme_password"),
+    "raw": auth.raw_authorization("acme_api_key", prefix="Token "),
+    "ac": auth.oauth2_authorization_code("/oauth/token", credentials="acme_credentials",
                                               client_id="acme_client_id", client_secret="acme_client_secret"),
 }
-LIMIT: dict[str, http.RateLimit | None] = {"value": None}
+LIMIT: dict[str, vendor.RateLimit | None] = {"value": None}
 acme = Module("app:acme", label="Acme", availability=rmm_integration("acme"))
 
 
 def _call(params: CallInput, ctx: Any) -> CallOutput:
-    client = ctx.http(vendor="Acme", default_base_url=BASE, auth=AUTHS[params.auth], rate_limit=LIMIT["value"])
+    spec = vendor.Vendor("Acme", base_url=BASE, rate_limit=LIMIT["value"], paging=vendor.KeysetPaging(page_size=3))
+    client = ctx.http(spec, auth=AUTHS[params.auth])
     if params.path == ["pages"]:
-        return CallOutput(body=client.keyset_pages(("v2", "items"), page_size=3))
+        return CallOutput(body=client.pages(("v2", "items")))
     if params.method == "GET":
         return CallOutput(body=client.get(tuple(params.path), params=params.params))
     return CallOutput(body=client.post(tuple(params.path)))
@@ -135,12 +138,12 @@ class Plugin:
 @pytest.fixture
 def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[AcmeSim]:
     s = AcmeSim()
-    http.mount(BASE, s.transport())
-    monkeypatch.setattr(http, "_limiter_backend", None)
-    monkeypatch.setattr(http, "_token_cache", {})
+    vendor.mount(BASE, s.transport())
+    monkeypatch.setattr(limits, "_limiter_backend", None)
+    monkeypatch.setattr(auth_module, "_token_cache", {})
     LIMIT["value"] = None
     yield s
-    http.unmount()
+    vendor.unmount()
 
 
 @pytest.fixture
@@ -180,16 +183,16 @@ def test_hostile_ids_stay_one_segment(app: App, sim: AcmeSim, hostile: str) -> N
 
 def test_https_only_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ActionError, match="must use https"):
-        http.normalize_base_url("http://127.0.0.1:8080")
+        vendor.normalize_base_url("http://127.0.0.1:8080")
     monkeypatch.setenv("MSPFLOW_ALLOW_HTTP_VENDOR_URLS", "1")
-    assert http.normalize_base_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
-    assert http.normalize_base_url("eu.ninjarmm.com") == "https://eu.ninjarmm.com"
+    assert vendor.normalize_base_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
+    assert vendor.normalize_base_url("eu.ninjarmm.com") == "https://eu.ninjarmm.com"
     with pytest.raises(ActionError, match="plain scheme"):
-        http.normalize_base_url("https://user:pw@host.example")
+        vendor.normalize_base_url("https://user:pw@host.example")
 
 
 def test_instance_url_overrides_the_default_and_is_checked(app: App, db: Database, sim: AcmeSim) -> None:
-    http.mount("https://eu.acme.example", sim.transport())
+    vendor.mount("https://eu.acme.example", sim.transport())
     with db.session() as s:
         connect(s, app.registry, "acme", "acme", "https://eu.acme.example/")
     assert read_(app, ["v2", "things", "1"]).ok
@@ -202,9 +205,9 @@ def test_instance_url_overrides_the_default_and_is_checked(app: App, db: Databas
 
 def test_one_client_per_tenant_vendor_and_base_url_is_reused(app: App) -> None:
     read_(app, ["v2", "things", "1"])
-    first = dict(http._clients)
+    first = dict(transport._clients)
     read_(app, ["v2", "things", "2"])
-    assert http._clients == first and len(first) == 1
+    assert transport._clients == first and len(first) == 1
     [client] = first.values()
     assert client.timeout.read == 30.0 and not client.is_closed
 
@@ -264,7 +267,7 @@ def test_a_write_that_never_left_is_retried(app: App, sim: AcmeSim) -> None:
             raise httpx.ConnectError("connection refused", request=request)
         return sim.handle(request)
 
-    http.mount(BASE, httpx.MockTransport(flaky))
+    vendor.mount(BASE, httpx.MockTransport(flaky))
     assert write_(app, ["v2", "things", "1", "poke"]).ok and sim.pokes == 1 and calls["n"] == 2
 
 
@@ -291,7 +294,7 @@ def test_missing_secret_is_integration_inactive(app: App, db: Database) -> None:
 
 
 def test_declared_rate_limit_refuses_beyond_the_window(app: App) -> None:
-    LIMIT["value"] = http.RateLimit(limit=2, window_s=60, max_wait_s=0)
+    LIMIT["value"] = vendor.RateLimit(limit=2, window_s=60, max_wait_s=0)
     assert read_(app, ["v2", "things", "1"]).ok and read_(app, ["v2", "things", "2"]).ok
     third = read_(app, ["v2", "things", "3"])
     assert third.error.code == "RATE_LIMITED" and third.error.details["reason"] == "LOCAL_RATE_LIMIT"
@@ -301,9 +304,9 @@ def test_declared_rate_limit_refuses_beyond_the_window(app: App) -> None:
 def test_rate_limit_is_shared_across_processes_through_redis(app: App, redis_url: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSPFLOW_BROKER_URL", redis_url)
-    LIMIT["value"] = http.RateLimit(limit=2, window_s=60, max_wait_s=0)
+    LIMIT["value"] = vendor.RateLimit(limit=2, window_s=60, max_wait_s=0)
     assert read_(app, ["v2", "things", "1"]).ok and read_(app, ["v2", "things", "2"]).ok
-    monkeypatch.setattr(http, "_limiter_backend", None)  # as if this were another worker process
+    monkeypatch.setattr(limits, "_limiter_backend", None)  # as if this were another worker process
     assert read_(app, ["v2", "things", "3"]).error.code == "RATE_LIMITED"
     import redis
 

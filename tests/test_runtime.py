@@ -289,39 +289,8 @@ def test_concurrent_calls_with_one_key_run_the_handler_once(make_postgresql_url:
     db.dispose()
 
 
-class _Status(BaseModel):
-    status: int
-
-
 class _Url(BaseModel):
     url: str
-
-
-def test_http_client_factory_has_timeouts_and_is_closed_after_the_call(db: Database) -> None:
-    import httpx
-
-    from mspflow.hookspecs import hookimpl
-    from mspflow.modules import action
-    from mspflow.plugins import Plugins
-
-    clients: list[httpx.Client] = []
-    transport = httpx.MockTransport(lambda request: httpx.Response(204))
-
-    def fetch(params: _Url, ctx: Any) -> _Status:
-        client = ctx.http_client(base_url="https://vendor.example", transport=transport)
-        clients.append(client)
-        return _Status(status=client.get(params.url).status_code)
-
-    class Plugin:
-        @hookimpl
-        def register_actions(self, register: Any) -> None:
-            register(action("probe.http.get", label="Probe", handler=fetch))
-
-    app = App(db=db, plugins=Plugins(entry_points=[], extra=[("probe", Plugin())], strict=True))
-    result = app.execute("probe.http.get", tenant="acme", input={"url": "/ping"})
-    assert result.ok and result.output == {"status": 204}
-    [client] = clients
-    assert client.is_closed and client.timeout.read == 30.0 and client.timeout.connect == 10.0
 
 
 def test_rate_limited_retries_do_not_count_as_failed_attempts(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -362,6 +331,10 @@ def test_a_secret_echoed_into_the_output_is_not_returned(db: Database) -> None:
 
 class _Lease(BaseModel):
     seconds: float
+
+
+class _Status(BaseModel):
+    status: int
 
 
 def long_running_app(db: Database) -> App:

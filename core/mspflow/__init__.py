@@ -5,9 +5,11 @@ available to a tenant (:func:`rmm_integration`, ...), and the typed actions it o
 module to the core through the ``register_modules`` hook::
 
     from pydantic import BaseModel
-    from mspflow import ActionContext, Module, hookimpl, rmm_integration
+    from mspflow import ActionContext, Module, Vendor, auth, hookimpl, rmm_integration
 
-    acme = Module("app:acme", label="Acme RMM", icon="acme", availability=rmm_integration("acme"))
+    acme = Module("app:acme", label="Acme RMM", icon="acme", availability=rmm_integration("acme"),
+                  vendor=Vendor("Acme", base_url="https://api.acme.example",
+                                auth=auth.api_key_header("X-API-KEY", "acme_api_key")))
 
     class RebootInput(BaseModel):
         device_id: str
@@ -17,19 +19,25 @@ module to the core through the ``register_modules`` hook::
 
     @acme.action("acme.devices.reboot", label="Reboot device", side_effectful=True)
     def reboot(params: RebootInput, ctx: ActionContext) -> RebootOutput:
-        ...
+        ctx.http().post(("devices", params.device_id, "reboot"))   # ids are percent-encoded by the core
         return RebootOutput(reboot_requested=True)
 
     @hookimpl
     def register_modules(register):
         register(acme)
 
-and one line in the plugin's ``pyproject.toml``::
+and in the plugin's ``pyproject.toml`` its entry point and the plugin API it was built for
+(:data:`PLUGIN_API_VERSION`; a plugin whose range excludes the running core is refused at load)::
+
+    [project]
+    dependencies = ["mspflow>=0.2,<0.3"]
 
     [project.entry-points.mspflow]
     acme = "mspflow_acme"
 
-A host imports :class:`App`. Names are imported lazily so ``import mspflow`` stays cheap.
+Everything a plugin's non-test code needs is a name exported here (its simulator and tests may also
+use :mod:`mspflow.testing`); the import rule is checked by ``mspflow.testing.check_imports``. A host
+imports :class:`App`. Names are imported lazily so ``import mspflow`` stays cheap.
 """
 
 from __future__ import annotations
@@ -38,14 +46,28 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mspflow.alerts.store import StoredAlert
     from mspflow.app import App
+    from mspflow.assets import SyncedAsset
     from mspflow.availability import Availability, Resolver, rmm_integration, teams_integration
     from mspflow.catalog import Catalog, CatalogRecord
     from mspflow.context import ActionContext
     from mspflow.errors import ActionError
     from mspflow.hookspecs import hookimpl
+    from mspflow.inputs import EnvVar, LocalDateTime, exactly_one_of, required_if
     from mspflow.modules import Action, DefinitionError, Module, action
+    from mspflow.plugins import PLUGIN_API_VERSION
     from mspflow.registry import RegistrationError, Registry
+    from mspflow.vendor import (
+        CursorPaging,
+        KeysetPaging,
+        OAuthApp,
+        RateLimit,
+        TokenPaging,
+        Vendor,
+        VendorClient,
+    )
+    from mspflow.vendor.auth import auth
 
 _EXPORTS = {
     "ActionContext": "mspflow.context",
@@ -58,15 +80,31 @@ _EXPORTS = {
     "CatalogRecord": "mspflow.catalog",
     "ActionError": "mspflow.errors",
     "hookimpl": "mspflow.hookspecs",
+    "EnvVar": "mspflow.inputs",
+    "LocalDateTime": "mspflow.inputs",
+    "exactly_one_of": "mspflow.inputs",
+    "required_if": "mspflow.inputs",
     "Action": "mspflow.modules",
     "DefinitionError": "mspflow.modules",
     "Module": "mspflow.modules",
     "action": "mspflow.modules",
+    "PLUGIN_API_VERSION": "mspflow.plugins",
     "RegistrationError": "mspflow.registry",
     "Registry": "mspflow.registry",
+    "StoredAlert": "mspflow.alerts.store",
+    "SyncedAsset": "mspflow.assets",
+    "CursorPaging": "mspflow.vendor",
+    "KeysetPaging": "mspflow.vendor",
+    "OAuthApp": "mspflow.vendor",
+    "RateLimit": "mspflow.vendor",
+    "TokenPaging": "mspflow.vendor",
+    "Vendor": "mspflow.vendor",
+    "VendorClient": "mspflow.vendor",
+    "auth": "mspflow.vendor.auth",
 }
 
 __all__ = [
+    "PLUGIN_API_VERSION",
     "Action",
     "ActionContext",
     "ActionError",
@@ -74,13 +112,27 @@ __all__ = [
     "Availability",
     "Catalog",
     "CatalogRecord",
+    "CursorPaging",
     "DefinitionError",
+    "EnvVar",
+    "KeysetPaging",
+    "LocalDateTime",
     "Module",
+    "OAuthApp",
+    "RateLimit",
     "RegistrationError",
     "Registry",
     "Resolver",
+    "StoredAlert",
+    "SyncedAsset",
+    "TokenPaging",
+    "Vendor",
+    "VendorClient",
     "action",
+    "auth",
+    "exactly_one_of",
     "hookimpl",
+    "required_if",
     "rmm_integration",
     "teams_integration",
 ]

@@ -6,6 +6,8 @@ Examples::
 
     app = App.from_env()                     # MSPFLOW_DATABASE_URL, MSPFLOW_BROKER_URL, entry points
     palette = app.catalog("acme").palette    # tiles the tenant may use
+    for catalog in app.catalogs():           # every known tenant, streamed a chunk at a time
+        ...
     result = app.execute("transform.text.render", tenant="acme",
                          input={"template": "Hi $name", "values": {"name": "Ada"}},
                          run_id="run-42", step_path="steps.3")
@@ -17,7 +19,7 @@ Examples::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +108,30 @@ class App:
 
         with self.db.sessions() as session:
             return build_catalog(self.registry, session, tenant)
+
+    def catalogs(self, tenants: Iterable[str] | None = None, *, chunk_size: int | None = None) -> Iterator[Catalog]:
+        """The catalog of each tenant, in order, each equal to :meth:`catalog` of that tenant.
+
+        ``tenants=None`` means every tenant the database knows: those with a row in
+        ``rmm_integrations``, ``tenant_addons``, ``teams_integrations`` or ``tenant_secrets``
+        (:func:`mspflow.tenants.known_tenants`), in code-point order. Catalogs are streamed a chunk
+        of ``chunk_size`` tenants (default :data:`mspflow.catalog.CHUNK_SIZE`) at a time, each chunk in
+        its own short session: one statement per resolver family per chunk, whatever the number of
+        modules. ``tenants`` is read lazily, one chunk ahead. Print them with
+        :func:`mspflow.catalog.json_lines` (one JSON object per line).
+        """
+        from mspflow.catalog import CHUNK_SIZE, CatalogPlan, chunks
+
+        plan = CatalogPlan(self.registry)
+        if tenants is None:
+            from mspflow.tenants import known_tenants
+
+            with self.db.sessions() as session:
+                tenants = known_tenants(session)
+        for chunk in chunks(tenants, chunk_size or CHUNK_SIZE):
+            with self.db.sessions() as session:
+                catalogs = plan.catalogs(session, chunk)
+            yield from catalogs
 
     def execute(self, action_id: str, *, tenant: str, input: Mapping[str, Any], version: int | None = None,
                 run_id: str | None = None, step_path: str | None = None,

@@ -2,12 +2,24 @@
 
 A resolver is any callable ``(session, tenant_id) -> Availability | bool`` with a ``key`` attribute
 (e.g. ``rmm:ninjaone``). The core calls resolvers inside :func:`resolve`, which fails closed: no
-resolver, or a resolver that raises (missing table, database down), means *unavailable*, with a
-machine-readable reason, and the error is logged rather than breaking the catalog.
+resolver, or a resolver that raises (missing table, database down, even ``SystemExit``), means
+*unavailable*, with a machine-readable reason, and the error is logged rather than breaking the
+catalog. Only ``KeyboardInterrupt``, ``GeneratorExit`` and Dramatiq's thread interrupts (time limit,
+shutdown) pass through: they stop the caller, they are not a resolver's answer.
 
-Resolvers that read the same table share one query per request through :func:`memo`:
-``rmm_integration("ninjaone")`` and ``rmm_integration("tacticalrmm")`` both read every
-``rmm_integrations`` row of the tenant once, however many RMM modules are installed.
+Resolvers that read the same table form a *family* and share one query per request through
+:func:`memo`: ``rmm_integration("ninjaone")`` and ``rmm_integration("tacticalrmm")`` both read the
+tenant's ``rmm_integrations`` rows once, however many RMM modules are installed.
+
+A resolver may also offer a batch form, :class:`BatchResolver` (``resolve_batch(session,
+tenant_ids)``): :func:`resolve_tenants` then answers a whole list of tenants with one statement per
+family instead of one per tenant (``App.catalogs``). Resolvers without it still work there, called
+once per tenant.
+
+Each call runs in a SAVEPOINT so one failing resolver cannot abort the transaction the others need,
+unless the resolver says ``needs_savepoint = False``: it runs no SQL (``AlwaysAvailable``), or runs
+its SQL only through ``memo(..., savepoint=True)`` (the built-in families), which opens one savepoint
+per shared query instead of one per module.
 
 Examples::
 
@@ -23,11 +35,12 @@ Examples::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -63,9 +76,22 @@ class Availability:
         return cls(False, reason)
 
 
+# Shared instances: a catalog of many tenants reuses one record per (module, availability).
+_YES = Availability(True)
+_NOT_CONNECTED = Availability(False, NOT_CONNECTED)
+_INACTIVE = Availability(False, INACTIVE)
+_ADDON_MISSING = Availability(False, ADDON_MISSING)
+_ERROR = Availability(False, RESOLVER_ERROR)
+_MISSING = object()
+
+
 @runtime_checkable
 class Resolver(Protocol):
-    """``(session, tenant_id) -> Availability | bool``, registered under :attr:`key`."""
+    """``(session, tenant_id) -> Availability | bool``, registered under :attr:`key`.
+
+    Optional attribute ``needs_savepoint`` (default True): set it False only when the resolver runs
+    no SQL, or runs it only through ``memo(..., savepoint=True)``.
+    """
 
     @property
     def key(self) -> str: ...
@@ -73,23 +99,57 @@ class Resolver(Protocol):
     def __call__(self, session: Session, tenant_id: str) -> Availability | bool: ...
 
 
-def memo(session: Session, key: Any, compute: Callable[[], T]) -> T:
+@runtime_checkable
+class BatchResolver(Resolver, Protocol):
+    """A resolver that can also answer many tenants at once.
+
+    ``resolve_batch`` returns an answer for every tenant in ``tenant_ids`` (a missing one counts as a
+    resolver error) and must agree with calling the resolver once per tenant. Resolvers of one family
+    share their statement through :func:`memo` keyed on the tenant list, so a family costs one
+    statement per call of :func:`resolve_tenants`, whatever the number of tenants and modules.
+    """
+
+    def resolve_batch(self, session: Session, tenant_ids: Sequence[str]) -> Mapping[str, Availability | bool]:
+        ...
+
+
+def _stops_the_caller(exc: BaseException) -> bool:
+    """Exceptions a resolver must not swallow: Ctrl-C, generator close, Dramatiq thread interrupts."""
+    if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+        return True
+    # Loaded wherever Dramatiq is (workers); importing Dramatiq here would cost every catalog ~130 ms.
+    threading = sys.modules.get("dramatiq.threading")
+    return threading is not None and isinstance(exc, threading.Interrupt)
+
+
+def memo(session: Session, key: Any, compute: Callable[[], T], *, savepoint: bool = False) -> T:
     """Compute once per :func:`request_scope` on ``session`` (and re-raise a remembered failure).
 
     Outside a scope, compute every time: a long-lived host session must not serve stale answers.
+    With ``savepoint=True`` the computation runs in a SAVEPOINT, so a failing query (say, a missing
+    table on PostgreSQL) leaves the caller's transaction usable.
     """
     store: dict[Any, tuple[bool, Any]] | None = session.info.get(_MEMO)
     if store is None:
-        return compute()
+        return _compute(session, compute, savepoint)
     if key not in store:
         try:
-            store[key] = (True, compute())
-        except Exception as exc:
+            store[key] = (True, _compute(session, compute, savepoint))
+        except BaseException as exc:
+            if _stops_the_caller(exc):
+                raise
             store[key] = (False, exc)
     ok, value = store[key]
     if not ok:
         raise value
     return value  # type: ignore[no-any-return]
+
+
+def _compute(session: Session, compute: Callable[[], T], savepoint: bool) -> T:
+    if not savepoint:
+        return compute()
+    with _savepoint(session):
+        return compute()
 
 
 @contextmanager
@@ -107,33 +167,52 @@ def request_scope(session: Session) -> Iterator[None]:
 
 
 def resolve(
-    session: Session, tenant_id: str, key: str | None, resolvers: dict[str, Resolver]
+    session: Session, tenant_id: str, key: str | None, resolvers: Mapping[str, Resolver]
 ) -> Availability:
     """Availability of the resolver registered under ``key`` for ``tenant_id``; never raises."""
     resolver = resolvers.get(key) if key else None
     if resolver is None:
         return Availability.no(NO_RESOLVER)
     try:
-        # A savepoint keeps one failing resolver (say, a missing table on PostgreSQL) from aborting
-        # the transaction the others still need; in autocommit mode (the runtime's gate) there is none.
-        with nullcontext() if autocommitting(session.connection()) else session.begin_nested():
-            result = resolver(session, tenant_id)
-    except Exception:
+        result = _guarded(session, resolver, lambda: resolver(session, tenant_id))
+    except BaseException as exc:
+        if _stops_the_caller(exc):
+            raise
         log.warning("availability resolver %r failed for tenant %r; treating as unavailable",
                     key, tenant_id, exc_info=True)
         return Availability.no(RESOLVER_ERROR)
+    return _normalize(key, result, log_junk=True)
+
+
+def _savepoint(session: Session) -> AbstractContextManager[Any]:
+    """A savepoint, unless the session's connection autocommits (the runtime's gate): there a failing
+    query aborts nothing, and PostgreSQL refuses SAVEPOINT outside a transaction."""
+    return nullcontext() if autocommitting(session.connection()) else session.begin_nested()
+
+
+def _guarded(session: Session, resolver: Resolver, call: Callable[[], T]) -> T:
+    if not getattr(resolver, "needs_savepoint", True):
+        return call()
+    # A savepoint keeps one failing resolver (say, a missing table on PostgreSQL) from aborting the
+    # transaction the others still need.
+    with _savepoint(session):
+        return call()
+
+
+def _normalize(key: str | None, result: object, *, log_junk: bool) -> Availability:
     if isinstance(result, Availability):
         return result
     if result is True:
-        return Availability.yes()
+        return _YES
     if result is False:
-        return Availability.no(NOT_CONNECTED)
-    log.warning("availability resolver %r returned %r, not a bool or Availability", key, result)
-    return Availability.no(RESOLVER_ERROR)
+        return _NOT_CONNECTED
+    if log_junk:
+        log.warning("availability resolver %r returned %r, not a bool or Availability", key, result)
+    return _ERROR
 
 
 def resolve_many(
-    session: Session, tenant_id: str, keys: Iterable[str | None], resolvers: dict[str, Resolver]
+    session: Session, tenant_id: str, keys: Iterable[str | None], resolvers: Mapping[str, Resolver]
 ) -> dict[str | None, Availability]:
     """Resolve several keys in one request scope (each resolver at most once)."""
     out: dict[str | None, Availability] = {}
@@ -144,44 +223,128 @@ def resolve_many(
     return out
 
 
+def resolve_tenants(
+    session: Session, tenant_ids: Sequence[str], keys: Iterable[str | None], resolvers: Mapping[str, Resolver]
+) -> dict[str | None, dict[str, Availability]]:
+    """``{key: {tenant: Availability}}`` for every key and tenant, in one request scope; never raises.
+
+    A :class:`BatchResolver` is called once for all of ``tenant_ids`` (so the RMM family costs one
+    statement, Teams one); any other resolver once per tenant, as :func:`resolve` would. Answers equal
+    :func:`resolve_many` per tenant. The caller bounds ``tenant_ids`` (``App.catalogs`` passes chunks
+    of :data:`mspflow.catalog.CHUNK_SIZE`): it becomes one ``IN (...)`` list per family.
+    """
+    tenants = tuple(dict.fromkeys(tenant_ids))
+    out: dict[str | None, dict[str, Availability]] = {}
+    with request_scope(session):
+        for key in keys:
+            if key in out:
+                continue
+            resolver = resolvers.get(key) if key else None
+            if resolver is None:
+                out[key] = dict.fromkeys(tenants, Availability.no(NO_RESOLVER))
+            elif callable(getattr(resolver, "resolve_batch", None)):
+                out[key] = _resolve_batch(session, tenants, key, resolver)  # type: ignore[arg-type]
+            else:
+                out[key] = {t: resolve(session, t, key, resolvers) for t in tenants}
+    return out
+
+
+def _resolve_batch(
+    session: Session, tenants: tuple[str, ...], key: str | None, resolver: BatchResolver
+) -> dict[str, Availability]:
+    try:
+        answers = _guarded(session, resolver, lambda: resolver.resolve_batch(session, tenants))
+        if not isinstance(answers, Mapping):
+            raise TypeError(f"resolve_batch returned {type(answers).__name__}, not a mapping")
+    except BaseException as exc:
+        if _stops_the_caller(exc):
+            raise
+        log.warning("availability resolver %r failed for %d tenant(s) (first %r); treating as unavailable",
+                    key, len(tenants), tenants[0] if tenants else None, exc_info=True)
+        return dict.fromkeys(tenants, _ERROR)
+    out: dict[str, Availability] = {}
+    missing = junk = 0
+    for tenant in tenants:
+        result = answers.get(tenant, _MISSING)
+        if result is _MISSING:
+            missing += 1
+        elif not isinstance(result, (Availability, bool)):
+            junk += 1
+        out[tenant] = _normalize(key, result, log_junk=False)
+    if missing or junk:
+        log.warning("availability resolver %r gave no answer for %d and no bool or Availability for %d "
+                    "of %d tenant(s); treating those as unavailable", key, missing, junk, len(tenants))
+    return out
+
+
 @dataclass(frozen=True)
 class AlwaysAvailable:
     """Core groups: available to every tenant."""
 
     key: str = "core"
+    needs_savepoint: ClassVar[bool] = False  # runs no SQL
 
     def __call__(self, session: Session, tenant_id: str) -> Availability:
-        return Availability.yes()
+        return _YES
+
+    def resolve_batch(self, session: Session, tenant_ids: Sequence[str]) -> dict[str, Availability]:
+        return dict.fromkeys(tenant_ids, _YES)
+
+
+_RmmRows = dict[str, dict[str, tuple[bool, datetime | None]]]
 
 
 @dataclass(frozen=True)
 class RmmIntegrationResolver:
-    """Available when ``rmm_integrations`` has an active, connected row for (tenant, provider)."""
+    """Available when ``rmm_integrations`` has an active, connected row for (tenant, provider).
+
+    Family ``rmm_integrations``: every RMM resolver reads the same rows through :func:`memo` (key
+    ``("rmm_integrations", tenant_ids)``), one statement per tenant list.
+    """
 
     provider: str
+    needs_savepoint: ClassVar[bool] = False  # its one query runs in memo's savepoint
 
     @property
     def key(self) -> str:
         return f"rmm:{self.provider}"
 
     def __call__(self, session: Session, tenant_id: str) -> Availability:
-        rows = memo(session, ("rmm_integrations", tenant_id), lambda: _rmm_rows(session, tenant_id))
-        row = rows.get(self.provider)
+        return self.resolve_batch(session, (tenant_id,))[tenant_id]
+
+    def resolve_batch(self, session: Session, tenant_ids: Sequence[str]) -> dict[str, Availability]:
+        ids = tuple(tenant_ids)
+        rows: _RmmRows = memo(session, ("rmm_integrations", ids), lambda: _rmm_rows(session, ids),
+                              savepoint=True)
+        return {t: self._judge(rows.get(t, {}).get(self.provider)) for t in ids}
+
+    @staticmethod
+    def _judge(row: tuple[bool, datetime | None] | None) -> Availability:
         if row is None:
-            return Availability.no(NOT_CONNECTED)
+            return _NOT_CONNECTED
         is_active, connected_at = row
         if not is_active:
-            return Availability.no(INACTIVE)
+            return _INACTIVE
         if connected_at is None:
-            return Availability.no(NOT_CONNECTED)
-        return Availability.yes()
+            return _NOT_CONNECTED
+        return _YES
 
 
-def _rmm_rows(session: Session, tenant_id: str) -> dict[str, tuple[bool, datetime | None]]:
+def _tenant_filter(column: Any, tenant_ids: Sequence[str]) -> Any:
+    # One tenant keeps the plain equality the per-tenant path always used; a list becomes IN (...).
+    return column == tenant_ids[0] if len(tenant_ids) == 1 else column.in_(tenant_ids)
+
+
+def _rmm_rows(session: Session, tenant_ids: Sequence[str]) -> _RmmRows:
     from mspflow.db.models import RmmIntegration as R
 
-    stmt = select(R.provider, R.is_active, R.connected_at).where(R.tenant == tenant_id)
-    return {provider: (bool(active), connected) for provider, active, connected in session.execute(stmt)}
+    out: _RmmRows = {}
+    if not tenant_ids:
+        return out
+    stmt = select(R.tenant, R.provider, R.is_active, R.connected_at).where(_tenant_filter(R.tenant, tenant_ids))
+    for tenant, provider, active, connected in session.execute(stmt):
+        out.setdefault(tenant, {})[provider] = (bool(active), connected)
+    return out
 
 
 def rmm_integration(provider: str) -> RmmIntegrationResolver:
@@ -191,34 +354,61 @@ def rmm_integration(provider: str) -> RmmIntegrationResolver:
 
 @dataclass(frozen=True)
 class TeamsIntegrationResolver:
-    """Available when the tenant holds the ``teams`` add-on and its Teams app install is ``active``."""
+    """Available when the tenant holds the ``teams`` add-on and its Teams app install is ``active``.
+
+    One statement per tenant list (memo key ``("teams", addon_key, tenant_ids)``): ``tenant_addons``
+    outer-joined to ``teams_integrations``.
+    """
 
     addon_key: str = "teams"
+    needs_savepoint: ClassVar[bool] = False  # its one query runs in memo's savepoint
 
     @property
     def key(self) -> str:
         return "teams"
 
     def __call__(self, session: Session, tenant_id: str) -> Availability:
-        from mspflow.db.models import TeamsIntegration, TenantAddon
+        return self.resolve_batch(session, (tenant_id,))[tenant_id]
 
-        expires = session.execute(
-            select(TenantAddon.expires_at).where(
-                TenantAddon.tenant == tenant_id, TenantAddon.addon_key == self.addon_key
-            )
-        ).first()
-        if expires is None or (expires[0] is not None and aware(expires[0]) <= datetime.now(UTC)):
-            return Availability.no(ADDON_MISSING)
-        status = session.execute(
-            select(TeamsIntegration.install_status).where(TeamsIntegration.tenant == tenant_id)
-        ).scalar()
+    def resolve_batch(self, session: Session, tenant_ids: Sequence[str]) -> dict[str, Availability]:
+        ids = tuple(tenant_ids)
+        rows = memo(session, ("teams", self.addon_key, ids), lambda: _teams_rows(session, self.addon_key, ids),
+                    savepoint=True)
+        now = datetime.now(UTC)
+        return {t: self._judge(rows.get(t), now) for t in ids}
+
+    @staticmethod
+    def _judge(row: tuple[datetime | None, str | None] | None, now: datetime) -> Availability:
+        if row is None:
+            return _ADDON_MISSING
+        expires_at, status = row
+        if expires_at is not None and aware(expires_at) <= now:
+            return _ADDON_MISSING
         if status is None or status == "not_configured":
-            return Availability.no(NOT_CONNECTED)
+            return _NOT_CONNECTED
         if status != "active":
             return Availability.no(status)
-        return Availability.yes()
+        return _YES
+
+
+def _teams_rows(
+    session: Session, addon_key: str, tenant_ids: Sequence[str]
+) -> dict[str, tuple[datetime | None, str | None]]:
+    from mspflow.db.models import TeamsIntegration as T
+    from mspflow.db.models import TenantAddon as A
+
+    if not tenant_ids:
+        return {}
+    stmt = (
+        select(A.tenant, A.expires_at, T.install_status)
+        .select_from(A)
+        .outerjoin(T, T.tenant == A.tenant)
+        .where(A.addon_key == addon_key, _tenant_filter(A.tenant, tenant_ids))
+    )
+    return {tenant: (expires_at, status) for tenant, expires_at, status in session.execute(stmt)}
 
 
 def teams_integration() -> TeamsIntegrationResolver:
     """Resolver for Microsoft Teams, key ``teams``."""
     return TeamsIntegrationResolver()
+

@@ -9,20 +9,36 @@ prints with ``--json``::
      "default_action_id", "available", "unavailable_reason", "actions": [{"id", "version", "label",
      "description", "category", "icon", "side_effectful", "idempotency", "input_schema",
      "output_schema"}]}]}
+
+Many tenants at once: :func:`build_catalogs` yields the same catalogs as :func:`build_catalog` per
+tenant, but resolves availability with one statement per resolver family per chunk of tenants, and
+:func:`json_lines` prints them one compact JSON object per line (``App.catalogs``)::
+
+    for line in json_lines(build_catalogs(registry, session, ["acme", "globex"])):
+        sys.stdout.write(line + "\n")
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from mspflow.availability import resolve_many
+from mspflow.availability import Availability, resolve_many, resolve_tenants
 from mspflow.modules import Action, Module
 from mspflow.registry import Registry
 
 CORE_GROUP_ORDER = ("control", "transform", "data", "scheduling", "communication")
+
+CHUNK_SIZE = 1000
+"""Tenants per chunk in :func:`build_catalogs`: each chunk is one ``IN (...)`` list, so one statement
+per resolver family, and at most this many catalogs are held before they are yielded. Every tenant is
+a bound parameter: keep chunks well below SQLite's 32,766 and psycopg's 65,535 parameters per
+statement."""
 
 
 def action_record(action: Action) -> dict[str, Any]:
@@ -101,3 +117,76 @@ def build_catalog(registry: Registry, session: Session, tenant: str) -> Catalog:
         status = availability[m.availability_key]
         records.append(CatalogRecord(m, tuple(registry.actions_of(m)), status.available, status.reason))
     return Catalog(tenant, tuple(records))
+
+
+class CatalogPlan:
+    """What every tenant's catalog shares: the module order, each module's actions, and one record per
+    (module, availability), so many catalogs hold references instead of copies."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.modules = ordered_modules(registry)
+        self.keys = list(dict.fromkeys(m.availability_key for m in self.modules))
+        self._actions = [tuple(registry.actions_of(m)) for m in self.modules]
+        self._records: dict[tuple[int, Availability], CatalogRecord] = {}
+
+    def catalogs(self, session: Session, tenants: Sequence[str]) -> list[Catalog]:
+        """The catalogs of ``tenants`` (in order; repeats allowed), one statement per resolver family."""
+        availability = resolve_tenants(session, tenants, self.keys, self.registry.resolvers)
+        columns = [availability[m.availability_key] for m in self.modules]
+        return [Catalog(t, tuple(self._record(i, col[t]) for i, col in enumerate(columns))) for t in tenants]
+
+    def _record(self, index: int, status: Availability) -> CatalogRecord:
+        record = self._records.get((index, status))
+        if record is None:
+            record = CatalogRecord(self.modules[index], self._actions[index], status.available, status.reason)
+            self._records[(index, status)] = record
+        return record
+
+
+def chunks(items: Iterable[str], size: int = CHUNK_SIZE) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size``, without reading ahead of the current list."""
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1, not {size}")
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def build_catalogs(registry: Registry, session: Session, tenants: Iterable[str], *,
+                   chunk_size: int = CHUNK_SIZE) -> Iterator[Catalog]:
+    """The catalog of each of ``tenants``, in order, equal to :func:`build_catalog` for each.
+
+    Streamed a chunk at a time: each chunk of ``chunk_size`` tenants costs one statement per resolver
+    family (all RMM modules together one, Teams one, core groups none); resolvers without a batch
+    form are still called once per tenant. ``session`` is used throughout; ``App.catalogs`` uses a
+    session per chunk instead, so no transaction stays open while the caller consumes catalogs.
+    """
+    plan = CatalogPlan(registry)
+    for chunk in chunks(tenants, chunk_size):
+        yield from plan.catalogs(session, chunk)
+
+
+def json_lines(catalogs: Iterable[Catalog], *, palette: bool = False) -> Iterator[str]:
+    """One compact JSON object per catalog (no trailing newline), the :meth:`Catalog.to_json` shape.
+
+    Each line equals ``json.dumps(catalog.to_json(palette=palette), separators=(",", ":"),
+    default=str)``; records shared between catalogs (as :func:`build_catalogs` makes them) are
+    serialized once.
+    """
+    cache: dict[int, tuple[CatalogRecord, str]] = {}
+    for catalog in catalogs:
+        parts = []
+        for record in catalog.palette if palette else catalog.records:
+            hit = cache.get(id(record))
+            if hit is None or hit[0] is not record:
+                if len(cache) >= 4096:  # catalogs built one by one share nothing; keep memory bounded
+                    cache.clear()
+                hit = (record, _dumps(record.to_json()))
+                cache[id(record)] = hit
+            parts.append(hit[1])
+        yield f'{{"tenant":{_dumps(catalog.tenant)},"records":[{",".join(parts)}]}}'
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)

@@ -578,7 +578,7 @@ def outbox_ack(
 def _module_for(instance: App, provider: str) -> Any:
     module = instance.registry.modules.get(f"app:{provider}")
     if module is None:
-        known = sorted(k[4:] for k in instance.registry.modules if k.startswith("app:"))
+        known = sorted(m.provider for m in instance.registry.modules.values() if m.provider)
         _fail(f"no installed plugin offers {provider!r}; installed: {', '.join(known) or 'none'}")
     return module
 
@@ -628,13 +628,14 @@ def tenant_authorize(
     """Authorize a user-context OAuth2 app: prints the authorize URL, takes the code, stores the tokens."""
     import json as _json
     import secrets as _secrets
-    import time
     from urllib.parse import parse_qs, urlencode, urlparse
 
-    import httpx
-
-    from mspflow import http, tenants
+    from mspflow import tenants
+    from mspflow.errors import ActionError
+    from mspflow.redaction import Redactor
     from mspflow.secrets import SecretKeyMissing
+    from mspflow.vendor import normalize_base_url
+    from mspflow.vendor.auth import exchange_code
 
     instance = _load()
     _db_guard(False, instance)
@@ -642,7 +643,7 @@ def tenant_authorize(
     oauth = module.oauth
     if oauth is None:
         _fail(f"the {provider} plugin does not use an authorization-code OAuth app")
-    regions = dict(oauth.regions)
+    regions = dict(module.vendor.regions) if module.vendor is not None else {}
     with instance.db.session() as session:
         current = tenants.describe(session, tenant)
     row = next((r for r in current["rmm_integrations"] if r["provider"] == provider), None)
@@ -657,7 +658,7 @@ def tenant_authorize(
     else:
         _fail("pass --region or connect the tenant with --instance-url first")
     try:
-        base = http.normalize_base_url(base)
+        base = normalize_base_url(base)
         with instance.db.session() as session:
             client_id = instance.secrets.get(session, tenant, oauth.client_id)
             client_secret = instance.secrets.get(session, tenant, oauth.client_secret)
@@ -681,16 +682,12 @@ def tenant_authorize(
         if query.get("state", [state])[0] != state:
             _fail("the pasted URL belongs to another authorization attempt (state mismatch); start again")
         pasted = query["code"][0]
-    transport = http._mounted.get(base)
-    with httpx.Client(base_url=base, timeout=30, transport=transport) as client:
-        response = client.post(oauth.token_path, data={
-            "grant_type": "authorization_code", "code": pasted, "redirect_uri": oauth.redirect_uri,
-            "client_id": client_id, "client_secret": client_secret}, headers={"Accept": "application/json"})
-    if response.status_code >= 400:
-        _fail(f"{module.label} refused the code: {http.vendor_message(response)}")
-    body = response.json()
-    creds = {"access_token": body["access_token"], "refresh_token": body.get("refresh_token"),
-             "expires_at": time.time() + float(body.get("expires_in", 3600)), "instance_url": base}
+    redactor = Redactor({client_id, client_secret})
+    try:
+        creds = exchange_code(oauth, base, pasted, client_id=client_id, client_secret=client_secret,
+                              vendor=module.label, redactor=redactor)
+    except ActionError as exc:
+        _fail(redactor.text(exc.message))
     with instance.db.session() as session:
         instance.secrets.set(session, tenant, oauth.credentials, _json.dumps(creds))
         tenants.connect(session, instance.registry, tenant, provider, base)

@@ -18,9 +18,12 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
+    from mspflow.alerts.store import AlertStore
+    from mspflow.assets import AssetStore
     from mspflow.db.engine import Database
-    from mspflow.http import Auth, RateLimit, VendorClient
+    from mspflow.modules import Module
     from mspflow.secrets import SecretStore
+    from mspflow.vendor import Auth, Vendor, VendorClient
 
 
 __all__ = ["ActionContext", "RedactingLogger", "utcnow"]
@@ -57,6 +60,7 @@ class ActionContext:
     :param invocation_id: the invocation record of this call.
     :param holds_write_lock: whether the call's own transaction holds SQLite's write lock right now (it
         takes it at its first write, not before); side transactions may write only while it does not.
+    :param module: the tile the action belongs to (its provider, its vendor), if any.
     """
 
     tenant_id: str
@@ -69,6 +73,7 @@ class ActionContext:
     secrets: Callable[[], SecretStore] | None = field(default=None, repr=False)
     db: Database | None = field(default=None, repr=False)
     provider: str | None = None
+    module: Module | None = field(default=None, repr=False)
     durable_secrets: list[tuple[str, str]] = field(default_factory=list, repr=False)
     holds_write_lock: Callable[[], bool] = field(default=lambda: True, repr=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False)
@@ -77,8 +82,12 @@ class ActionContext:
     _closers: list[Callable[[], None]] = field(init=False, repr=False, default_factory=list)
     _locked: dict[str, Session] = field(init=False, repr=False, default_factory=dict)
     _session: Session | None = field(init=False, repr=False, default=None)
+    _integration: tuple[str | None, dict[str, Any]] | None = field(init=False, repr=False, default=None)
+    _tenant_secrets: dict[str, str] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
+        if self.provider is None and self.module is not None:
+            self.provider = self.module.provider
         self.logger = RedactingLogger(logging.getLogger("mspflow.action"), self.redactor,
                                       {"tenant": self.tenant_id, "invocation_id": self.invocation_id})
 
@@ -94,43 +103,65 @@ class ActionContext:
         return self._session is not None
 
     @property
-    def auth(self) -> Any:
-        """The declarative auth strategies (``ctx.auth.api_key_header(...)``), see :mod:`mspflow.http`."""
-        from mspflow.http import auth
+    def auth(self) -> type:
+        """The declarative auth strategies (``ctx.auth.api_key_header(...)``), see :mod:`mspflow.vendor.auth`."""
+        from mspflow.vendor.auth import auth
 
         return auth
 
+    def _integration_row(self) -> tuple[str | None, dict[str, Any]]:
+        if self._integration is None:
+            row = None
+            if self.provider:
+                from sqlalchemy import select
+
+                from mspflow.db.models import RmmIntegration as R
+
+                row = self.session.execute(select(R.instance_url, R.settings).where(
+                    R.tenant == self.tenant_id, R.provider == self.provider)).first()
+            self._integration = (row[0], dict(row[1] or {})) if row is not None else (None, {})
+        return self._integration
+
+    @property
     def instance_url(self) -> str | None:
-        """The tenant's ``rmm_integrations.instance_url`` for this action's provider, if any."""
+        """The tenant's instance URL for this action's integration (``rmm_integrations.instance_url``), if any."""
+        return self._integration_row()[0]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The tenant's settings of this action's integration (``rmm_integrations.settings``; a copy)."""
+        return dict(self._integration_row()[1])
+
+    def http(self, vendor: Vendor | None = None, *, auth: Auth | None = None,
+             timeout_s: float | None = None) -> VendorClient:
+        """A client for the tile's vendor (or ``vendor``) for this tenant: base URL, auth, throttling, retries
+        and errors handled by the core. ``auth`` overrides the vendor's declared strategy for this call."""
+        from mspflow.vendor.client import make_client
+
+        spec = vendor if vendor is not None else (self.module.vendor if self.module is not None else None)
+        if spec is None:
+            raise ActionError.internal("this action's tile declares no vendor; pass Module(..., vendor=Vendor(...))")
+        self.load_secrets()  # whatever the vendor echoes back, every secret of the tenant is scrubbed
+        return make_client(self, spec, instance_url=self.instance_url, auth=auth, timeout_s=timeout_s)
+
+    @property
+    def assets(self) -> AssetStore:
+        """The tenant's assets synced from this action's provider (find, look up, upsert)."""
+        from mspflow.assets import AssetStore
+
+        return AssetStore(lambda: self.session, self.tenant_id, self._require_provider(), self.redactor, self.clock)
+
+    @property
+    def alerts(self) -> AlertStore:
+        """The tenant's RMM alerts from this action's provider (read, record, acknowledge)."""
+        from mspflow.alerts.store import AlertStore
+
+        return AlertStore(lambda: self.session, self.tenant_id, self._require_provider(), self.redactor, self.clock)
+
+    def _require_provider(self) -> str:
         if not self.provider:
-            return None
-        from sqlalchemy import select
-
-        from mspflow.db.models import RmmIntegration as R
-
-        return self.session.execute(
-            select(R.instance_url).where(R.tenant == self.tenant_id, R.provider == self.provider)
-        ).scalar()
-
-    def http(self, *, vendor: str, default_base_url: str | None = None, auth: Auth | None = None,
-             rate_limit: RateLimit | None = None, timeout: float = 30.0, trailing_slash: bool = False,
-             normalize: Callable[[str], str] | None = None) -> VendorClient:
-        """A vendor client for this tenant: base URL, auth, throttling, retries and errors handled by the core."""
-        from mspflow.http import make_client
-
-        return make_client(self, vendor=vendor, auth=auth, default_base_url=default_base_url,
-                           instance_url=self.instance_url(), rate_limit=rate_limit, timeout=timeout,
-                           trailing_slash=trailing_slash, normalize=normalize)
-
-    def http_client(self, *, base_url: str = "", headers: dict[str, str] | None = None,
-                    timeout: float = 30.0, transport: Any = None) -> Any:
-        """A plain ``httpx.Client`` with timeouts, closed when the call ends (no vendor plumbing)."""
-        import httpx
-
-        client = httpx.Client(base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0),
-                              transport=transport)
-        self._closers.append(client.close)
-        return client
+            raise ActionError.internal("assets and alerts belong to an integration; this action has no tile")
+        return self.provider
 
     def close(self) -> None:
         """Release what the call opened (the runtime calls this when the handler returns or raises)."""
@@ -138,20 +169,24 @@ class ActionContext:
             self._closers.pop()()
 
     def secret(self, name: str, *, required: bool = True, fresh: bool = False) -> str | None:
-        """The tenant's secret ``name``; its value is scrubbed from everything this call records.
+        """The tenant's secret ``name``; every secret of the tenant is scrubbed from everything this call records.
 
-        A missing required secret is ``INTEGRATION_INACTIVE`` saying how to store it. ``fresh`` reads
-        what other transactions committed since this call began (e.g. a token another worker refreshed).
+        The first read loads the tenant's whole set in one query (:meth:`load_secrets`), so a secret the
+        call never reads is still scrubbed when a vendor echoes it. A missing required secret is
+        ``INTEGRATION_INACTIVE`` saying how to store it. ``fresh`` reads what other transactions committed
+        since this call began (e.g. a token another worker refreshed).
         """
         if self.secrets is None:
             value = None
         elif name in self._locked:
+            self.load_secrets()
             value = self.secrets().get(self._locked[name], self.tenant_id, name)
         elif fresh and self.db is not None and self._separate_sessions:
+            self.load_secrets()
             with self.db.session() as s:
                 value = self.secrets().get(s, self.tenant_id, name)
         else:
-            value = self.secrets().get(self.session, self.tenant_id, name)
+            value = self.load_secrets().get(name)
         if value is None:
             if required:
                 raise ActionError(
@@ -162,12 +197,27 @@ class ActionContext:
                 )
             return None
         self.redactor.add(value)
+        if self._tenant_secrets is not None:
+            self._tenant_secrets[name] = value
         return value
+
+    def load_secrets(self) -> dict[str, str]:
+        """Every secret of the tenant, read once per call in one query and all added to :attr:`redactor`."""
+        if self._tenant_secrets is None:
+            if self.secrets is None:
+                return {}
+            from mspflow.secrets import all_secrets
+
+            self._tenant_secrets = all_secrets(self.secrets(), self.session, self.tenant_id)
+            self.redactor.add_all(self._tenant_secrets.values())
+        return self._tenant_secrets
 
     def store_secret(self, name: str, value: str) -> None:
         """Store a secret at once, outside the call's transaction (a rotated refresh token must survive even
         if the action then fails)."""
         self.redactor.add(value)
+        if self._tenant_secrets is not None:
+            self._tenant_secrets[name] = value
         if self.secrets is None:
             raise ActionError.internal("no secret store is configured")
         if name in self._locked:

@@ -61,8 +61,8 @@ def vendor_steps(app: App) -> list[dict[str, Any]]:
     """
     import importlib
 
-    from mspflow import http
     from mspflow.secrets import SecretKeyMissing
+    from mspflow.vendor import mount
 
     steps: list[dict[str, Any]] = []
     for module in app.registry.modules.values():
@@ -70,13 +70,13 @@ def vendor_steps(app: App) -> list[dict[str, Any]]:
             continue
         mod_name, _, cls_name = module.simulator.partition(":")
         sim = getattr(importlib.import_module(mod_name), cls_name)()
-        http.mount(sim.base_url, sim.transport())
+        mount(sim.base_url, sim.transport())
         key = module.availability_key or ""
         try:
             store = app.secrets
             with app.db.session() as s:
-                if key.startswith("rmm:"):  # self-hosted vendors have no default URL: point at the simulator's
-                    tenants.connect(s, app.registry, CONNECTED, key[4:], sim.base_url)
+                if key.startswith("rmm:") and module.provider:  # self-hosted vendors: point at the simulator
+                    tenants.connect(s, app.registry, CONNECTED, module.provider, sim.base_url)
                 for name, value in sim.demo_secrets().items():
                     store.set(s, CONNECTED, name, value)
         except SecretKeyMissing as exc:

@@ -13,7 +13,10 @@ Examples::
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import httpx
 
 ErrorCode = Literal[
     "VALIDATION_ERROR",
@@ -144,3 +147,72 @@ class ActionError(Exception):
     @classmethod
     def internal(cls, message: str = "The action failed unexpectedly.", **details: Any) -> ActionError:
         return cls("INTERNAL_ERROR", message, details=details)
+
+
+# -- vendor HTTP failures onto the taxonomy ------------------------------------------------------------
+
+_ERROR_FIELDS = ("error_description", "errorMessage", "message", "detail", "error", "title", "resultCode")
+
+
+def vendor_message(response: httpx.Response) -> str:
+    """The vendor's own words from an error body (JSON string, common object fields, or text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or response.reason_phrase
+    if isinstance(body, str):
+        return body
+    if isinstance(body, dict):
+        for field in _ERROR_FIELDS:
+            value = body.get(field)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return str(value["message"])
+    import json
+
+    return json.dumps(body)[:300]
+
+
+def retry_after_of(response: httpx.Response) -> float | None:
+    """The ``Retry-After`` header in seconds (delta or HTTP date), or None when absent or unreadable."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        import time
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def vendor_error(vendor: str, response: httpx.Response) -> ActionError:
+    """Map a failed response onto the taxonomy (secrets are scrubbed later, by the caller's redactor)."""
+    status = response.status_code
+    text = f"{vendor} API {status}: {vendor_message(response)}"
+    details: dict[str, Any] = {"status": status}
+    try:
+        body = response.json()
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            details["vendor_error"] = body["error"]
+    except ValueError:
+        pass
+    if status in (400, 422):
+        return ActionError("VALIDATION_ERROR", text, details=details)
+    if status in (401, 403):
+        return ActionError("PERMISSION_DENIED", f"{text} (reconnect the integration, or give its API key the "
+                           "rights this action needs)", details=details)
+    if status == 404:
+        return ActionError("NOT_FOUND", text, details=details)
+    if status == 409:
+        return ActionError("CONFLICT", text, details=details)
+    if status == 429:
+        return ActionError("RATE_LIMITED", text, details=details, retry_after=retry_after_of(response))
+    if status >= 500:
+        return ActionError("TRANSIENT_FAILURE", text, details=details, retry_after=retry_after_of(response))
+    return ActionError("INTERNAL_ERROR", f"{text} (unexpected status)", details=details)

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from mspflow.availability import Resolver
+    from mspflow.vendor.spec import OAuthApp, Vendor
 
 ACTION_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,2}$")
 """``provider.noun.verb`` (or ``group.verb`` for core actions such as ``scheduling.create_entry``)."""
@@ -72,11 +73,16 @@ class Action:
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:
-        return self.input_model.model_json_schema()
+        """The input model's JSON Schema, with the rules of :mod:`mspflow.inputs` (what the runtime accepts)."""
+        from mspflow.inputs import RuleSchema
+
+        return self.input_model.model_json_schema(schema_generator=RuleSchema)
 
     @cached_property
     def output_schema(self) -> dict[str, Any]:
-        return self.output_model.model_json_schema()
+        from mspflow.inputs import RuleSchema
+
+        return self.output_model.model_json_schema(schema_generator=RuleSchema)
 
     def check(self) -> None:
         """Raise :class:`DefinitionError` if this action cannot be registered."""
@@ -105,24 +111,6 @@ class Action:
                 )
 
 
-@dataclass(frozen=True)
-class OAuthApp:
-    """How an operator authorizes a user-context OAuth2 app (``mspflow tenant authorize T PROVIDER``).
-
-    Tokens land in the tenant secret ``credentials`` as JSON ``{"access_token", "refresh_token",
-    "expires_at", "instance_url"}``; ``regions`` maps a region name to its base URL.
-    """
-
-    authorize_path: str
-    token_path: str
-    scopes: str
-    credentials: str
-    client_id: str
-    client_secret: str
-    regions: tuple[tuple[str, str], ...] = ()
-    redirect_uri: str = "http://localhost/callback"
-
-
 @dataclass(eq=False)
 class Module:
     """A palette tile: a group of actions shown to a tenant when its availability resolver says so.
@@ -132,6 +120,7 @@ class Module:
         registered elsewhere through ``register_availability``.
     :param default_action_id: the action the tile drops onto the canvas; defaults to the first action.
     :param allowed_action_ids: ids (any version) the tile offers besides its own actions.
+    :param vendor: the vendor API its actions call through ``ctx.http()`` (a :class:`mspflow.Vendor`).
     :param simulator: ``"package.module:Class"`` of its sandbox simulator (``mspflow sim serve``).
     :param oauth: the OAuth2 app an operator authorizes with ``mspflow tenant authorize``.
     """
@@ -145,9 +134,17 @@ class Module:
     default_action_id: str | None = None
     allowed_action_ids: tuple[str, ...] = ()
     actions: list[Action] = field(default_factory=list)
+    vendor: Vendor | None = None
     simulator: str | None = None
     """``"package.module:Class"`` of the vendor sandbox simulator, imported only when used."""
     oauth: OAuthApp | None = None
+
+    @property
+    def provider(self) -> str | None:
+        """``ninjaone`` for ``app:ninjaone``: the name tenants connect (``rmm_integrations.provider``, secrets,
+        CLI arguments); None for core groups."""
+        kind, _, name = self.group_key.partition(":")
+        return name if kind == "app" and name else None
 
     @property
     def availability_key(self) -> str | None:
@@ -172,7 +169,8 @@ class Module:
         """What makes two module definitions the same (used to tell a re-registration from a conflict)."""
         return (
             self.group_key, self.label, self.availability, self.description, self.icon, self.tile_kind,
-            self.effective_default_action_id, self.action_ids, tuple(self.actions), self.simulator, self.oauth,
+            self.effective_default_action_id, self.action_ids, tuple(self.actions), self.vendor, self.simulator,
+            self.oauth,
         )
 
     def __eq__(self, other: object) -> bool:

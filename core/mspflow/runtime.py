@@ -157,14 +157,6 @@ class Runtime:
             raise validation_error(exc) from None
         return action, params
 
-    def provider_of(self, action: Action) -> str | None:
-        """``ninjaone`` for an action on a tile gated by ``rmm:ninjaone``; the availability key otherwise."""
-        module = self.registry.module_of(action.id)
-        key = module.availability_key if module else None
-        if not key or key == "core":
-            return None
-        return key.split(":", 1)[1] if key.startswith("rmm:") else key
-
     def needs_gate(self, action: Action) -> bool:
         """Whether :meth:`gate` has anything to check (tile-less actions without permission do not)."""
         return self.registry.module_of(action.id) is not None or (
@@ -177,9 +169,7 @@ class Runtime:
             with request_scope(session):
                 status = resolve(session, call.tenant_id, module.availability_key, self.registry.resolvers)
             if not status.available:
-                key = module.availability_key or ""
-                how = (f"`mspflow tenant connect {call.tenant_id} {key.split(':', 1)[1]}`"
-                       if key.startswith("rmm:") else f"`mspflow tenant connect {call.tenant_id} {key}`")
+                how = f"`mspflow tenant connect {call.tenant_id} {module.provider or module.availability_key}`"
                 raise ActionError.inactive(
                     f"{module.label} is not connected for tenant {call.tenant_id!r} ({status.reason}); "
                     f"connect it in the integration settings (standalone: {how})",
@@ -324,7 +314,7 @@ class Runtime:
             tenant_id=call.tenant_id, session_factory=session, run_id=run_id, step_path=call.step_path,
             attempt=claim.attempt, idempotency_key=key, invocation_id=claim.invocation_id,
             secrets=self._secrets, redactor=redactor, clock=self.clock, db=self.db,
-            provider=self.provider_of(action), durable_secrets=durable,
+            module=self.registry.module_of(action.id), durable_secrets=durable,
             holds_write_lock=lambda: self.db.writing(conn),
         )
         try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
-from mspflow.db.models import RmmIntegration, TeamsIntegration, TenantAddon
+from mspflow.db.models import RmmIntegration, TeamsIntegration, TenantAddon, TenantSecret
 from mspflow.registry import Registry
 
 TEAMS = "teams"
@@ -87,6 +87,18 @@ def disconnect(session: Session, registry: Registry, tenant: str, provider: str)
         return False
     rmm.is_active = False
     return True
+
+
+def known_tenants(session: Session) -> list[str]:
+    """Every tenant with a row in ``rmm_integrations``, ``tenant_addons``, ``teams_integrations`` or
+    ``tenant_secrets`` (the tables that say what a tenant has connected), in code-point order.
+
+    One statement. A tenant with none of these rows has only the core groups available; pass such
+    tenants to ``App.catalogs`` explicitly.
+    """
+    stmt = union(select(RmmIntegration.tenant), select(TenantAddon.tenant), select(TeamsIntegration.tenant),
+                 select(TenantSecret.tenant))
+    return sorted(session.execute(stmt).scalars())
 
 
 def describe(session: Session, tenant: str) -> dict[str, Any]:

@@ -55,13 +55,13 @@ BACKOFF_MAX_S = 300.0
 def queue_for(app: App, action_id: str) -> str:
     """``mspflow.<vendor>`` for an integration's action, ``mspflow.core`` for the rest."""
     module = app.registry.module_of(action_id)
-    if module is not None and module.group_key.startswith("app:"):
-        return QUEUE_PREFIX + module.group_key[4:]
+    if module is not None and module.provider:
+        return QUEUE_PREFIX + module.provider
     return CORE_QUEUE
 
 
 def all_queues(app: App) -> list[str]:
-    vendors = sorted(m.group_key[4:] for m in app.registry.modules.values() if m.group_key.startswith("app:"))
+    vendors = sorted(m.provider for m in app.registry.modules.values() if m.provider)
     return [CORE_QUEUE, *(QUEUE_PREFIX + v for v in vendors)]
 
 

@@ -4,7 +4,7 @@ A simulator answers the vendor's real paths with the vendor's own shapes, auth c
 paging and rate limits, from in-memory state. It is usable two ways, and the plugin's handlers cannot
 tell either from the real vendor:
 
-* as an ``httpx`` transport in-process: ``mspflow.http.mount(sim.base_url, sim.transport())``;
+* as an ``httpx`` transport in-process: ``mspflow.testing.mount(sim.base_url, sim.transport())``;
 * as a real HTTP server on loopback: ``sim.serve(port=8765)`` (``mspflow sim serve VENDOR``).
 
 Examples::

@@ -1,8 +1,8 @@
 """mspflow-ninjaone: NinjaOne RMM devices, scripts and alerts as workflow actions.
 
 Reads top to bottom: the tile, its availability, the client (paths, shapes, the auth choice), the
-actions. Token refresh, the 401 → refresh → once-more rule, percent-encoded ids, vendor errors and
-scrubbing of secrets all live in the core (:mod:`mspflow.http`), not here.
+actions. Token refresh, the 401 → refresh → once-more rule, percent-encoded ids, paging, vendor errors
+and scrubbing of secrets all live in the core (:mod:`mspflow.vendor`), not here.
 
 Credentials are the tenant secret ``ninjaone_credentials`` (JSON ``{"access_token", "refresh_token",
 "expires_at", "instance_url"}``, written by ``mspflow tenant authorize TENANT ninjaone``) plus
@@ -15,56 +15,69 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, model_validator
-from sqlalchemy import or_, select
+from pydantic import BaseModel, BeforeValidator, Field
 
-from mspflow import ActionContext, ActionError, Module, hookimpl, rmm_integration
-from mspflow.assets import assets_by_device, device_of_asset, synced_assets
-from mspflow.db.models import Asset, RmmAlert, TenantExternalEntityMapping
-from mspflow.modules import OAuthApp
+from mspflow import (
+    ActionContext,
+    ActionError,
+    KeysetPaging,
+    Module,
+    OAuthApp,
+    StoredAlert,
+    SyncedAsset,
+    Vendor,
+    auth,
+    exactly_one_of,
+    hookimpl,
+    required_if,
+    rmm_integration,
+)
 
 PROVIDER = "ninjaone"
 
-# -- the tile and its availability -------------------------------------------------------------------
+# -- the vendor, the tile and its availability -----------------------------------------------------
+
+BASE_URL = "https://app.ninjarmm.com"
+
+# One auth choice for every call: the user-context token of the authorization-code flow, because
+# ``/script/run`` refuses client-credentials tokens (``user_context_required``). NinjaOne publishes no
+# request quota, so no rate limit is declared; its 429 answers are honoured by the core.
+NINJAONE_API = Vendor(
+    "NinjaOne", base_url=BASE_URL,
+    regions=(("us", "https://app.ninjarmm.com"), ("us2", "https://us2.ninjarmm.com"),
+             ("eu", "https://eu.ninjarmm.com"), ("oc", "https://oc.ninjarmm.com"),
+             ("ca", "https://ca.ninjarmm.com"), ("fed", "https://fed.ninjarmm.com")),
+    auth=auth.oauth2_authorization_code("/ws/oauth/token", credentials="ninjaone_credentials",
+                                        client_id="ninjaone_client_id", client_secret="ninjaone_client_secret"),
+    paging=KeysetPaging(after="after", size="pageSize", id_key="id", page_size=100),
+)
 
 ninjaone = Module(
     "app:ninjaone", label="NinjaOne", icon="ninjaone",
     description="Find, sync and reboot NinjaOne devices, run their scripts, and acknowledge NinjaOne alerts.",
     availability=rmm_integration(PROVIDER),
     default_action_id="ninjaone.devices.find",
+    vendor=NINJAONE_API,
     simulator="mspflow_ninjaone.sim:NinjaOneSimulator",
     oauth=OAuthApp(
         authorize_path="/ws/oauth/authorize", token_path="/ws/oauth/token",
         scopes="monitoring management control offline_access", credentials="ninjaone_credentials",
         client_id="ninjaone_client_id", client_secret="ninjaone_client_secret",
-        regions=(("us", "https://app.ninjarmm.com"), ("us2", "https://us2.ninjarmm.com"),
-                 ("eu", "https://eu.ninjarmm.com"), ("oc", "https://oc.ninjarmm.com"),
-                 ("ca", "https://ca.ninjarmm.com"), ("fed", "https://fed.ninjarmm.com")),
     ),
 )
 
-# -- the client: paths, shapes and the auth choice ----------------------------------------------------
-
-BASE_URL = "https://app.ninjarmm.com"
-PAGE_SIZE = 100
+# -- the client: paths and shapes ---------------------------------------------------------------------
 
 
 class NinjaOne:
-    """The NinjaOne Public API v2 for one tenant.
-
-    One auth choice for every call: the user-context token of the authorization-code flow, because
-    ``/script/run`` refuses client-credentials tokens (``user_context_required``). NinjaOne publishes
-    no request quota, so no ``rate_limit=`` is declared; its 429 answers are honoured by the core.
-    """
+    """The NinjaOne Public API v2 for one tenant."""
 
     def __init__(self, ctx: ActionContext) -> None:
-        self.http = ctx.http(vendor="NinjaOne", default_base_url=BASE_URL, auth=ctx.auth.oauth2_authorization_code(
-            "/ws/oauth/token", credentials="ninjaone_credentials", client_id="ninjaone_client_id",
-            client_secret="ninjaone_client_secret"))
+        self.http = ctx.http()
 
     def devices(self, *, limit: int | None) -> list[dict[str, Any]]:
         """``GET /v2/devices``: bare arrays, keyset-paged by ``after=<last id>``."""
-        return self.http.keyset_pages(("v2", "devices"), page_size=PAGE_SIZE, limit=limit)
+        return self.http.pages(("v2", "devices"), limit=limit)
 
     def device(self, device_id: str) -> dict[str, Any]:
         return dict(self.http.get(("v2", "device", device_id)))
@@ -138,8 +151,8 @@ class Device(BaseModel):
                    node_class=d.get("nodeClass"), source="ninjaone")
 
     @classmethod
-    def from_asset(cls, a: Asset) -> Device:
-        return cls(external_device_id=str(a.rmm_device_id), asset_id=a.asset_id, organization_id=a.rmm_organization_id,
+    def from_asset(cls, a: SyncedAsset) -> Device:
+        return cls(external_device_id=a.device_id, asset_id=a.asset_id, organization_id=a.organization_id,
                    hostname=a.hostname, display_name=a.name, dns_name=a.dns_name, agent_online=a.agent_online,
                    last_seen_at=_iso(a.last_seen_at), os_name=a.os_name, node_class=a.node_class, source="local")
 
@@ -161,7 +174,7 @@ class Alert(BaseModel):
     source: Literal["local", "ninjaone"]
 
     @classmethod
-    def from_ninjaone(cls, a: dict[str, Any], local: RmmAlert | None, asset_id: str | None) -> Alert:
+    def from_ninjaone(cls, a: dict[str, Any], local: StoredAlert | None, asset_id: str | None) -> Alert:
         return cls(alert_id=local.alert_id if local else str(a["uid"]), external_alert_id=str(a["uid"]),
                    status="active", severity=a.get("severity"), priority=a.get("priority"),
                    title=a.get("subject") or a.get("sourceName"), message=a.get("message"),
@@ -170,12 +183,12 @@ class Alert(BaseModel):
                    updated_at=_iso(a.get("updateTime")), acknowledged=False, source="ninjaone")
 
     @classmethod
-    def from_row(cls, r: RmmAlert) -> Alert:
+    def from_row(cls, r: StoredAlert) -> Alert:
         return cls(alert_id=r.alert_id, external_alert_id=r.external_alert_id, status=r.status, severity=r.severity,
-                   priority=r.priority, title=r.title, message=r.message, device_id=r.external_device_id,
+                   priority=r.priority, title=r.title, message=r.message, device_id=r.device_id,
                    asset_id=r.asset_id, source_type=r.source_type, created_at=_iso(r.created_at),
                    updated_at=_iso(r.updated_at),
-                   acknowledged=r.status == "acknowledged" or r.acknowledged_at is not None, source="local")
+                   acknowledged=r.acknowledged, source="local")
 
 
 class Script(BaseModel):
@@ -198,15 +211,9 @@ def _node_asset_type(node_class: str | None) -> str:
     return "network_device" if cls.startswith("NMS") else "workstation"
 
 
-# -- the PSA's own rows (every query tenant-scoped) ----------------------------------------------------
-
-
-def _local_alert(ctx: ActionContext, ref: AlertRef) -> RmmAlert | None:
-    match = RmmAlert.external_alert_id == ref.uid
-    if ref.alert_uid is not None:
-        match = or_(match, RmmAlert.alert_id == ref.uid)
-    return ctx.session.execute(select(RmmAlert).where(
-        RmmAlert.tenant == ctx.tenant_id, RmmAlert.provider == PROVIDER, match).limit(1)).scalar()
+def _local_alert(ctx: ActionContext, ref: AlertRef) -> StoredAlert | None:
+    """The PSA's copy: by NinjaOne's uid, or (for ``alert_uid``) also by the PSA's own alert id."""
+    return ctx.alerts.find(ref.uid, or_alert_id=ref.alert_uid is not None)
 
 
 # -- the actions ----------------------------------------------------------------------------------------
@@ -233,13 +240,13 @@ def find_devices(params: FindDevicesInput, ctx: ActionContext) -> Devices:
     Filters combine: a device id, a PSA asset id, and a query matched against display, host and DNS names.
     """
     if not params.live:
-        rows = synced_assets(ctx.session, ctx.tenant_id, PROVIDER, device_id=params.device_id,
-                             asset_id=params.asset_id, query=params.query, limit=params.limit)
+        rows = ctx.assets.find(device_id=params.device_id, asset_id=params.asset_id, query=params.query,
+                               limit=params.limit)
         found = [Device.from_asset(a) for a in rows]
         return Devices(devices=found, count=len(found))
     device_id = params.device_id
     if device_id is None and params.asset_id is not None:
-        device_id = device_of_asset(ctx.session, ctx.tenant_id, PROVIDER, params.asset_id)
+        device_id = ctx.assets.device_of(params.asset_id)
         if device_id is None:
             return Devices(devices=[], count=0)
     api = NinjaOne(ctx)
@@ -252,7 +259,7 @@ def find_devices(params: FindDevicesInput, ctx: ActionContext) -> Devices:
         items = [d for d in items if any(needle in str(d.get(k) or "").casefold()
                                          for k in ("displayName", "systemName", "dnsName"))]
     items = items[:params.limit]
-    assets = assets_by_device(ctx.session, ctx.tenant_id, PROVIDER, [str(d["id"]) for d in items])
+    assets = ctx.assets.by_device([str(d["id"]) for d in items])
     found = [Device.from_ninjaone(d, assets.get(str(d["id"]))) for d in items]
     return Devices(devices=found, count=len(found))
 
@@ -271,35 +278,15 @@ class SyncOutput(BaseModel):
 def sync_device(params: DeviceInput, ctx: ActionContext) -> SyncOutput:
     """Create or update the PSA asset of one NinjaOne device, linked through its external-entity mapping."""
     d = NinjaOne(ctx).device(params.device_id)
-    external_id, now = str(d["id"]), ctx.clock()
-    link = ctx.session.execute(select(TenantExternalEntityMapping).where(
-        TenantExternalEntityMapping.tenant == ctx.tenant_id, TenantExternalEntityMapping.integration_type == PROVIDER,
-        TenantExternalEntityMapping.entity_type == "asset",
-        TenantExternalEntityMapping.external_entity_id == external_id)).scalar()
-    asset = ctx.session.get(Asset, (ctx.tenant_id, link.entity_id)) if link else None
-    if asset is None:
-        asset = ctx.session.execute(select(Asset).where(
-            Asset.tenant == ctx.tenant_id, Asset.rmm_provider == PROVIDER, Asset.rmm_device_id == external_id)
-            .order_by(Asset.created_at).limit(1)).scalar()
-    if asset is None:
-        asset = Asset(tenant=ctx.tenant_id, rmm_provider=PROVIDER, rmm_device_id=external_id, status="active")
-        ctx.session.add(asset)
-    asset.name = d.get("displayName") or d.get("systemName") or f"NinjaOne device {external_id}"
-    asset.asset_type = _node_asset_type(d.get("nodeClass"))
-    asset.hostname, asset.dns_name = d.get("systemName"), d.get("dnsName")
-    asset.os_name, asset.node_class = (d.get("os") or {}).get("name"), d.get("nodeClass")
-    asset.rmm_organization_id = _text(d.get("organizationId"))
-    asset.agent_online = None if d.get("offline") is None else not d["offline"]
-    asset.last_seen_at = _epoch(d.get("lastContact"))
-    ctx.session.flush()
-    if link is None:
-        link = TenantExternalEntityMapping(tenant=ctx.tenant_id, integration_type=PROVIDER, entity_type="asset",
-                                           external_entity_id=external_id, entity_id=asset.asset_id)
-        ctx.session.add(link)
-    link.entity_id, link.sync_status, link.last_synced_at = asset.asset_id, "synced", now
-    link.metadata_json = {"uid": d.get("uid"), "organization_id": _text(d.get("organizationId")),
-                          "location_id": _text(d.get("locationId")), "approval_status": d.get("approvalStatus")}
-    ctx.session.flush()
+    external_id = str(d["id"])
+    asset = ctx.assets.upsert(
+        external_id, name=d.get("displayName") or d.get("systemName") or f"NinjaOne device {external_id}",
+        asset_type=_node_asset_type(d.get("nodeClass")), hostname=d.get("systemName"), dns_name=d.get("dnsName"),
+        os_name=(d.get("os") or {}).get("name"), organization_id=_text(d.get("organizationId")),
+        node_class=d.get("nodeClass"), agent_online=None if d.get("offline") is None else not d["offline"],
+        last_seen_at=_epoch(d.get("lastContact")),
+        metadata={"uid": d.get("uid"), "organization_id": _text(d.get("organizationId")),
+                  "location_id": _text(d.get("locationId")), "approval_status": d.get("approvalStatus")})
     return SyncOutput(synced=True, external_device_id=external_id, asset_id=asset.asset_id)
 
 
@@ -333,23 +320,21 @@ def scripting_options(params: DeviceInput, ctx: ActionContext) -> Scripts:
     return Scripts(scripts=found, count=len(found))
 
 
+ScriptIdInput = Annotated[int, Field(ge=0, le=9_999_999_999)] | Annotated[str, Field(pattern=r"^[0-9]{1,10}$")]
+
+
 class RunScriptInput(BaseModel):
     device_id: DeviceId
     type: Literal["SCRIPT", "ACTION"] = Field(description="SCRIPT: a library script; ACTION: a built-in action")
-    script_id: Annotated[str, BeforeValidator(_id_text, json_schema_input_type=int | str),
+    script_id: Annotated[str, BeforeValidator(_id_text, json_schema_input_type=ScriptIdInput),
                          Field(pattern=r"^[0-9]{1,10}$")] | None = Field(None, description="Required for SCRIPT")
     action_uid: str | None = Field(None, min_length=1, max_length=64, description="Required for ACTION")
     parameters: str | None = Field(None, description="The script's parameters, as one string")
     run_as: str | None = Field(None, max_length=64,
                                description="system, loggedonuser, SR_LOCAL_ADMINISTRATOR, ... or a credential id")
 
-    @model_validator(mode="after")
-    def _target(self) -> RunScriptInput:
-        if self.type == "SCRIPT" and self.script_id is None:
-            raise ValueError("script_id is required when type is SCRIPT")
-        if self.type == "ACTION" and self.action_uid is None:
-            raise ValueError("action_uid is required when type is ACTION")
-        return self
+    _script = required_if("type", "SCRIPT", "script_id")  # rules the published schema states too
+    _action = required_if("type", "ACTION", "action_uid")
 
 
 class RunScriptOutput(BaseModel):
@@ -381,17 +366,12 @@ class Alerts(BaseModel):
 def list_active_alerts(params: ListAlertsInput, ctx: ActionContext) -> Alerts:
     """Active NinjaOne alerts, newest first, as the PSA stores them or live from NinjaOne (with live)."""
     if not params.live:
-        rows = ctx.session.execute(select(RmmAlert).where(
-            RmmAlert.tenant == ctx.tenant_id, RmmAlert.provider == PROVIDER, RmmAlert.status == "active")
-            .order_by(RmmAlert.created_at.desc(), RmmAlert.alert_id).limit(params.limit)).scalars()
-        found = [Alert.from_row(r) for r in rows]
+        found = [Alert.from_row(r) for r in ctx.alerts.active(limit=params.limit)]
         return Alerts(alerts=found, count=len(found))
     items = sorted(NinjaOne(ctx).alerts(), key=lambda a: a.get("createTime") or 0, reverse=True)[:params.limit]
-    local = {r.external_alert_id: r for r in ctx.session.execute(select(RmmAlert).where(
-        RmmAlert.tenant == ctx.tenant_id, RmmAlert.provider == PROVIDER,
-        RmmAlert.external_alert_id.in_([str(a["uid"]) for a in items]))).scalars()} if items else {}
+    local = ctx.alerts.by_external_ids([str(a["uid"]) for a in items])
     devices = [str(a["deviceId"]) for a in items if a.get("deviceId") is not None]
-    assets = assets_by_device(ctx.session, ctx.tenant_id, PROVIDER, devices)
+    assets = ctx.assets.by_device(devices)
     found = [Alert.from_ninjaone(a, local.get(str(a["uid"])), assets.get(str(a.get("deviceId")))) for a in items]
     return Alerts(alerts=found, count=len(found))
 
@@ -402,11 +382,7 @@ class AlertRef(BaseModel):
     external_alert_id: str | None = Field(None, min_length=1, max_length=255,
                                           description="NinjaOne's alert uid as the PSA stores it")
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> AlertRef:
-        if (self.alert_uid is None) == (self.external_alert_id is None):
-            raise ValueError("give exactly one of alert_uid or external_alert_id")
-        return self
+    _exactly_one = exactly_one_of("alert_uid", "external_alert_id")
 
     @property
     def uid(self) -> str:
@@ -428,7 +404,7 @@ def get_alert(params: AlertRef, ctx: ActionContext) -> AlertOutput:
         raise ActionError.not_found(f"NinjaOne has no active alert {params.uid!r} and the PSA stores none",
                                     alert_uid=params.uid)
     devices = [str(found["deviceId"])] if found.get("deviceId") is not None else []
-    assets = assets_by_device(ctx.session, ctx.tenant_id, PROVIDER, devices)
+    assets = ctx.assets.by_device(devices)
     return AlertOutput(alert=Alert.from_ninjaone(found, None, assets.get(str(found.get("deviceId")))))
 
 
@@ -444,9 +420,7 @@ def reset_alert(params: AlertRef, ctx: ActionContext) -> ResetOutput:
     NinjaOne(ctx).reset_alert(row.external_alert_id if row is not None else params.uid)
     if row is None:
         return ResetOutput(acknowledged=True, alert_id=params.uid)
-    row.status, row.acknowledged_at = "acknowledged", ctx.clock()
-    ctx.session.flush()
-    return ResetOutput(acknowledged=True, alert_id=row.alert_id)
+    return ResetOutput(acknowledged=True, alert_id=ctx.alerts.acknowledge(row.alert_id).alert_id)
 
 
 @hookimpl

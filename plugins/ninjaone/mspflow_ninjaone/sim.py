@@ -12,7 +12,7 @@ error_code}``; where the real ``error_code`` is unknown the HTTP status stands i
 Examples::
 
     sim = NinjaOneSimulator()                      # seeded: devices 1041-1045, three alerts
-    mspflow.http.mount(sim.base_url, sim.transport())
+    mspflow.testing.mount(sim.base_url, sim.transport())
     creds = sim.issue_user_token()                 # the ninjaone_credentials JSON fields
     ...
     assert sim.reboots[1041] == 1

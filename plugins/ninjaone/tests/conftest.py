@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from mspflow_ninjaone.sim import NinjaOneSimulator
 
-from mspflow import http
+from mspflow import vendor as http
 from mspflow.app import App
 from mspflow.db.engine import Database
 from mspflow.db.migrate import upgrade

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mspflow import http
+from mspflow import vendor as http
 
 LIVE_FIND = ("devices.find", {"live": True, "device_id": 1041})
 

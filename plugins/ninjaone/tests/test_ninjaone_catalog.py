@@ -51,7 +51,8 @@ def test_the_tile_and_its_actions() -> None:
             oauth.client_secret) == ("/ws/oauth/authorize", "/ws/oauth/token",
                                      "monitoring management control offline_access", "ninjaone_credentials",
                                      "ninjaone_client_id", "ninjaone_client_secret")
-    assert dict(oauth.regions) == {"us": "https://app.ninjarmm.com", "us2": "https://us2.ninjarmm.com",
+    assert ninjaone.vendor is not None
+    assert dict(ninjaone.vendor.regions) == {"us": "https://app.ninjarmm.com", "us2": "https://us2.ninjarmm.com",
                                    "eu": "https://eu.ninjarmm.com", "oc": "https://oc.ninjarmm.com",
                                    "ca": "https://ca.ninjarmm.com", "fed": "https://fed.ninjarmm.com"}
 

@@ -2,7 +2,7 @@
 
 Reads top to bottom: the tile, its availability, the client (paths, shapes, the auth choice), the
 actions. Percent-encoded ids, vendor errors, the 401 → refresh → once-more rule and scrubbing of secrets
-live in the core (:mod:`mspflow.http`), not here.
+live in the core (:mod:`mspflow.vendor`), not here.
 
 Tactical RMM is self-hosted: the base URL is the tenant's ``rmm_integrations.instance_url`` (the API host,
 e.g. ``https://api.example.com``); there is no default. Every route ends in ``/``.
@@ -12,7 +12,7 @@ Auth is chosen by the integration's ``settings.auth_mode``:
 * ``api_key`` (default): tenant secret ``tacticalrmm_api_key`` sent as ``X-API-KEY``;
 * ``knox``: tenant secrets ``tacticalrmm_username`` and ``tacticalrmm_password``; the knox token is kept in
   ``tacticalrmm_knox_token`` and sent as ``Authorization: Token …``. A 401 logs in again once
-  (:class:`KnoxLogin`). An account with TOTP cannot log in unattended: use an API key instead.
+  (``KNOX_LOGIN``, a core login-token strategy). An account with TOTP cannot log in unattended: use an API key instead.
 """
 
 from __future__ import annotations
@@ -20,36 +20,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import httpx
-from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select
+from pydantic import BaseModel, Field
 
-from mspflow import ActionContext, ActionError, Module, hookimpl, rmm_integration
-from mspflow.assets import assets_by_device, device_of_asset, synced_assets
-from mspflow.db.models import Asset, RmmIntegration
-from mspflow.http import VendorClient, build_path, vendor_error
+from mspflow import (
+    ActionContext,
+    ActionError,
+    EnvVar,
+    LocalDateTime,
+    Module,
+    SyncedAsset,
+    Vendor,
+    auth,
+    hookimpl,
+    required_if,
+    rmm_integration,
+)
 
 PROVIDER = "tacticalrmm"
 
 # -- the tile and its availability -------------------------------------------------------------------
 
-tacticalrmm = Module(
-    "app:tacticalrmm", label="Tactical RMM", icon="tacticalrmm",
-    description="Find Tactical RMM agents, run their scripts and commands, and reboot them.",
-    availability=rmm_integration(PROVIDER),
-    default_action_id="tacticalrmm.agents.find",
-    simulator="mspflow_tacticalrmm.sim:TacticalRMMSimulator",
-)
-
-# -- the client: paths, shapes and the auth choice ----------------------------------------------------
-
 VENDOR = "Tactical RMM"
 MAX_TIMEOUT_S = 900  # longest script/command wait accepted; the server itself waits timeout + 3 s
 CLIENT_TIMEOUT_S = MAX_TIMEOUT_S + 15.0
-CHECKCREDS = ("v2", "checkcreds")
-NO_ANSWER = {"timeout": "the agent did not answer in time (offline, or the script outlived its timeout)",
-             "natsdown": "the Tactical RMM server's message bus (NATS) is down"}
-UNREACHABLE = "Unable to contact the agent"
 
 
 def normalize_instance_url(url: str) -> str:
@@ -63,55 +56,44 @@ def normalize_instance_url(url: str) -> str:
     return url
 
 
-class KnoxLogin:
-    """``Authorization: Token <knox token>`` from the stored token, logging in again after a 401.
+# Self-hosted: the base URL is the tenant's instance URL, never a default. No paging (full JSON arrays)
+# and no API rate limits; every route ends in "/".
+TACTICAL_API = Vendor(VENDOR, self_hosted=True, trailing_slash=True, timeout_s=CLIENT_TIMEOUT_S,
+                      normalize=normalize_instance_url)
 
-    The login is Tactical's first step, ``POST /v2/checkcreds/`` with ``{username, password}``: for an
-    account without TOTP it answers ``{token, expiry, totp: false}``. An account with TOTP gets
-    ``{"totp": true}`` (older servers: ``"ok"``) and would need ``POST /v2/login/`` with a ``twofactor``
-    code, which an unattended workflow cannot produce: that is ``PERMISSION_DENIED`` asking for an API key.
-    """
+tacticalrmm = Module(
+    "app:tacticalrmm", label="Tactical RMM", icon="tacticalrmm",
+    description="Find Tactical RMM agents, run their scripts and commands, and reboot them.",
+    availability=rmm_integration(PROVIDER),
+    default_action_id="tacticalrmm.agents.find",
+    vendor=TACTICAL_API,
+    simulator="mspflow_tacticalrmm.sim:TacticalRMMSimulator",
+)
 
-    username = "tacticalrmm_username"
-    password = "tacticalrmm_password"
-    token = "tacticalrmm_knox_token"
+# -- the client: paths, shapes and the auth choice ----------------------------------------------------
 
-    def headers(self, http: VendorClient) -> dict[str, str]:
-        token = http.ctx.secret(self.token, required=False)
-        return {"Authorization": f"Token {token if token is not None else self._login(http)}"}
+NO_ANSWER = {"timeout": "the agent did not answer in time (offline, or the script outlived its timeout)",
+             "natsdown": "the Tactical RMM server's message bus (NATS) is down"}
+UNREACHABLE = "Unable to contact the agent"
 
-    def refresh(self, http: VendorClient) -> bool:
-        self._login(http)
-        return True
 
-    def _login(self, http: VendorClient) -> str:
-        creds = {"username": http.secret(self.username), "password": http.secret(self.password)}
-        try:
-            response = http.client.post(build_path(CHECKCREDS, trailing_slash=True), json=creds,
-                                        headers={"Accept": "application/json"})
-        except httpx.TransportError as exc:
-            raise ActionError("TRANSIENT_FAILURE", f"{VENDOR} login endpoint unreachable: {type(exc).__name__}",
-                              details={"reason": "LOGIN_UNREACHABLE"}) from None
-        if response.status_code >= 400:
-            err = vendor_error(VENDOR, response)
-            if response.status_code == 400:
-                raise ActionError.permission_denied(
-                    f"{VENDOR} refused the login of {creds['username']!r} ({err.message}); fix the secrets "
-                    f"{self.username} / {self.password}, or switch to an API key", reason="LOGIN_FAILED")
-            raise err
-        body = response.json()
-        token = body.get("token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            if body == "ok" or (isinstance(body, dict) and body.get("totp") is True):
-                raise ActionError.permission_denied(
-                    f"the {VENDOR} account {creds['username']!r} has two-factor (TOTP) login, which a workflow "
-                    "cannot complete unattended; create an API key in Tactical RMM (Settings > Global Settings "
-                    "> API Keys), store it as tenant secret tacticalrmm_api_key and set the integration's "
-                    "auth_mode to api_key", reason="TOTP_REQUIRED")
-            raise ActionError("INTERNAL_ERROR", f"{VENDOR} login answered without a token",
-                              details={"reason": "LOGIN_SHAPE"})
-        http.store_secret(self.token, token)
-        return token
+def _knox_reply(body: Any) -> None:
+    """Checkcreds answers an account with TOTP ``{"totp": true}`` (older servers: ``"ok"``) and no token:
+    the second step, ``POST /v2/login/`` with a ``twofactor`` code, cannot be done unattended."""
+    if body == "ok" or (isinstance(body, dict) and body.get("totp") is True and not body.get("token")):
+        raise ActionError.permission_denied(
+            f"the {VENDOR} account has two-factor (TOTP) login, which a workflow cannot complete unattended; "
+            "create an API key in Tactical RMM (Settings > Global Settings > API Keys), store it as tenant secret "
+            "tacticalrmm_api_key and set the integration's auth_mode to api_key", reason="TOTP_REQUIRED")
+
+
+# Knox mode: Tactical's first login step, ``POST /v2/checkcreds/`` with ``{username, password}``, answers an
+# account without TOTP ``{token, expiry, totp: false}``; the token is sent as ``Authorization: Token …``.
+KNOX_LOGIN = auth.login_token(
+    ("v2", "checkcreds"), fields={"username": "tacticalrmm_username", "password": "tacticalrmm_password"},
+    store_as="tacticalrmm_knox_token", token_field="token", prefix="Token ", check=_knox_reply,
+    refused="fix the secrets tacticalrmm_username / tacticalrmm_password, or switch to an API key")
+API_KEY = auth.api_key_header("X-API-KEY", "tacticalrmm_api_key")
 
 
 class TacticalRMM:
@@ -119,18 +101,11 @@ class TacticalRMM:
     application errors as a 400 whose body is a bare JSON string."""
 
     def __init__(self, ctx: ActionContext) -> None:
-        settings = ctx.session.execute(select(RmmIntegration.settings).where(
-            RmmIntegration.tenant == ctx.tenant_id, RmmIntegration.provider == PROVIDER)).scalar() or {}
-        mode = settings.get("auth_mode") or "api_key"
-        if mode == "api_key":
-            auth: Any = ctx.auth.api_key_header("X-API-KEY", "tacticalrmm_api_key")
-        elif mode == "knox":
-            auth = KnoxLogin()
-        else:
+        mode = ctx.settings.get("auth_mode") or "api_key"
+        if mode not in ("api_key", "knox"):
             raise ActionError.inactive(f"{VENDOR} auth_mode {mode!r} is unknown; set the integration setting "
                                        "auth_mode to api_key or knox", reason="BAD_AUTH_MODE")
-        self.http = ctx.http(vendor=VENDOR, auth=auth, timeout=CLIENT_TIMEOUT_S, trailing_slash=True,
-                             normalize=normalize_instance_url)
+        self.http = ctx.http(auth=API_KEY if mode == "api_key" else KNOX_LOGIN)
 
     def agents(self, monitoring_type: str | None = None) -> list[dict[str, Any]]:
         """``GET /agents/`` (``detail=true``: the table shape with ``client_name``/``site_name``)."""
@@ -219,9 +194,9 @@ class Agent(BaseModel):
                    needs_reboot=d.get("needs_reboot"), source="tacticalrmm")
 
     @classmethod
-    def from_asset(cls, a: Asset) -> Agent:
+    def from_asset(cls, a: SyncedAsset) -> Agent:
         status = None if a.agent_online is None else ("online" if a.agent_online else "offline")
-        return cls(agent_id=str(a.rmm_device_id), asset_id=a.asset_id, hostname=a.hostname, description=a.name,
+        return cls(agent_id=a.device_id, asset_id=a.asset_id, hostname=a.hostname, description=a.name,
                    client_name=None, site_name=None, status=status, plat=None, monitoring_type=None,
                    operating_system=a.os_name, last_seen_at=_iso(a.last_seen_at), needs_reboot=None,
                    source="local")
@@ -268,9 +243,6 @@ class Script(BaseModel):
                    supported_platforms=list(s.get("supported_platforms") or []))
 
 
-# -- the PSA's own rows (every query tenant-scoped) ----------------------------------------------------
-
-
 # -- the actions ----------------------------------------------------------------------------------------
 
 
@@ -296,13 +268,13 @@ def find_agents(params: FindAgentsInput, ctx: ActionContext) -> Agents:
     Filters combine: an agent id, a PSA asset id, and a query matched against names.
     """
     if not params.live:
-        rows = synced_assets(ctx.session, ctx.tenant_id, PROVIDER, device_id=params.agent_id,
-                             asset_id=params.asset_id, query=params.query, limit=params.limit)
+        rows = ctx.assets.find(device_id=params.agent_id, asset_id=params.asset_id, query=params.query,
+                               limit=params.limit)
         found = [Agent.from_asset(a) for a in rows]
         return Agents(agents=found, count=len(found))
     agent_id = params.agent_id
     if agent_id is None and params.asset_id is not None:
-        agent_id = device_of_asset(ctx.session, ctx.tenant_id, PROVIDER, params.asset_id)
+        agent_id = ctx.assets.device_of(params.asset_id)
         if agent_id is None:
             return Agents(agents=[], count=0)
     api = TacticalRMM(ctx)
@@ -314,7 +286,7 @@ def find_agents(params: FindAgentsInput, ctx: ActionContext) -> Agents:
         items = [d for d in items if any(needle in str(d.get(k) or "").casefold()
                                          for k in ("hostname", "description", "client_name", "site_name"))]
     items = items[:params.limit]
-    assets = assets_by_device(ctx.session, ctx.tenant_id, PROVIDER, [str(d["agent_id"]) for d in items])
+    assets = ctx.assets.by_device([str(d["agent_id"]) for d in items])
     found = [Agent.from_tactical(d, assets.get(str(d["agent_id"]))) for d in items]
     return Agents(agents=found, count=len(found))
 
@@ -331,7 +303,7 @@ class AgentOutput(BaseModel):
 def get_agent(params: AgentInput, ctx: ActionContext) -> AgentOutput:
     """One agent's details, live from Tactical RMM."""
     d = TacticalRMM(ctx).agent(params.agent_id)
-    assets = assets_by_device(ctx.session, ctx.tenant_id, PROVIDER, [str(d["agent_id"])])
+    assets = ctx.assets.by_device([str(d["agent_id"])])
     return AgentOutput(agent=AgentDetail.from_detail(d, assets.get(str(d["agent_id"]))))
 
 
@@ -364,18 +336,10 @@ class RunScriptInput(BaseModel):
     agent_id: AgentId
     script_id: int = Field(ge=1, description="The script's id from List scripts")
     args: list[str] = Field(default_factory=list, description="Arguments, one string each")
-    env_vars: list[str] = Field(default_factory=list, description='Environment variables, each "KEY=value"')
+    env_vars: list[EnvVar] = Field(default_factory=list, description='Environment variables, each "KEY=value"')
     timeout: Timeout = 90
     run_as_user: bool = Field(False, description="Run as the logged-in user (forced when the script says so)")
     wait_for_output: bool = Field(True, description="Wait and return the output; false only starts the run")
-
-    @field_validator("env_vars")
-    @classmethod
-    def _pairs(cls, value: list[str]) -> list[str]:
-        bad = [v for v in value if "=" not in v or v.startswith("=")]
-        if bad:
-            raise ValueError(f"env_vars must look like KEY=value: {bad}")
-        return value
 
 
 class RunScriptOutput(BaseModel):
@@ -404,6 +368,7 @@ class RunCommandInput(BaseModel):
     timeout: Timeout = 30
     run_as_user: bool = False
     custom_shell: str | None = Field(None, min_length=1, max_length=255, description="Only with shell=custom")
+    _custom = required_if("shell", "custom", "custom_shell")
 
 
 class RunCommandOutput(BaseModel):
@@ -427,16 +392,9 @@ def run_command(params: RunCommandInput, ctx: ActionContext) -> RunCommandOutput
 
 class RebootInput(BaseModel):
     agent_id: AgentId
-    at: datetime | None = Field(None, description=(
+    at: LocalDateTime | None = Field(None, description=(
         "Schedule for this wall-clock time in the agent's own time zone (no offset; minutes precision; "
         "Windows agents only). Empty: reboot now."))
-
-    @field_validator("at")
-    @classmethod
-    def _local(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is not None:
-            raise ValueError("give the agent's local time without a UTC offset, e.g. 2026-01-31T22:30")
-        return value
 
 
 class RebootOutput(BaseModel):

@@ -13,7 +13,7 @@ then ``POST /v2/login/`` with ``twofactor``; tokens from checkcreds live 180 s.
 Examples::
 
     sim = TacticalRMMSimulator()                       # seeded: four agents, four scripts
-    mspflow.http.mount(sim.base_url, sim.transport())
+    mspflow.testing.mount(sim.base_url, sim.transport())
     sim.set_online(SERVER_ID, False)
     sim.nats_down = True
     assert sim.reboots[SERVER_ID] == 1

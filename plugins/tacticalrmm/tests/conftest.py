@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mspflow_tacticalrmm.sim import TacticalRMMSimulator
 
-from mspflow import http
+from mspflow import vendor as http
 from mspflow.app import App
 from mspflow.db.engine import Database
 from mspflow.db.migrate import upgrade

@@ -1,0 +1,80 @@
+"""The reliability suite: hostile inputs, faults and crashes, one figure per area.
+
+Run with ``nox -s reliability`` (``./dev reliability``); CI runs the short ``ci`` profile, and
+``MSPFLOW_RELIABILITY_PROFILE=full`` runs the long one. Each area records its figure with
+``figures.record(area, text, ok)`` and then asserts ``ok``; the table of every figure recorded is printed
+at the end of the run, so a missed figure is visible beside the ones that held.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from mspflow.app import App
+from mspflow.db.engine import Database
+from tests.reliability.world import World
+
+PROFILES = {
+    # fuzzed inputs per database, crash rounds, queued calls in the load test
+    "ci": {"fuzz": 10_000, "crash_calls": 40, "crash_kills": 2, "load": 10_000, "secret_rounds": 1},
+    "full": {"fuzz": 50_000, "crash_calls": 200, "crash_kills": 6, "load": 10_000, "secret_rounds": 3},
+}
+
+
+@dataclass
+class Figure:
+    area: str
+    text: str
+    ok: bool
+
+
+class Figures:
+    def __init__(self) -> None:
+        self.rows: list[Figure] = []
+
+    def record(self, area: str, text: str, ok: bool) -> bool:
+        self.rows.append(Figure(area, text, ok))
+        return ok
+
+
+_FIGURES = Figures()
+
+
+@pytest.fixture(scope="session")
+def figures() -> Figures:
+    return _FIGURES
+
+
+@pytest.fixture(scope="session")
+def profile() -> dict[str, int]:
+    name = os.environ.get("MSPFLOW_RELIABILITY_PROFILE", "ci")
+    if name not in PROFILES:
+        raise pytest.UsageError(f"MSPFLOW_RELIABILITY_PROFILE={name!r}; use one of {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+@pytest.fixture
+def world(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """Every installed plugin on its mounted simulator, two tenants connected to all of them."""
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("MSPFLOW_SECRET_KEY", Fernet.generate_key().decode())
+    w = World(App(db=db))
+    yield w
+    w.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _FIGURES.rows:
+        return
+    tr = terminalreporter
+    tr.section("reliability figures")
+    width = max(len(f.area) for f in _FIGURES.rows)
+    for f in _FIGURES.rows:
+        tr.write_line(f"{'ok  ' if f.ok else 'MISS'}  {f.area:<{width}}  {f.text}")
+    profile = os.environ.get("MSPFLOW_RELIABILITY_PROFILE", "ci")
+    tr.write_line(f"(profile {profile}; {sum(not f.ok for f in _FIGURES.rows)} missed)")
