@@ -10,11 +10,19 @@ synchronous_commit off) and PostgreSQL (a throwaway server, or ``MSPFLOW_BENCH_P
   needs: one INSERT of a row in its own transaction, then one UPDATE of it in another (SQLAlchemy
   Core on the invocation table itself, so indexes and constraints are the same; statements built
   once; an engine without ``pool_pre_ping``);
-* round trips per call by kind: the statements seen by a ``before_cursor_execute`` listener (first
-  keyword), transactions begun/committed/rolled back (connection events: psycopg sends its BEGIN
-  itself, SQLite gets an explicit one), ``pool_pre_ping`` pings (not visible to cursor events),
-  pool checkouts; and where the time per call goes: the driver's execute, commit/rollback, the rest
-  (Python: mspflow, SQLAlchemy Core/ORM, pydantic).
+* round trips per call, counted where they happen: on PostgreSQL on the wire (a relay in front of the
+  server counts the client's turns, ``_wire.py``), on SQLite from the driver (every statement the
+  library runs, BEGIN and COMMIT included, through ``sqlite3``'s trace callback), for the bare loop
+  and ``execute()`` side by side (mspflow should use no more than the bare loop); then by kind as
+  SQLAlchemy sees them (statements by first keyword, transactions begun/committed/rolled back, pool
+  checkouts; on PostgreSQL a BEGIN or COMMIT event need not reach the wire: psycopg sends neither in
+  autocommit mode, and mspflow's three hot statements go to psycopg directly, unseen by SQLAlchemy:
+  read the wire count), and where the time per call goes: the driver's execute, commit/rollback, the rest
+  (Python: mspflow, SQLAlchemy Core/ORM, pydantic);
+* independent calls side by side: 8 threads each run one call of an action whose simulated vendor
+  takes VENDOR_S (1 s) between a read and a write of the handler's own, printed as the wall time
+  of the 8 over the wall time of one (goal <= 1.5; a database lock held across the vendor wait
+  makes it about 8).
 
 Prints figures; asserts nothing. Rates are medians of ROUNDS interleaved rounds (bare, execute,
 replay) and ratios are medians of the per-round ratios, because absolute timings on these machines
@@ -30,6 +38,7 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -39,8 +48,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import _servers
+import _wire
 from pydantic import BaseModel
-from sqlalchemy import Engine, bindparam, delete, event, insert, update
+from sqlalchemy import Engine, bindparam, delete, event, insert, text, update
 
 from mspflow import hookimpl
 from mspflow.app import App
@@ -57,6 +67,9 @@ ROUNDS = 5
 #: Calls per round and database (the PostgreSQL loops are slower per call: fewer calls, similar time).
 CALLS = {"sqlite": 600, "postgresql": 500}
 COUNTED_CALLS = 200
+VENDOR_S = 1.0
+SIDE_BY_SIDE = 8
+SLOW = "bench.vendor.wait"
 
 
 class NoopInput(BaseModel):
@@ -72,11 +85,20 @@ def noop(params: NoopInput, ctx: Any) -> NoopOutput:
     return NoopOutput()
 
 
+def vendor_wait(params: NoopInput, ctx: Any) -> NoopOutput:
+    """Read, wait on a simulated vendor for VENDOR_S, then record the result: a typical RMM call."""
+    ctx.session.execute(text("SELECT count(*) FROM bench_effects WHERE device_id = :d"), {"d": params.device_id})
+    time.sleep(VENDOR_S)
+    ctx.session.execute(text("INSERT INTO bench_effects (device_id) VALUES (:d)"), {"d": params.device_id})
+    return NoopOutput()
+
+
 class BenchPlugin:
     @staticmethod
     @hookimpl
     def register_actions(register: Callable[[Any], None]) -> None:
         register(action(ACTION, label="No-op (benchmark)", handler=noop, side_effectful=True))
+        register(action(SLOW, label="Vendor wait (benchmark)", handler=vendor_wait, side_effectful=True))
 
 
 # -- the loops ------------------------------------------------------------------------------------------
@@ -192,6 +214,41 @@ def counting(engine: Engine) -> Iterator[tuple[Counter[str], dict[str, float]]]:
             event.remove(target, name, fn)
 
 
+@contextmanager
+def sqlite_trace(engine: Engine) -> Iterator[Counter[str]]:
+    """Every statement the SQLite library runs on ``engine``'s connections (BEGIN/COMMIT included)."""
+    seen: Counter[str] = Counter()
+    traced: list[Any] = []
+
+    def trace(statement: str) -> None:
+        seen[statement.lstrip().split(None, 1)[0].upper()] += 1
+
+    def checkout(dbapi_connection: Any, *args: Any) -> None:
+        dbapi_connection.set_trace_callback(trace)
+        traced.append(dbapi_connection)
+
+    event.listen(engine.pool, "checkout", checkout)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.pool, "checkout", checkout)
+        for conn in traced:
+            conn.set_trace_callback(None)
+
+
+def driver_round_trips(name: str, engine: Engine, relay: _wire.CountingRelay | None, body: Callable[[], Any],
+                       n: int) -> tuple[float, str]:
+    """Round trips per call: on the wire (PostgreSQL, through ``relay``) or from the driver (SQLite)."""
+    if relay is not None:
+        before = relay.round_trips
+        body()
+        return (relay.round_trips - before) / n, "on the wire"
+    with sqlite_trace(engine) as seen:
+        body()
+    parts = ", ".join(f"{v / n:g} {k}" for k, v in sorted(seen.items()))
+    return sum(seen.values()) / n, f"from the driver: {parts}"
+
+
 ORDER = ["(pre-ping)", "BEGIN", "SELECT", "INSERT", "UPDATE", "DELETE", "COMMIT", "ROLLBACK"]
 
 
@@ -260,6 +317,7 @@ def bench(name: str, url: str, note: str, external: bool = False) -> None:
     if checks["ok"] != 2 * total or checks["replayed on first call"] or checks["replayed"] != total:
         print(f"  WARNING: not measuring what it claims: {dict(checks)} of {total}")
 
+    wire_rates(name, url, tenant)
     counted = calls_for(tenant, "count", COUNTED_CALLS)
     print(f"  per call, over {COUNTED_CALLS} calls (instrumented: slower than the rates above):")
     for label, engine, body in (
@@ -267,14 +325,82 @@ def bench(name: str, url: str, note: str, external: bool = False) -> None:
         ("execute()", db.engine, lambda: run_execute(runtime, counted)),
         ("replayed", db.engine, lambda: run_execute(runtime, counted)),
     ):
-        text, timing = count_per_call(engine, body, COUNTED_CALLS)
-        print(f"    {label:10s} {text}")
+        text_, timing = count_per_call(engine, body, COUNTED_CALLS)
+        print(f"    {label:10s} as SQLAlchemy sees them: {text_}")
         print(f"    {'':10s} {timing}")
+    side_by_side(name, app, tenant)
     if external:
         with db.engine.begin() as conn:
             conn.execute(delete(Inv.__table__).where(Inv.__table__.c.tenant == tenant))
     app.close()
     bare_db.dispose()
+
+
+def wire_rates(name: str, url: str, tenant: str) -> None:
+    """Round trips per call of the bare loop and of execute(), counted on the wire or from the driver."""
+    relay = _wire.CountingRelay(*_host_port(url)) if name == "postgresql" else None
+    with relay if relay is not None else _nothing():
+        counted_url = relay.url(url) if relay is not None else url
+        db = Database(counted_url)
+        bare_db = Database(counted_url)
+        app = App(db=db, plugins=Plugins(entry_points=[], extra=[("bench", BenchPlugin)], strict=True))
+        bare = BareLoop(bare_db.engine, tenant)
+        bare.run("wire-warm-bare", 20)
+        run_execute(app.runtime, calls_for(tenant, "wire-warm", 20))
+        calls = calls_for(tenant, "wire", COUNTED_CALLS)
+        figures = [
+            ("bare", *driver_round_trips(name, bare_db.engine, relay, lambda: bare.run("wire-bare", COUNTED_CALLS),
+                                         COUNTED_CALLS)),
+            ("execute()", *driver_round_trips(name, db.engine, relay, lambda: run_execute(app.runtime, calls),
+                                              COUNTED_CALLS)),
+            ("replayed", *driver_round_trips(name, db.engine, relay, lambda: run_execute(app.runtime, calls),
+                                             COUNTED_CALLS)),
+        ]
+        print(f"  round trips per call ({figures[0][2].split(':')[0]}), over {COUNTED_CALLS} calls:")
+        for label, trips, how in figures:
+            print(f"    {label:10s} {trips:5.2f}   ({how})")
+        verdict = "no more than" if figures[1][1] <= figures[0][1] + 1e-9 else "MORE than"
+        print(f"    execute() uses {verdict} the bare loop ({figures[1][1]:.2f} vs {figures[0][1]:.2f})")
+        app.close()
+        bare_db.dispose()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.host or "127.0.0.1", parsed.port or 5432
+
+
+def side_by_side(name: str, app: App, tenant: str) -> None:
+    """Wall time of SIDE_BY_SIDE independent calls from as many threads, over the wall time of one."""
+    with app.db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_effects (device_id VARCHAR(64) NOT NULL)"))
+
+    def one(tag: str, i: int) -> bool:
+        return app.runtime.execute(ActionCall(SLOW, tenant, {"device_id": f"{tag}-{i}"}, run_id=f"{tag}-{i}",
+                                              step_path="steps.1")).ok
+
+    start = time.perf_counter()
+    single_ok = one("single", 0)
+    single = time.perf_counter() - start
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(one("many", i))) for i in range(SIDE_BY_SIDE)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    many = time.perf_counter() - start
+    ok = single_ok and results == [True] * SIDE_BY_SIDE
+    print(f"  {SIDE_BY_SIDE} independent calls to a vendor taking {VENDOR_S:g} s each, from {SIDE_BY_SIDE} "
+          f"threads: {many:.2f} s vs {single:.2f} s for one: ratio {many / single:.2f} (goal <= 1.5)"
+          + ("" if ok else "  WARNING: not every call succeeded"))
 
 
 def main() -> None:

@@ -17,6 +17,9 @@ from hypothesis import strategies as st
 
 _MAX_TEXT = 40
 _MAX_ITEMS = 4
+#: Text the ledger can store (mspflow.envelope refuses NUL, which PostgreSQL text and JSON cannot hold,
+#: and lone surrogates, which no UTF-8 encoder accepts, whatever the schema allows).
+_CHARS = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
 
 
 def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -53,14 +56,14 @@ def _strategy(node: dict[str, Any], defs: dict[str, Any], depth: int) -> st.Sear
         low, high = node.get("minLength", 0), node.get("maxLength", _MAX_TEXT)
         if "pattern" in node:  # ECMA-262, where "$" is the end of the text, not also before a final newline
             ecma = re.compile(re.sub(r"(?<!\\)\$$", r"\\Z", node["pattern"]))
-            return st.from_regex(node["pattern"]).filter(lambda text: bool(ecma.search(text)))
+            return st.from_regex(node["pattern"]).filter(lambda text: bool(ecma.search(text)) and "\x00" not in text)
         if node.get("format") == "date-time":  # RFC 3339, as a designer's date-time widget writes it
             offsets = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))])
             return st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
                                 timezones=offsets).map(datetime.isoformat)
         if node.get("format") == "date":
             return st.dates().map(date.isoformat)
-        return st.text(min_size=low, max_size=max(low, min(high, _MAX_TEXT)))
+        return st.text(_CHARS, min_size=low, max_size=max(low, min(high, _MAX_TEXT)))
     if kind == "integer":
         low = node.get("minimum", node["exclusiveMinimum"] + 1 if "exclusiveMinimum" in node else None)
         high = node.get("maximum", node["exclusiveMaximum"] - 1 if "exclusiveMaximum" in node else None)
@@ -72,8 +75,8 @@ def _strategy(node: dict[str, Any], defs: dict[str, Any], depth: int) -> st.Sear
         return st.booleans()
     if kind == "null":
         return st.none()
-    return st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+    return st.recursive(st.none() | st.booleans() | st.integers() | st.text(_CHARS, max_size=10),
+                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(_CHARS, max_size=5), inner,
                                                                                      max_size=3), max_leaves=5)
 
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from mspflow.app import App
 from mspflow.context import utcnow
 from mspflow.db.engine import Database
 from mspflow.db.models import WorkflowActionInvocation as Inv
+from mspflow.errors import ActionError
 from mspflow.runtime import default_idempotency_key
 from tests.runtime_support import counter_plugin, effects, make_app, prepare
 
@@ -323,3 +324,231 @@ def test_a_secret_echoed_into_the_output_is_not_returned(db: Database) -> None:
     app = App(db=db, plugins=Plugins(entry_points=[], extra=[("probe", Plugin())], strict=True), secrets=store)
     result = app.execute("probe.secret.echo", tenant="acme", input={"url": "x"})
     assert result.ok and SECRET not in json.dumps(result.to_json()) and "[REDACTED]" in result.output["url"]
+
+
+# -- deadlines and interruptions (issue 9, defect 11) -------------------------------------------------------
+
+
+class _Lease(BaseModel):
+    seconds: float
+
+
+class _Status(BaseModel):
+    status: int
+
+
+def long_running_app(db: Database) -> App:
+    """``probe.script.run`` declares a 900 s maximum (a Tactical RMM script wait); ``probe.script.quick``
+    declares none. Each returns the lease its call got; url ``spin`` keeps the handler running."""
+    import time
+
+    from mspflow.clock import aware
+    from mspflow.hookspecs import hookimpl
+    from mspflow.modules import action
+    from mspflow.plugins import Plugins
+
+    def lease(params: _Url, ctx: Any) -> _Lease:
+        deadline = time.monotonic() + 30
+        while params.url == "spin" and time.monotonic() < deadline:
+            time.sleep(0.02)  # interruptible: an async exception lands between sleeps
+        with db.engine.connect() as conn:
+            expires, started = conn.execute(select(Inv.lease_expires_at, Inv.started_at).where(
+                Inv.invocation_id == ctx.invocation_id)).one()
+        return _Lease(seconds=(aware(expires) - aware(started)).total_seconds())
+
+    class Plugin:
+        @hookimpl
+        def register_actions(self, register: Any) -> None:
+            register(action("probe.script.run", label="Run script", handler=lease, side_effectful=True,
+                            max_duration_s=900))
+            register(action("probe.script.quick", label="Quick", handler=lease, side_effectful=True))
+
+    return App(db=db, plugins=Plugins(entry_points=[], extra=[("probe", Plugin())], strict=True))
+
+
+def test_the_lease_covers_a_declared_maximum_duration(db: Database) -> None:
+    app = long_running_app(db)
+    declared = app.execute("probe.script.run", tenant="acme", input={"url": "x"})
+    plain = app.execute("probe.script.quick", tenant="acme", input={"url": "x"})
+    assert declared.ok and declared.output == {"seconds": 960.0}  # 900 s + 60 s margin
+    assert plain.ok and plain.output == {"seconds": 300.0}
+    app.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), 10**9])
+def test_a_max_duration_must_be_a_sane_number_of_seconds(bad: float) -> None:
+    from mspflow.modules import DefinitionError, action
+
+    with pytest.raises(DefinitionError, match="max_duration_s"):
+        action("probe.script.bad", label="Bad", handler=lambda p, c: None, input_model=_Url, output_model=_Url,
+               max_duration_s=bad)
+
+
+def test_an_interrupted_handler_ends_failed_with_an_unknown_outcome(app: App, db: Database) -> None:
+    from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+    from mspflow.hookspecs import hookimpl
+    from mspflow.modules import action
+    from mspflow.plugins import Plugins
+
+    def cut_off(params: _Url, ctx: Any) -> _Url:
+        ctx.session.execute(text("INSERT INTO counter_effects (label, attempt) VALUES ('cut', 1)"))
+        raise TimeLimitExceeded()  # what Dramatiq raises asynchronously in the worker thread
+
+    class Plugin:
+        @hookimpl
+        def register_actions(self, register: Any) -> None:
+            register(action("probe.script.cut", label="Cut", handler=cut_off, side_effectful=True))
+
+    cut_app = App(db=db, plugins=Plugins(entry_points=[], extra=[("probe", Plugin())], strict=True))
+    with pytest.raises(TimeLimitExceeded):
+        cut_app.execute("probe.script.cut", tenant="acme", input={"url": "x"}, run_id="r", step_path="s")
+    [record] = [r for r in _records(db) if r.action_id == "probe.script.cut"]
+    assert (record.status, record.error_retryable, record.error_code) == ("FAILED", False, "TRANSIENT_FAILURE")
+    assert record.error_details["outcome"] == "unknown" and effects(db, "cut") == 0
+    again = cut_app.execute("probe.script.cut", tenant="acme", input={"url": "x"}, run_id="r", step_path="s")
+    assert again.replayed and again.error.details["outcome"] == "unknown"  # type: ignore[union-attr]
+    cut_app.close()
+
+
+def _records(db: Database) -> list[Inv]:
+    with db.sessions() as s:
+        return list(s.execute(select(Inv)).scalars())
+
+
+# -- independent calls side by side (issue 11, item 4) ----------------------------------------------------
+
+
+def _meeting_app(db: Database, barrier: threading.Barrier) -> App:
+    from mspflow.hookspecs import hookimpl
+    from mspflow.modules import action
+    from mspflow.plugins import Plugins
+
+    def meet(params: _Url, ctx: Any) -> _Status:
+        ctx.session.execute(text("SELECT count(*) FROM counter_effects")).scalar_one()  # it has read
+        barrier.wait()  # every call is inside its handler at once, as while waiting on a vendor
+        ctx.session.execute(text("INSERT INTO counter_effects (label, attempt) VALUES (:l, 1)"), {"l": params.url})
+        return _Status(status=ctx.attempt)
+
+    class Plugin:
+        @hookimpl
+        def register_actions(self, register: Any) -> None:
+            register(action("probe.vendor.wait", label="Wait", handler=meet, side_effectful=True))
+
+    return App(db=db, plugins=Plugins(entry_points=[], extra=[("probe", Plugin())], strict=True))
+
+
+def test_independent_calls_run_their_handlers_side_by_side(db: Database) -> None:
+    prepare(db)
+    barrier = threading.Barrier(4, timeout=10)
+    app = _meeting_app(db, barrier)
+    results: list[Any] = []
+
+    def call(i: int) -> None:
+        results.append(app.execute("probe.vendor.wait", tenant="acme", input={"url": f"side-{i}"},
+                                   run_id="side", step_path=f"steps.{i}"))
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.ok for r in results] == [True] * 4, [r.error for r in results]
+    assert [effects(db, f"side-{i}") for i in range(4)] == [1] * 4
+    assert {row.status for row in _records(db)} == {"SUCCEEDED"}
+    app.close()
+
+
+def test_a_rotated_token_survives_a_failing_call_before_and_after_the_call_wrote(app: App, db: Database) -> None:
+    from mspflow.hookspecs import hookimpl
+    from mspflow.modules import action
+    from mspflow.plugins import Plugins
+
+    def rotate(params: _Url, ctx: Any) -> _Url:
+        if params.url == "after-write":
+            ctx.session.execute(text("INSERT INTO counter_effects (label, attempt) VALUES ('rot', 1)"))
+        ctx.store_secret("refresh_token", f"rotated-{params.url}")
+        raise ActionError("TRANSIENT_FAILURE", "the vendor failed after rotating the refresh token")
+
+    class Plugin:
+        @hookimpl
+        def register_actions(self, register: Any) -> None:
+            register(action("probe.token.rotate", label="Rotate", handler=rotate, side_effectful=True))
+
+    rot = App(db=db, plugins=Plugins(entry_points=[], extra=[("probe", Plugin())], strict=True),
+              secrets=app.secrets)
+    for when in ("before-write", "after-write"):
+        result = rot.execute("probe.token.rotate", tenant="acme", input={"url": when})
+        assert result.error is not None and result.error.code == "TRANSIENT_FAILURE"
+        with db.sessions() as s:
+            assert app.secrets.get(s, "acme", "refresh_token") == f"rotated-{when}"
+    assert effects(db, "rot") == 0
+    rot.close()
+
+
+@pytest.mark.postgres
+def test_a_connection_that_died_in_the_pool_is_replaced_without_a_ping(make_postgresql_url: Any) -> None:
+    from mspflow.db.migrate import upgrade
+
+    db = Database(make_postgresql_url())
+    upgrade(db)
+    prepare(db)
+    app = make_app(db)
+    assert not db.engine.pool._pre_ping  # type: ignore[attr-defined]
+    assert run(app, "before").ok
+    with Database(db.url).engine.connect() as admin:  # the server restarts, say: pooled connections die
+        admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    after = run(app, "after", step_path="steps.2")
+    assert after.ok and after.output == {"label": "after", "attempt": 1} and effects(db, "after") == 1
+    app.close()
+
+
+def test_a_handler_that_does_not_touch_the_database_costs_a_claim_and_a_result(db: Database,
+                                                                                statements: list[str]) -> None:
+    """No BEGIN/COMMIT and no pre-ping: each ledger change is one autocommitted statement (issue 11, item 1).
+
+    On PostgreSQL the ledger's statements go to psycopg directly (benchmarks/dispatch.py counts them on
+    the wire); SQLAlchemy sees the rest, which must be nothing.
+    """
+    from mspflow.hookspecs import hookimpl
+    from mspflow.modules import action
+    from mspflow.plugins import Plugins
+
+    class Plugin:
+        @hookimpl
+        def register_actions(self, register: Any) -> None:
+            register(action("probe.noop.apply", label="No-op", side_effectful=True,
+                            handler=lambda params, ctx: _Url(url=params.url), input_model=_Url, output_model=_Url))
+
+    app = App(db=db, plugins=Plugins(entry_points=[], extra=[("probe", Plugin())], strict=True))
+    assert app.execute("probe.noop.apply", tenant="acme", input={"url": "warm"}).ok
+    statements.clear()
+    assert app.execute("probe.noop.apply", tenant="acme", input={"url": "x"}, run_id="r", step_path="s").ok
+    words = [s.split(None, 1)[0].upper() for s in statements]
+    assert words == (["INSERT", "UPDATE"] if db.dialect == "sqlite" else [])
+    statements.clear()
+    assert app.execute("probe.noop.apply", tenant="acme", input={"url": "x"}, run_id="r", step_path="s").replayed
+    assert [s.split(None, 1)[0].upper() for s in statements] == (
+        ["INSERT", "SELECT"] if db.dialect == "sqlite" else ["SELECT"])  # the insert that found the key
+    app.close()
+
+
+def test_on_sqlite_the_handler_takes_the_write_lock_at_its_first_write_or_select_for_update(db: Database) -> None:
+    """Reads leave SQLite's write lock free; a write, or a SELECT ... FOR UPDATE (which SQLite cannot
+    express, and scheduling relies on to serialize bookings), takes it until the result commits."""
+    from mspflow.db.models import User
+
+    sqlite = db.dialect == "sqlite"
+    for first, locks in ((select(User.user_id), False), (select(User.user_id).with_for_update(), sqlite),
+                         (text("INSERT INTO users (tenant, user_id, first_name, last_name, user_type, is_inactive) "
+                               "VALUES ('acme', 'u-lock', '', '', 'internal', false)"), sqlite)):
+        with db.connect() as conn:
+            tx = db.handler_transaction(conn)
+            conn.execute(first)
+            assert db.writing(conn) is locks
+            with db.connect() as other:  # another call claims meanwhile, unless the lock is held
+                if not locks:
+                    other.execute(text("DELETE FROM users WHERE user_id = 'nobody'"))
+                    other.commit()
+            tx.rollback()

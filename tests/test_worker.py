@@ -242,3 +242,70 @@ def running(db: Database) -> list[str]:
 def effects_total(db: Database) -> int:
     with db.engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM counter_effects")).scalar_one())
+
+
+# -- retry hints and sends that go wrong (issue 9, defect 4) ---------------------------------------------
+
+
+def test_an_endless_retry_after_is_capped_and_an_unsendable_retry_ends_the_record(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mspflow.errors import MAX_RETRY_AFTER_S
+
+    sent: list[tuple[dict[str, Any], float]] = []
+    monkeypatch.setattr(app.dispatcher, "send", lambda payload, delay_s=0.0: sent.append((payload, delay_s)))
+    invocation_id = enqueue(app, "forever", fail="rate_limited_inf")
+    app.dispatcher._handle(sent[0][0])  # as a worker would
+    assert sent[1][1] == MAX_RETRY_AFTER_S
+    assert app.invocation(invocation_id)["error"]["retryable"] is True  # type: ignore[index]
+
+    def broken(payload: dict[str, Any], delay_s: float = 0.0) -> None:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(app.dispatcher, "send", broken)
+    app.dispatcher._handle(sent[1][0])  # the retry runs, fails again, and its own retry cannot be sent
+    record = app.invocation(invocation_id)
+    assert record is not None and record["status"] == "FAILED" and record["attempt"] == 2
+    assert record["error"]["retryable"] is False and "could not be queued" in record["error"]["message"]
+    json.dumps(record, allow_nan=False)
+
+
+def test_every_delay_a_message_can_get_is_finite(app: App) -> None:
+    import math
+
+    from mspflow.errors import sane_delay
+
+    assert worker_module.backoff(10_000) <= worker_module.BACKOFF_MAX_S + 0.1
+    assert [sane_delay(x) for x in (math.inf, -1, math.nan)] == [3600.0, 0.0, None]
+
+
+# -- deadlines (issue 9, defect 11) -----------------------------------------------------------------------
+
+
+def test_each_message_carries_a_time_limit_between_the_declared_deadline_and_the_lease(db: Database) -> None:
+    from mspflow.runtime import lease_for, time_limit_s
+    from tests.test_runtime import long_running_app
+
+    app = long_running_app(db)
+    script = app.registry.action("probe.script.run")
+    plain = app.registry.action("probe.script.quick")
+    assert script is not None and plain is not None
+    assert (script.max_duration_s, lease_for(script), time_limit_s(script)) == (900, 960, 930)
+    assert lease_for(plain) == 300 and time_limit_s(plain) == 270
+    assert worker_module.time_limit_ms(app, "probe.script.run") == 930_000
+    assert app.dispatcher.actor.options["time_limit"] == 930_000  # the actor's own: the longest
+    app.close()
+
+
+def test_a_handler_cut_off_by_the_worker_time_limit_ends_failed_with_an_unknown_outcome(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_runtime import long_running_app
+
+    monkeypatch.setenv("MSPFLOW_LEASE_SECONDS", "2")  # undeclared: time limit 1.8 s, lease 2 s
+    monkeypatch.delenv("MSPFLOW_BROKER_URL", raising=False)
+    app = long_running_app(db)
+    invocation_id = app.enqueue("probe.script.quick", tenant="acme", input={"url": "spin"})
+    record = app.wait(invocation_id, timeout=60)
+    assert record["status"] == "FAILED" and record["error"]["retryable"] is False
+    assert record["error"]["details"]["outcome"] == "unknown"
+    assert record["error"]["details"]["interrupted_by"] == "TimeLimitExceeded"
+    app.close()

@@ -194,5 +194,7 @@ class App:
     def close(self) -> None:
         if "dispatcher" in self.__dict__:
             self.dispatcher.close()
+        if "runtime" in self.__dict__:
+            self.runtime.close()
         if self._db is not None:
             self._db.dispose()

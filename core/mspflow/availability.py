@@ -37,13 +37,16 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:  # SQLAlchemy is imported when a resolver runs, not when a plugin declares a module
     from sqlalchemy.orm import Session
+
+from mspflow.clock import aware
+from mspflow.db.engine import autocommitting
 
 log = logging.getLogger("mspflow.availability")
 
@@ -145,7 +148,7 @@ def memo(session: Session, key: Any, compute: Callable[[], T], *, savepoint: boo
 def _compute(session: Session, compute: Callable[[], T], savepoint: bool) -> T:
     if not savepoint:
         return compute()
-    with session.begin_nested():
+    with _savepoint(session):
         return compute()
 
 
@@ -181,12 +184,18 @@ def resolve(
     return _normalize(key, result, log_junk=True)
 
 
+def _savepoint(session: Session) -> AbstractContextManager[Any]:
+    """A savepoint, unless the session's connection autocommits (the runtime's gate): there a failing
+    query aborts nothing, and PostgreSQL refuses SAVEPOINT outside a transaction."""
+    return nullcontext() if autocommitting(session.connection()) else session.begin_nested()
+
+
 def _guarded(session: Session, resolver: Resolver, call: Callable[[], T]) -> T:
     if not getattr(resolver, "needs_savepoint", True):
         return call()
     # A savepoint keeps one failing resolver (say, a missing table on PostgreSQL) from aborting the
     # transaction the others still need.
-    with session.begin_nested():
+    with _savepoint(session):
         return call()
 
 
@@ -375,7 +384,7 @@ class TeamsIntegrationResolver:
         if row is None:
             return _ADDON_MISSING
         expires_at, status = row
-        if expires_at is not None and _aware(expires_at) <= now:
+        if expires_at is not None and aware(expires_at) <= now:
             return _ADDON_MISSING
         if status is None or status == "not_configured":
             return _NOT_CONNECTED
@@ -407,7 +416,3 @@ def teams_integration() -> TeamsIntegrationResolver:
     """Resolver for Microsoft Teams, key ``teams``."""
     return TeamsIntegrationResolver()
 
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes; everything mspflow stores is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

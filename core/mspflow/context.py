@@ -6,9 +6,10 @@ import logging
 from collections.abc import Callable, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mspflow.clock import utcnow
 from mspflow.errors import ActionError
 from mspflow.redaction import Redactor
 
@@ -25,8 +26,7 @@ if TYPE_CHECKING:
     from mspflow.vendor import Auth, Vendor, VendorClient
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["ActionContext", "RedactingLogger", "utcnow"]
 
 
 class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -58,6 +58,8 @@ class ActionContext:
     :param attempt: 1 for the first try, incremented on each retry.
     :param idempotency_key: the key the engine claimed for a side-effectful call.
     :param invocation_id: the invocation record of this call.
+    :param holds_write_lock: whether the call's own transaction holds SQLite's write lock right now (it
+        takes it at its first write, not before); side transactions may write only while it does not.
     :param module: the tile the action belongs to (its provider, its vendor), if any.
     """
 
@@ -73,6 +75,7 @@ class ActionContext:
     provider: str | None = None
     module: Module | None = field(default=None, repr=False)
     durable_secrets: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    holds_write_lock: Callable[[], bool] = field(default=lambda: True, repr=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False)
     clock: Callable[[], datetime] = utcnow
     logger: RedactingLogger = field(init=False, repr=False)
@@ -221,31 +224,34 @@ class ActionContext:
             self.secrets().set(self._locked[name], self.tenant_id, name, value)
         elif self._separate_sessions:
             assert self.db is not None
-            with self.db.session() as s:
+            with self.db.session(write=True) as s:
                 self.secrets().set(s, self.tenant_id, name, value)
         else:
-            # SQLite: this call's transaction holds the only write lock, so write through it and let the
-            # runtime write it again should the call fail and roll back.
+            # SQLite, after the call's first write: its transaction holds the only write lock, so write
+            # through it and let the runtime write it again should the call fail and roll back.
             self.secrets().set(self.session, self.tenant_id, name, value)
             self.durable_secrets.append((name, value))
 
     @property
     def _separate_sessions(self) -> bool:
-        """Whether side transactions may run beside the call's (PostgreSQL), not on SQLite's single writer."""
-        return self.db is not None and self.db.dialect != "sqlite"
+        """Whether side transactions may write beside the call's: on PostgreSQL always, on SQLite (one
+        writer per file) while the call's own transaction has not taken the write lock."""
+        if self.db is None:
+            return False
+        return self.db.dialect != "sqlite" or not (self.session_started and self.holds_write_lock())
 
     @contextmanager
     def locked_secret(self, name: str) -> Iterator[None]:
         """Hold the secret's row lock (PostgreSQL ``FOR UPDATE``) so one process at a time rewrites it."""
         if not self._separate_sessions or name in self._locked:
-            yield  # SQLite: the call's own transaction already excludes every other writer
+            yield  # SQLite after the call's first write: its own transaction already excludes other writers
             return
         assert self.db is not None
         from sqlalchemy import select
 
         from mspflow.db.models import TenantSecret as S
 
-        with self.db.session() as s:
+        with self.db.session(write=True) as s:  # SQLite: the write lock stands in for the row lock
             s.execute(select(S.name).where(S.tenant == self.tenant_id, S.name == name).with_for_update())
             self._locked[name] = s
             try:

@@ -42,6 +42,26 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
 
 RETRYABLE_BY_DEFAULT: frozenset[ErrorCode] = frozenset({"RATE_LIMITED", "TRANSIENT_FAILURE"})
 
+MAX_RETRY_AFTER_S = 3600.0
+"""The longest wait :attr:`ActionError.retry_after` may ask for (one hour); longer hints are capped to it."""
+
+
+def sane_delay(seconds: object) -> float | None:
+    """``seconds`` as a finite delay in ``[0, MAX_RETRY_AFTER_S]``, or None when it is no number at all.
+
+    ``inf`` and ``1e400`` are capped (the vendor asked for a very long wait); NaN, booleans and
+    non-numbers are dropped; negatives become 0.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    try:
+        value = float(seconds)
+    except (OverflowError, ValueError):  # an int too large for a float
+        return MAX_RETRY_AFTER_S if seconds > 0 else 0.0
+    if math.isnan(value):
+        return None
+    return min(max(value, 0.0), MAX_RETRY_AFTER_S)
+
 
 class ActionError(Exception):
     """A typed, user-facing action failure.
@@ -50,7 +70,8 @@ class ActionError(Exception):
     :param message: what happened and, where possible, what to do next. Never contains secrets.
     :param details: small JSON-able facts; ``details["reason"]`` may carry a finer machine reason.
     :param retryable: defaults to True for ``RATE_LIMITED`` and ``TRANSIENT_FAILURE``.
-    :param retry_after: seconds to wait before the next attempt, when the vendor said so.
+    :param retry_after: seconds to wait before the next attempt, when the vendor said so; kept finite,
+        at least 0 and at most :data:`MAX_RETRY_AFTER_S` (see :func:`sane_delay`).
     """
 
     def __init__(
@@ -71,6 +92,15 @@ class ActionError(Exception):
         self.retryable = code in RETRYABLE_BY_DEFAULT if retryable is None else retryable
         self.retry_after = retry_after
 
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds to wait before the next attempt: None, or finite within ``[0, MAX_RETRY_AFTER_S]``."""
+        return self._retry_after
+
+    @retry_after.setter
+    def retry_after(self, seconds: float | None) -> None:
+        self._retry_after = None if seconds is None else sane_delay(seconds)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape printed by the CLI and stored in invocation records."""
         out: dict[str, Any] = {
@@ -85,7 +115,7 @@ class ActionError(Exception):
 
     def with_retry_after(self, seconds: float) -> ActionError:
         """Set :attr:`retry_after` (seconds) and return the error, for chaining."""
-        self.retry_after = max(0.0, seconds)
+        self.retry_after = sane_delay(seconds)
         return self
 
     def __repr__(self) -> str:
@@ -125,10 +155,6 @@ _ERROR_FIELDS = ("error_description", "errorMessage", "message", "detail", "erro
 
 MESSAGE_LIMIT = 300
 """The longest vendor text quoted in a message, cut only after every secret was scrubbed from it."""
-
-MAX_RETRY_AFTER_S = 3600.0
-"""The longest retry delay the vendor layer ever reports: a vendor asking for more (or for ``inf``) gets this."""
-
 
 class _Scrubber(Protocol):
     def text(self, text: str) -> str: ...
@@ -181,11 +207,11 @@ def vendor_message(response: httpx.Response, redactor: _Scrubber | None = None) 
 
 
 def sane_retry_after(seconds: float | None) -> float | None:
-    """A retry delay fit to act on: NaN or negative is no advice (None); ``inf`` or more than
-    :data:`MAX_RETRY_AFTER_S` is that cap."""
+    """A vendor's retry hint fit to act on: NaN or negative is no advice (None); ``inf`` or more than
+    :data:`MAX_RETRY_AFTER_S` is that cap (:func:`sane_delay`)."""
     if seconds is None or math.isnan(seconds) or seconds < 0:
         return None
-    return min(float(seconds), MAX_RETRY_AFTER_S)
+    return sane_delay(seconds)
 
 
 def retry_after_of(response: httpx.Response) -> float | None:

@@ -15,6 +15,7 @@ and the registry compares them to detect two plugins claiming one id.
 
 from __future__ import annotations
 
+import math
 import re
 import typing
 from collections.abc import Callable
@@ -32,6 +33,9 @@ ACTION_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,2}$")
 """``provider.noun.verb`` (or ``group.verb`` for core actions such as ``scheduling.create_entry``)."""
 
 GROUP_KEY = re.compile(r"^[a-z][a-z0-9_]*(:[a-z0-9][a-z0-9_-]*)?$")
+
+MAX_DURATION_S = 24 * 3600.0
+"""The longest ``max_duration_s`` an action may declare."""
 
 Idempotency = Literal["engine_provided", "none"]
 TileKind = Literal["core", "app"]
@@ -58,6 +62,9 @@ class Action:
     side_effectful: bool = False
     idempotency: Idempotency = "none"
     permission: str | None = None
+    max_duration_s: float | None = None
+    """How long one call may take at most (seconds), e.g. a remote script's longest wait; its lease lasts
+    that long plus a margin, and a worker interrupts it soon after (see :mod:`mspflow.runtime`)."""
 
     @property
     def key(self) -> str:
@@ -91,6 +98,12 @@ class Action:
                 f"action {self.key} is side-effectful but declares idempotency={self.idempotency!r}; "
                 "side-effectful actions must use idempotency='engine_provided' so retries are safe"
             )
+        if self.max_duration_s is not None and not (
+                isinstance(self.max_duration_s, int | float) and math.isfinite(self.max_duration_s)
+                and 0 < self.max_duration_s <= MAX_DURATION_S):
+            raise DefinitionError(
+                f"action {self.key}: max_duration_s must be a number of seconds above 0 and at most "
+                f"{MAX_DURATION_S:g}, got {self.max_duration_s!r}")
         for role, model in (("input", self.input_model), ("output", self.output_model)):
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 raise DefinitionError(
@@ -198,11 +211,13 @@ class Module:
         permission: str | None = None,
         input_model: type[BaseModel] | None = None,
         output_model: type[BaseModel] | None = None,
+        max_duration_s: float | None = None,
     ) -> Callable[[Handler], Handler]:
         """Decorator that defines an action of this module from a handler ``(params, ctx) -> output``.
 
         Models default to the handler's annotations; the description defaults to its docstring.
-        Side-effectful actions get engine-provided idempotency unless told otherwise.
+        Side-effectful actions get engine-provided idempotency unless told otherwise. ``max_duration_s``
+        declares how long one call may take at most, when that can exceed the default lease (300 s).
         """
 
         def decorate(handler: Handler) -> Handler:
@@ -220,6 +235,7 @@ class Module:
                 side_effectful=side_effectful,
                 idempotency=idempotency or ("engine_provided" if side_effectful else "none"),
                 permission=permission,
+                max_duration_s=max_duration_s,
             )
             act.check()
             self.actions.append(act)
@@ -242,6 +258,7 @@ def action(
     permission: str | None = None,
     input_model: type[BaseModel] | None = None,
     output_model: type[BaseModel] | None = None,
+    max_duration_s: float | None = None,
 ) -> Action:
     """Build a tile-less :class:`Action` (for ``register_actions``) from a handler."""
     hints = _handler_models(handler)
@@ -252,7 +269,7 @@ def action(
         description=description if description is not None else _first_paragraph(handler.__doc__),
         category=category, icon=icon, side_effectful=side_effectful,
         idempotency=idempotency or ("engine_provided" if side_effectful else "none"),
-        permission=permission,
+        permission=permission, max_duration_s=max_duration_s,
     )
     act.check()
     return act

@@ -1,74 +1,80 @@
 """Execute one action call: validate, gate, claim idempotency, run, record, normalize.
 
-The walk (``../shared/design.md``): look the action up (``NOT_FOUND``), validate the input
-(``VALIDATION_ERROR`` with field paths), check the module is available for the tenant
-(``INTEGRATION_INACTIVE``), check the declared permission (``PERMISSION_DENIED``), claim the
-idempotency key in ``workflow_action_invocations``, call the handler, validate its output, record
-SUCCEEDED or FAILED.
+The walk (``../shared/design.md``): check the call's envelope and input shape
+(:mod:`mspflow.envelope`), look the action up (``NOT_FOUND``), validate the input (``VALIDATION_ERROR``
+with field paths), check the module is available for the tenant (``INTEGRATION_INACTIVE``), check the
+declared permission (``PERMISSION_DENIED``), claim the idempotency key in the ledger
+(:mod:`mspflow.invocations`, whose docstring has the table of what a recorded state answers), call the
+handler, validate its output, record SUCCEEDED or FAILED.
 
-Idempotency has Stripe-like semantics. The key defaults to a SHA-256 of tenant, run id, step path,
-action id and version. For an existing key:
+One pooled connection serves the whole call. The gate's reads and the claim run in autocommit mode
+(one round trip per statement, no BEGIN/COMMIT); the handler's writes and the result commit together
+in one transaction, fenced by (lease owner, attempt): a worker that lost its lease cannot overwrite its
+successor's result, and its database writes roll back with it. A handler that never touches the
+database costs no transaction at all: its result is one autocommit UPDATE.
 
-==========================  ===================================================================
-recorded state              what a new call with the same key gets
-==========================  ===================================================================
-SUCCEEDED                   the recorded output, ``replayed: true``; the handler is not called
-FAILED, not retryable       the recorded error, ``replayed: true``
-FAILED, retryable           a new run with ``attempt + 1``
-RUNNING, lease live         retryable ``CONFLICT`` (in progress), ``retry_after`` = lease left
-RUNNING, lease expired      the worker died: taken over with ``attempt + 1``
-QUEUED (from ``enqueue``)   run with ``attempt + 1``
-any, different input        ``CONFLICT``, not retryable
-==========================  ===================================================================
-
-Every state change is a conditional UPDATE on (status, attempt), so of two racing callers exactly
-one wins; the loser re-reads the row. The result is committed in the handler's own transaction, fenced
-by (lease owner, attempt): a worker that lost its lease cannot overwrite its successor's result, and
-its database writes roll back with it.
+**Leases and deadlines.** A call's lease (how long a claim stays live without its worker) is
+:func:`lease_seconds`, or, for an action that declares ``max_duration_s`` (a Tactical RMM script may
+wait 900 s), that plus :data:`LEASE_MARGIN_S`, whichever is longer: :func:`lease_for`. The lease is set
+once from the declared deadline rather than renewed by a heartbeat: a heartbeat costs a thread and a
+write per running call, and keeps renewing the lease of a handler that hangs forever, while a
+declared deadline is known when the action is defined and lets a hung call be taken over at a known
+time. The worker interrupts a handler before its lease runs out (:func:`time_limit_s`), and an
+interrupted handler (a time limit, a shutdown) ends FAILED with ``details.outcome: "unknown"``, not
+retryable when the action has side effects.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import socket
+import threading
 import traceback
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Table, bindparam, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mspflow.availability import request_scope, resolve
-from mspflow.context import ActionContext, utcnow
-from mspflow.db.models import WorkflowActionInvocation as Inv
+from mspflow.clock import utcnow
+from mspflow.context import ActionContext
+from mspflow.db.engine import is_dead_connection
+from mspflow.envelope import check_call
 from mspflow.errors import ActionError
+from mspflow.invocations import (
+    ActionCall,
+    ActionResult,
+    Claim,
+    Ledger,
+    default_idempotency_key,
+    input_hash,
+    max_attempts,
+)
 from mspflow.redaction import Redactor, cap
 
 if TYPE_CHECKING:
+    from sqlalchemy import RootTransaction
 
     from mspflow.db.engine import Database
+    from mspflow.hookspecs import PermissionChecker
     from mspflow.modules import Action
     from mspflow.registry import Registry
     from mspflow.secrets import SecretStore
 
+__all__ = ["ActionCall", "ActionResult", "Runtime", "default_idempotency_key", "input_hash", "lease_for",
+           "lease_seconds", "max_attempts", "time_limit_s", "validation_error"]
+
 log = logging.getLogger("mspflow.runtime")
 
-PermissionChecker = Callable[["Session", str, str, "ActionCall"], bool]
-TERMINAL = ("SUCCEEDED", "FAILED")
-_CLAIM_ROUNDS = 5
-
-
-def max_attempts() -> int:
-    """How many times one call may run before it fails for good (``MSPFLOW_MAX_ATTEMPTS``, default 10)."""
-    return int(os.environ.get("MSPFLOW_MAX_ATTEMPTS", "10"))
+LEASE_MARGIN_S = 60.0
+"""How much longer than an action's declared ``max_duration_s`` its lease lasts."""
 
 
 def lease_seconds() -> float:
@@ -76,85 +82,22 @@ def lease_seconds() -> float:
     return float(os.environ.get("MSPFLOW_LEASE_SECONDS", "300"))
 
 
-# The hot path runs prebuilt Core statements: building ORM statements per call cost more CPU than the
-# database round trips they make (see benchmarks/worker.py).
-_T: Table = Inv.__table__  # type: ignore[assignment]
-_c = _T.c
-_INSERT = _T.insert()
-_BY_KEY = select(*_c).where(_c.tenant == bindparam("tenant_"), _c.action_id == bindparam("action_id_"),
-                            _c.action_version == bindparam("version_"), _c.idempotency_key == bindparam("key_"))
-_BY_ID = select(*_c).where(_c.invocation_id == bindparam("iid"))
-_FROM = (_c.invocation_id == bindparam("iid")) & (_c.status == bindparam("from_status")) & (
-    _c.attempt == bindparam("from_attempt"))
-_TAKE_OVER = _T.update().where(_FROM).values(
-    status="RUNNING", attempt=bindparam("new_attempt"), lease_owner=bindparam("owner"),
-    lease_expires_at=bindparam("lease", type_=_c.lease_expires_at.type),
-    started_at=bindparam("now", type_=_c.started_at.type), completed_at=None)
-_START_QUEUED = _T.update().where(
-    (_c.invocation_id == bindparam("iid")) & (_c.status == "QUEUED") & (_c.input_hash == bindparam("hash_"))
-).values(status="RUNNING", attempt=_c.attempt + 1, lease_owner=bindparam("owner"),
-         lease_expires_at=bindparam("lease", type_=_c.lease_expires_at.type),
-         started_at=bindparam("now", type_=_c.started_at.type)).returning(_c.attempt)
-_FAIL_FROM = _T.update().where(_FROM).values(
-    status="FAILED", completed_at=bindparam("now", type_=_c.completed_at.type), lease_expires_at=None,
-    error_code=bindparam("ec"), error_message=bindparam("em"),
-    error_details=bindparam("ed", type_=_c.error_details.type), error_retryable=False)
-_FINISH = _T.update().where(
-    (_c.invocation_id == bindparam("iid")) & (_c.lease_owner == bindparam("owner")) & (
-        _c.attempt == bindparam("att")) & (_c.status == "RUNNING")
-).values(status=bindparam("st"), completed_at=bindparam("now", type_=_c.completed_at.type), lease_expires_at=None,
-         output=bindparam("out", type_=_c.output.type), error_code=bindparam("ec"), error_message=bindparam("em"),
-         error_details=bindparam("ed", type_=_c.error_details.type), error_retryable=bindparam("er"))
+def lease_for(action: Action) -> float:
+    """The lease of a call of ``action``: :func:`lease_seconds`, or its declared deadline plus a margin."""
+    declared = action.max_duration_s
+    base = lease_seconds()
+    return base if declared is None else max(base, declared + LEASE_MARGIN_S)
 
 
-@dataclass(frozen=True)
-class ActionCall:
-    """One call of an action by a workflow step (or the CLI).
+def time_limit_s(action: Action) -> float:
+    """When a worker interrupts a call of ``action``: after its declared deadline, before its lease ends.
 
-    Without ``run_id`` a call is ad hoc: it gets a fresh run id, so it never replays another call.
+    With a declared ``max_duration_s`` that is half the margin after it; otherwise 90% of the lease.
     """
-
-    action_id: str
-    tenant_id: str
-    input: dict[str, Any] = field(default_factory=dict)
-    version: int | None = None
-    run_id: str | None = None
-    step_path: str | None = None
-    idempotency_key: str | None = None
-
-
-@dataclass
-class ActionResult:
-    """What a call came to. ``to_json()`` is the shape ``mspflow run --json`` prints."""
-
-    ok: bool
-    output: dict[str, Any] | None = None
-    error: ActionError | None = None
-    invocation_id: str | None = None
-    replayed: bool = False
-    attempt: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        if self.ok:
-            return {"ok": True, "output": self.output, "invocation_id": self.invocation_id,
-                    "replayed": self.replayed}
-        assert self.error is not None
-        return {"ok": False, "error": self.error.to_dict(), "invocation_id": self.invocation_id,
-                "replayed": self.replayed}
-
-
-def default_idempotency_key(tenant: str, run_id: str, step_path: str, action_id: str, version: int) -> str:
-    """SHA-256 over the parts, length-prefixed so no two different tuples can collide."""
-    digest = hashlib.sha256()
-    for part in (tenant, run_id, step_path, action_id, str(version)):
-        raw = part.encode()
-        digest.update(len(raw).to_bytes(8, "big") + raw)
-    return digest.hexdigest()
-
-
-def input_hash(data: dict[str, Any]) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    lease = lease_for(action)
+    if action.max_duration_s is not None and lease == action.max_duration_s + LEASE_MARGIN_S:
+        return action.max_duration_s + LEASE_MARGIN_S / 2
+    return lease * 0.9
 
 
 def validation_error(exc: ValidationError, what: str = "input") -> ActionError:
@@ -165,13 +108,6 @@ def validation_error(exc: ValidationError, what: str = "input") -> ActionError:
     ]
     summary = "; ".join(f"{f['path']}: {f['message']}" for f in fields[:5])
     return ActionError("VALIDATION_ERROR", f"invalid {what}: {summary}", details={"fields": fields})
-
-
-@dataclass
-class _Claim:
-    invocation_id: str
-    attempt: int
-    owner: str
 
 
 class Runtime:
@@ -196,11 +132,16 @@ class Runtime:
         self.permission_checker = permission_checker
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.ledger = Ledger(self.owner, clock)
+        self._local = threading.local()
+        self._pins: list[Connection] = []
+        self._pins_lock = threading.Lock()
 
     # -- the walk -----------------------------------------------------------------------------------
 
     def prepare(self, call: ActionCall) -> tuple[Action, BaseModel]:
         """Steps 1-2 of the walk, without touching the database: the action and its validated input."""
+        check_call(call)
         action = self.registry.action(call.action_id, call.version)
         if action is None:
             known = self.registry.action(call.action_id)
@@ -240,13 +181,20 @@ class Runtime:
                 f"{action.id} needs the permission {action.permission!r}", permission=action.permission
             )
 
-    def execute(self, call: ActionCall, *, invocation_id: str | None = None) -> ActionResult:
-        """Run one call to completion and return its result; never raises for action failures."""
+    def gate_on(self, conn: Connection, action: Action, call: ActionCall) -> None:
+        """:meth:`gate` on ``conn`` (autocommit reads), when the action has anything to check."""
+        if self.needs_gate(action):
+            with Session(bind=conn) as session:
+                self.gate(session, action, call)
+
+    def execute(self, call: ActionCall, *, invocation_id: str | None = None, pinned: bool = False) -> ActionResult:
+        """Run one call to completion and return its result; never raises for action failures.
+
+        ``pinned`` (worker threads): keep this thread's database connection between calls instead of
+        checking one out of the pool per call (PostgreSQL; at most the pool's size are pinned).
+        """
         try:
             action, params = self.prepare(call)
-            if self.needs_gate(action):
-                with self.db.session() as session:
-                    self.gate(session, action, call)
         except ActionError as err:
             if invocation_id is not None:  # a queued call: its record must not stay QUEUED
                 self.fail_pending(invocation_id, err)
@@ -255,18 +203,92 @@ class Runtime:
         run_id = call.run_id or f"adhoc-{uuid.uuid4()}"
         key = self.key_for(call, action, run_id)
         try:
-            with self.db.engine.connect() as conn:  # one pooled connection for the claim and the run
-                if self.db.dialect == "sqlite":
-                    conn.execution_options(mspflow_write=True)
-                claimed = self._claim(conn, call, action, data, run_id, key, invocation_id)
-                if isinstance(claimed, ActionResult):
-                    return claimed
-                return self._run(conn, call, action, params, run_id, key, claimed)
-        except OperationalError as exc:  # database down, or SQLite's write lock not free within its timeout
-            log.warning("action %s could not be recorded: %s", action.key, str(exc.orig).strip().splitlines()[:1])
+            for fresh in (False, True):  # a connection that died in the pool: once more on a new one
+                with self._connection(pinned and not fresh) as conn:
+                    try:
+                        claimed = self._gate_and_claim(conn, call, action, data, run_id, key, invocation_id)
+                    except (OperationalError, _DeadConnection) as exc:
+                        if fresh or not (isinstance(exc, _DeadConnection) or is_dead_connection(exc)):
+                            raise
+                        continue
+                    if isinstance(claimed, ActionResult):
+                        return claimed
+                    return self._run(conn, call, action, params, run_id, key, claimed)
+            raise AssertionError("unreachable")
+        except (OperationalError, _DeadConnection) as exc:  # database down, or SQLite's lock busy too long
+            log.warning("action %s could not be recorded: %s", action.key,
+                        str(getattr(exc, "orig", exc)).strip().splitlines()[:1])
             return ActionResult(ok=False, invocation_id=invocation_id, error=ActionError(
                 "TRANSIENT_FAILURE", "the database is unavailable or busy; the call did not run, try again",
                 details={"reason": "DATABASE_UNAVAILABLE"}))
+
+    @contextmanager
+    def _connection(self, pinned: bool) -> Iterator[Connection]:
+        """An autocommit connection: this thread's pinned one, or one from the pool for this call."""
+        if not pinned or self.db.dialect == "sqlite":
+            with self.db.connect() as each:
+                yield each
+            return
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._pins_lock:
+                if len(self._pins) < self._max_pins():
+                    conn = self.db.engine.connect()
+                    self._pins.append(conn)
+            if conn is None:  # every connection the pool may keep is pinned already
+                with self.db.connect() as shared:
+                    yield shared
+                return
+            self._local.conn = conn
+        try:
+            self.db.autocommit(conn)
+            yield conn
+        except BaseException:
+            self._unpin(conn)
+            raise
+        if conn.invalidated:
+            self._unpin(conn)
+        elif conn.in_transaction():
+            conn.rollback()
+
+    def _max_pins(self) -> int:
+        size = getattr(self.db.engine.pool, "size", None)
+        return int(size()) if size is not None else 0
+
+    def _unpin(self, conn: Connection) -> None:
+        self._local.conn = None
+        with self._pins_lock:
+            if conn in self._pins:
+                self._pins.remove(conn)
+        try:
+            conn.close()
+        except Exception:
+            log.debug("closing a pinned connection failed", exc_info=True)
+
+    def close(self) -> None:
+        """Return pinned connections to the pool (call after the worker threads stopped)."""
+        with self._pins_lock:
+            pins, self._pins = self._pins, []
+        for conn in pins:
+            try:
+                conn.close()
+            except Exception:
+                log.debug("closing a pinned connection failed", exc_info=True)
+
+    def _gate_and_claim(self, conn: Connection, call: ActionCall, action: Action, data: dict[str, Any],
+                        run_id: str, key: str | None, invocation_id: str | None) -> Claim | ActionResult:
+        try:
+            self.gate_on(conn, action, call)
+        except ActionError as err:
+            if conn.invalidated:  # a resolver caught the error of a connection that died in the pool
+                raise _DeadConnection from None
+            if invocation_id is not None:
+                self.ledger.fail_pending(conn, invocation_id, err)
+                conn.commit()
+            return ActionResult(ok=False, error=err, invocation_id=invocation_id)
+        claimed = self.ledger.claim(conn, call, action, data, run_id, key, invocation_id, lease_for(action))
+        conn.commit()  # autocommit: nothing left to commit, but the connection's SQLAlchemy transaction ends
+        return claimed
 
     @staticmethod
     def key_for(call: ActionCall, action: Action, run_id: str) -> str | None:
@@ -276,132 +298,49 @@ class Runtime:
         return call.idempotency_key or default_idempotency_key(
             call.tenant_id, run_id, call.step_path or "-", action.id, action.version)
 
-    # -- idempotency ----------------------------------------------------------------------------------
-
-    def new_row(self, call: ActionCall, action: Action, data: dict[str, Any], run_id: str, key: str | None,
-                status: str) -> dict[str, Any]:
-        now = self.clock()
-        running = status == "RUNNING"
-        return {
-            "invocation_id": str(uuid.uuid4()), "tenant": call.tenant_id, "run_id": run_id,
-            "step_path": call.step_path, "action_id": action.id, "action_version": action.version,
-            "idempotency_key": key, "input_hash": input_hash(data), "status": status,
-            "attempt": 1 if running else 0, "lease_owner": self.owner if running else None,
-            "lease_expires_at": now + timedelta(seconds=lease_seconds()) if running else None,
-            "input": cap(Redactor().data(data)), "created_at": now, "started_at": now if running else None,
-        }
-
-    def _claim(self, conn: Connection, call: ActionCall, action: Action, data: dict[str, Any], run_id: str,
-               key: str | None, invocation_id: str | None) -> _Claim | ActionResult:
-        row = self.new_row(call, action, data, run_id, key, "RUNNING")
-        if invocation_id is None:
-            try:
-                with conn.begin():
-                    conn.execute(_INSERT, row)
-                return _Claim(row["invocation_id"], 1, self.owner)
-            except IntegrityError:
-                if key is None:
-                    raise
-        else:  # a queued call, the common case for workers: one statement
-            with conn.begin():
-                started = conn.execute(_START_QUEUED, {
-                    "iid": invocation_id, "hash_": row["input_hash"], "owner": self.owner,
-                    "lease": row["lease_expires_at"], "now": row["started_at"]}).scalar()
-            if started is not None:
-                return _Claim(invocation_id, int(started), self.owner)
-        lookup, params = ((_BY_ID, {"iid": invocation_id}) if invocation_id is not None else
-                          (_BY_KEY, {"tenant_": call.tenant_id, "action_id_": action.id,
-                                     "version_": action.version, "key_": key}))
-        for _ in range(_CLAIM_ROUNDS):
-            with conn.begin():
-                existing = conn.execute(lookup, params).one()
-                decided = self._decide(conn, existing, row["input_hash"])
-            if decided is not None:
-                return decided
-        return ActionResult(ok=False, error=ActionError.conflict(
-            "the idempotency record kept changing under this call; retry it", retryable=True))
-
-    def _decide(self, conn: Connection, row: Any, wanted_hash: str) -> _Claim | ActionResult | None:
-        """What an existing record means for a new call; None when a race means: read again."""
-        if row.input_hash != wanted_hash:
-            return ActionResult(ok=False, invocation_id=row.invocation_id, error=ActionError.conflict(
-                "this idempotency key was already used with a different input; use a new key (or run id "
-                "and step path) for a different call", reason="IDEMPOTENCY_KEY_REUSED",
-                invocation_id=row.invocation_id))
-        if row.status == "SUCCEEDED":
-            return ActionResult(ok=True, output=row.output, invocation_id=row.invocation_id, replayed=True,
-                                attempt=row.attempt)
-        if row.status == "FAILED" and not row.error_retryable:
-            return ActionResult(ok=False, invocation_id=row.invocation_id, replayed=True, attempt=row.attempt,
-                                error=recorded_error(row))
-        now = self.clock()
-        if row.status == "RUNNING" and row.lease_expires_at is not None \
-                and _aware(row.lease_expires_at) > now:
-            left = (_aware(row.lease_expires_at) - now).total_seconds()
-            return ActionResult(ok=False, invocation_id=row.invocation_id, error=ActionError.conflict(
-                "this call is already running; try again when it has finished", retryable=True,
-                reason="IN_PROGRESS", invocation_id=row.invocation_id).with_retry_after(left))
-        # FAILED & retryable, QUEUED, or RUNNING with an expired lease (its worker died): take it over,
-        # unless the call already had its share of attempts.
-        attempt, status, invocation_id = row.attempt, row.status, row.invocation_id
-        where = {"iid": invocation_id, "from_status": status, "from_attempt": attempt}
-        # Waiting out a vendor's rate limit is not a failed attempt; the worker's own budget bounds it.
-        if attempt >= max_attempts() and not (status == "FAILED" and row.error_code == "RATE_LIMITED"):
-            died = status == "RUNNING"
-            err = ActionError(
-                "TRANSIENT_FAILURE" if died else (row.error_code or "INTERNAL_ERROR"),
-                (f"the worker running this call stopped {attempt} times" if died
-                 else f"{row.error_message} (gave up after {attempt} attempts)"),
-                details={**(row.error_details or {}), "attempts": attempt}, retryable=False)
-            capped = _rowcount(conn.execute(_FAIL_FROM, {
-                **where, "now": now, "ec": err.code, "em": err.message, "ed": err.details}))
-            if capped != 1:
-                return None
-            return ActionResult(ok=False, invocation_id=invocation_id, attempt=attempt, error=err)
-        won = _rowcount(conn.execute(_TAKE_OVER, {
-            **where, "new_attempt": attempt + 1, "owner": self.owner,
-            "lease": now + timedelta(seconds=lease_seconds()), "now": now}))
-        if won != 1:
-            return None
-        return _Claim(invocation_id, attempt + 1, self.owner)
-
     # -- running and recording ------------------------------------------------------------------------
 
     def _run(self, conn: Connection, call: ActionCall, action: Action, params: BaseModel, run_id: str,
-             key: str | None, claim: _Claim) -> ActionResult:
+             key: str | None, claim: Claim) -> ActionResult:
         redactor = Redactor()
         durable: list[tuple[str, str]] = []
-        ctx: ActionContext | None = None
+        opened: list[RootTransaction] = []
+
+        def session() -> Session:  # the handler's transaction starts when it first uses the database
+            opened.append(self.db.handler_transaction(conn))
+            return Session(bind=conn, expire_on_commit=False)
+
+        ctx = ActionContext(
+            tenant_id=call.tenant_id, session_factory=session, run_id=run_id, step_path=call.step_path,
+            attempt=claim.attempt, idempotency_key=key, invocation_id=claim.invocation_id,
+            secrets=self._secrets, redactor=redactor, clock=self.clock, db=self.db,
+            module=self.registry.module_of(action.id), durable_secrets=durable,
+            holds_write_lock=lambda: self.db.writing(conn),
+        )
         try:
-            with conn.begin():
-                ctx = ActionContext(
-                    tenant_id=call.tenant_id, session_factory=lambda: Session(bind=conn, expire_on_commit=False),
-                    run_id=run_id, step_path=call.step_path,
-                    attempt=claim.attempt, idempotency_key=key, invocation_id=claim.invocation_id,
-                    secrets=self._secrets, redactor=redactor, clock=self.clock, db=self.db,
-                    module=self.registry.module_of(action.id), durable_secrets=durable,
-                )
-                try:
-                    produced = action.handler(params, ctx)
-                finally:
-                    ctx.close()
-                try:
-                    output = action.output_model.model_validate(
-                        produced.model_dump() if isinstance(produced, BaseModel) else produced
-                    ).model_dump(mode="json")
-                except ValidationError as exc:
-                    err = validation_error(exc, "output")
-                    raise ActionError.internal(
-                        f"{action.id} returned output that does not match its schema",
-                        fields=err.details["fields"]) from None
-                output = redactor.data(output)  # a secret echoed into the output is not returned either
-                if ctx.session_started:
-                    ctx.session.flush()
-                if not self._finish(conn, claim, status="SUCCEEDED", output=cap(output)):
-                    raise _LeaseLost
+            try:
+                produced = action.handler(params, ctx)
+            finally:
+                ctx.close()
+            try:
+                output = action.output_model.model_validate(
+                    produced.model_dump() if isinstance(produced, BaseModel) else produced
+                ).model_dump(mode="json")
+            except ValidationError as exc:
+                err = validation_error(exc, "output")
+                raise ActionError.internal(
+                    f"{action.id} returned output that does not match its schema",
+                    fields=err.details["fields"]) from None
+            output = redactor.data(output)  # a secret echoed into the output is not returned either
+            if ctx.session_started:
+                ctx.session.flush()
+            if not self.ledger.finish(conn, claim, status="SUCCEEDED", output=cap(output)):
+                raise _LeaseLost
+            conn.commit()  # the handler's writes and the result together (autocommit: nothing to send)
             return ActionResult(ok=True, output=output, invocation_id=claim.invocation_id,
                                 attempt=claim.attempt)
         except _LeaseLost:
+            conn.rollback()
             err = ActionError.conflict("this call's lease expired and another worker took it over",
                                        retryable=True, reason="LEASE_LOST")
             return ActionResult(ok=False, error=err, invocation_id=claim.invocation_id, attempt=claim.attempt)
@@ -412,74 +351,82 @@ class Runtime:
                       redactor.text("".join(traceback.format_exception(exc))))
             err = ActionError.internal(f"{action.id} failed unexpectedly ({type(exc).__name__}); "
                                        "the worker log has the details", invocation_id=claim.invocation_id)
-        finally:
-            if ctx is not None and ctx.session_started:
+        except BaseException as exc:  # a time limit or a shutdown cut the handler off: record, then go on
+            if ctx.session_started:
                 ctx.session.close()
-        with conn.begin():
-            self._finish(conn, claim, status="FAILED", error=err)
-            if durable:
-                with Session(bind=conn) as s:
-                    self._replay_durable(s, call.tenant_id, durable)
-                    s.flush()
+            self._interrupted(conn, call, action, claim, durable, exc)
+            raise
+        finally:
+            if ctx.session_started:
+                ctx.session.close()
+        self._fail(conn, call.tenant_id, claim, err, durable)
         log.info("action %s (invocation %s) failed: %s %s", action.key, claim.invocation_id, err.code,
                  err.message)
         return ActionResult(ok=False, error=err, invocation_id=claim.invocation_id, attempt=claim.attempt)
 
-    def _finish(self, conn: Connection, claim: _Claim, *, status: str, output: Any = None,
-                error: ActionError | None = None) -> bool:
-        params: dict[str, Any] = {
-            "iid": claim.invocation_id, "owner": claim.owner, "att": claim.attempt, "st": status,
-            "now": self.clock(), "out": output, "ec": None, "em": None, "ed": None, "er": None}
-        if error is not None:
-            params |= {"ec": error.code, "em": error.message, "ed": cap(error.details), "er": error.retryable}
-        return _rowcount(conn.execute(_FINISH, params)) == 1
+    def _fail(self, conn: Connection, tenant: str, claim: Claim, err: ActionError,
+              durable: list[tuple[str, str]]) -> None:
+        """Roll the handler's writes back and record FAILED (replaying secrets that must outlive the call)."""
+        conn.rollback()
+        if not durable:
+            self.db.autocommit(conn)
+            self.ledger.finish(conn, claim, status="FAILED", error=err)
+            conn.commit()
+            return
+        with self.db.handler_transaction(conn, write=True), Session(bind=conn) as s:
+            self.ledger.finish(conn, claim, status="FAILED", error=err)
+            self._replay_durable(s, tenant, durable)
+            s.flush()
+
+    def _interrupted(self, conn: Connection, call: ActionCall, action: Action, claim: Claim,
+                     durable: list[tuple[str, str]], exc: BaseException) -> None:
+        err = ActionError(
+            "TRANSIENT_FAILURE", f"{action.id} was interrupted ({type(exc).__name__}) before it finished; "
+            "whether it took effect is unknown", retryable=not action.side_effectful,
+            details={"outcome": "unknown", "reason": "INTERRUPTED", "interrupted_by": type(exc).__name__})
+        log.error("action %s (invocation %s) interrupted by %s", action.key, claim.invocation_id,
+                  type(exc).__name__)
+        try:
+            self._fail(conn, call.tenant_id, claim, err, durable)
+        except Exception:  # the interrupt may have broken this connection mid-statement: use another
+            try:
+                with self.db.connect() as other:
+                    self._fail(other, call.tenant_id, claim, err, durable)
+            except Exception:
+                log.exception("invocation %s: could not record the interruption; its lease will expire",
+                              claim.invocation_id)
 
     def _replay_durable(self, s: Session, tenant: str, durable: list[tuple[str, str]]) -> None:
         """Secrets that must outlive a failed call (a rotated refresh token), when they were written in the
-        call's own transaction (SQLite)."""
+        call's own transaction (SQLite, after the handler had taken the write lock)."""
         if durable and self._secrets is not None:
             store = self._secrets()
             for name, value in durable:
                 store.set(s, tenant, name, value)
 
+    # -- ledger writes outside a call -------------------------------------------------------------------
+
     def give_up(self, invocation_id: str, reason: str) -> None:
-        """Make a retryable failure final (a worker's retry budget ran out)."""
-        with self.db.session(write=True) as s:
-            row = s.get(Inv, invocation_id)
-            if row is None or row.status != "FAILED" or not row.error_retryable:
-                return
-            row.error_retryable = False
-            row.error_message = f"{row.error_message} ({reason})"
+        """Make a retryable failure final (a worker's retry budget ran out, or its retry was not sent)."""
+        with self.db.connect() as conn:
+            self.ledger.give_up(conn, invocation_id, reason)
+            conn.commit()
 
     def fail_pending(self, invocation_id: str, err: ActionError) -> None:
-        with self.db.session(write=True) as s:
-            # QUEUED, or a retryable failure whose retry the gate now refuses (integration disconnected).
-            pending = (Inv.status == "QUEUED") | ((Inv.status == "FAILED") & Inv.error_retryable.is_(True))
-            s.execute(update(Inv).where(Inv.invocation_id == invocation_id, pending).values(
-                status="FAILED", completed_at=self.clock(), error_code=err.code, error_message=err.message,
-                error_details=cap(err.details), error_retryable=err.retryable))
-
-
-def _rowcount(result: Any) -> int:
-    return int(result.rowcount)
+        """End a QUEUED call (or a retryable failure) with ``err``."""
+        with self.db.connect() as conn:
+            self.ledger.fail_pending(conn, invocation_id, err)
+            conn.commit()
 
 
 class _LeaseLost(Exception):
     pass
 
 
-def recorded_error(row: Any) -> ActionError:
-    return ActionError(row.error_code or "INTERNAL_ERROR",
-                       row.error_message or "", details=row.error_details or {},
-                       retryable=bool(row.error_retryable))
+class _DeadConnection(Exception):
+    """The pooled connection was dead; the gate's resolvers swallowed its error."""
 
 
 def _scrub(exc: ActionError, redactor: Redactor) -> ActionError:
     return ActionError(exc.code, redactor.text(exc.message), details=redactor.data(exc.details),
                        retryable=exc.retryable, retry_after=exc.retry_after)
-
-
-def _aware(moment: datetime) -> datetime:
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -26,7 +26,8 @@ class Window(BaseModel):
 
 class ApplyInput(BaseModel):
     label: str
-    fail: Literal["none", "transient", "permanent", "crash", "secret", "rate_limited", "bad_output"] = "none"
+    fail: Literal["none", "transient", "permanent", "crash", "secret", "rate_limited", "rate_limited_inf",
+                  "bad_output"] = "none"
     fail_until_attempt: int = 1
     sleep: float = Field(0.0, ge=0, le=30)
     window: Window | None = None
@@ -56,6 +57,8 @@ def apply(params: ApplyInput, ctx: ActionContext) -> Any:
         raise ActionError("TRANSIENT_FAILURE", "vendor answered 503")
     if params.fail == "rate_limited" and failing:
         raise ActionError("RATE_LIMITED", "vendor answered 429", retry_after=0.2)
+    if params.fail == "rate_limited_inf":  # a vendor that answered Retry-After: 1e400
+        raise ActionError("RATE_LIMITED", "vendor answered 429", retry_after=float("1e400"))
     if params.fail == "permanent":
         raise ActionError.not_found(f"no device {params.label}", device_id=params.label)
     if params.fail == "crash":

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, model_validator
 
+from mspflow.clock import aware
 from mspflow.context import ActionContext
 from mspflow.errors import ActionError
 from mspflow.modules import Module
@@ -73,18 +74,22 @@ class CreateEntryOutput(BaseModel):
     conflicts: list[dict[str, str]] = Field(default_factory=list)
 
 
-def _utc(moment: datetime, zone: str | None) -> datetime:
+def _utc(moment: datetime, zone: str | None, field: str) -> datetime:
     if moment.tzinfo is None:
         try:
             moment = moment.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
         except (ZoneInfoNotFoundError, ValueError):
             raise ActionError.validation(f"unknown time zone {zone!r}; use an IANA name such as "
                                          "'Europe/Berlin'", fields=["window.timezone"]) from None
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise _out_of_range(field) from None
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def _out_of_range(field: str) -> ActionError:
+    return ActionError.validation("the time is outside the years 1 to 9999 once converted to UTC or shifted",
+                                  fields=[field])
 
 
 def _check_users(session: Session, tenant: str, user_ids: list[str]) -> None:
@@ -139,7 +144,7 @@ def _overlaps(session: Session, tenant: str, user_ids: list[str], start: datetim
                E.scheduled_start < end, E.scheduled_end > start)
         .order_by(E.scheduled_end, E.entry_id)
     ).all()
-    return [(r.entry_id, r.user_id, _aware(r.scheduled_end)) for r in rows]
+    return [(r.entry_id, r.user_id, aware(r.scheduled_end)) for r in rows]
 
 
 @scheduling.action("scheduling.create_entry", label="Create schedule entry", category="Business Operations",
@@ -154,7 +159,8 @@ def create_entry(params: CreateEntryInput, ctx: ActionContext) -> CreateEntryOut
     from mspflow.db.models import ScheduleConflict, ScheduleEntry, ScheduleEntryAssignee
 
     session, tenant = ctx.session, ctx.tenant_id
-    start, end = _utc(params.window.start, params.window.timezone), _utc(params.window.end, params.window.timezone)
+    zone = params.window.timezone
+    start, end = _utc(params.window.start, zone, "window.start"), _utc(params.window.end, zone, "window.end")
     if end <= start:
         raise ActionError.validation("the window's end must be after its start", fields=["window.end"])
     users = params.assigned_user_ids
@@ -173,7 +179,10 @@ def create_entry(params: CreateEntryInput, ctx: ActionContext) -> CreateEntryOut
         length = end - start
         for _ in range(MAX_SHIFTS):
             start = max(entry_end for _, _, entry_end in overlaps)
-            end = start + length
+            try:
+                end = start + length
+            except OverflowError:  # shifted past 9999-12-31
+                raise _out_of_range("window.end") from None
             overlaps = _overlaps(session, tenant, users, start, end)
             if not overlaps:
                 break

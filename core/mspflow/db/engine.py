@@ -1,4 +1,17 @@
-"""Engine and session set-up for the embedded default (SQLite file) and PostgreSQL."""
+"""Engine and session set-up for the embedded default (SQLite file) and PostgreSQL.
+
+Connections for the hot path (:meth:`Database.connect`) start in autocommit mode: the ledger's
+single-statement claims and finishes need no BEGIN or COMMIT. :meth:`Database.handler_transaction`
+then opens the transaction an action handler writes in. On SQLite, whose write lock is one lock for
+the whole file, that transaction takes the lock only at its first write (``BEGIN IMMEDIATE`` just
+before it) and holds it until the result commits, so calls whose handlers wait on vendors run side
+by side; before that write the handler reads in autocommit mode, each statement seeing the latest
+committed data as PostgreSQL's default READ COMMITTED does. A ``SELECT ... FOR UPDATE`` (which
+SQLite cannot express) counts as a write: it takes the lock, as the row lock would on PostgreSQL.
+
+No ``pool_pre_ping``: a ping per checkout was a round trip per call. Callers on the hot path recover
+from a connection that died in the pool instead (:func:`is_dead_connection`: retry once on a new one).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +22,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mspflow.db.errors import DATABASE_UNAVAILABLE, INVALID_DATABASE_URL, DatabaseProblem
 
 SQLITE_FILE = "mspflow.sqlite3"
-_WRITE = "mspflow_write"
+_WRITE = "mspflow_write"  # SQLite: BEGIN IMMEDIATE when the transaction starts
+_AUTOCOMMIT = "mspflow_autocommit"  # SQLite: no BEGIN; each statement commits on its own
+_LAZY = "mspflow_lazy_write"  # SQLite: no BEGIN; BEGIN IMMEDIATE just before the first write
+_READS = ("SELECT", "PRAGMA", "EXPLAIN")
 
 
 def default_home() -> Path:
@@ -93,7 +110,20 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _begin(conn: Any) -> None:
         # IMMEDIATE for transactions that will write: a deferred one that read first and writes later
         # fails at once ("database is locked") when another connection committed in between.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(_AUTOCOMMIT) or options.get(_LAZY):
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE) else "BEGIN")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _lazy_write(conn: Any, cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+        if not conn.get_execution_options().get(_LAZY) or conn.connection.dbapi_connection.in_transaction:
+            return
+        if statement.lstrip()[:7].upper().startswith(_READS):
+            compiled = getattr(context, "compiled", None)
+            if getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is None:
+                return
+        cursor.execute("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -110,9 +140,20 @@ class Database:
             self.engine = create_engine(self.url, **engine_kwargs)
             _sqlite_pragmas(self.engine)
         else:
-            engine_kwargs.setdefault("pool_pre_ping", True)
             self.engine = create_engine(self.url, **engine_kwargs)
+        self._engine_kwargs = engine_kwargs
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._psycopg = self.dialect == "postgresql" and self.engine.dialect.driver == "psycopg"
+
+    def ensure_pool(self, connections: int) -> None:
+        """Keep at least ``connections`` pooled connections (a worker's threads each hold one while running a
+        call; a pool smaller than that opens and closes a connection per call). Call it before use."""
+        size = getattr(self.engine.pool, "size", None)
+        if self.dialect == "sqlite" or size is None or size() >= connections:
+            return
+        self.engine.dispose()
+        self.engine = create_engine(self.url, **{**self._engine_kwargs, "pool_size": connections})
+        self.sessions.configure(bind=self.engine)
 
     @property
     def is_embedded(self) -> bool:
@@ -138,9 +179,71 @@ class Database:
                 session.connection(execution_options={_WRITE: True})
             yield session
 
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A pooled connection in autocommit mode, for a ``with`` block (see the module docstring)."""
+        with self.engine.connect() as conn:
+            self.autocommit(conn)
+            try:
+                yield conn
+            finally:
+                if self._psycopg and not conn.invalidated:
+                    if conn.in_transaction():
+                        conn.rollback()
+                    _driver_autocommit(conn, False)  # as the pool hands it to everyone else
+
+    def autocommit(self, conn: Connection) -> None:
+        """Put ``conn`` (back) into autocommit mode, ending its SQLAlchemy transaction if one is open."""
+        if conn.in_transaction():
+            conn.commit()
+        if self.dialect == "sqlite":
+            conn.execution_options(**{_AUTOCOMMIT: True, _LAZY: False, _WRITE: False})
+        elif self._psycopg:
+            _driver_autocommit(conn, True)  # the driver's flag: SQLAlchemy's isolation option costs more
+        else:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def handler_transaction(self, conn: Connection, *, write: bool = False) -> RootTransaction:
+        """Begin the transaction a handler (or a multi-statement write) runs in on ``conn``.
+
+        On SQLite it takes the write lock at its first write, or at once with ``write=True``.
+        """
+        if conn.in_transaction():
+            conn.commit()
+        if self.dialect == "sqlite":
+            conn.execution_options(**{_AUTOCOMMIT: False, _LAZY: not write, _WRITE: write})
+        elif self._psycopg:
+            _driver_autocommit(conn, False)
+        else:
+            conn.execution_options(isolation_level=self.engine.dialect.default_isolation_level)
+        return conn.begin()
+
+    def writing(self, conn: Connection) -> bool:
+        """Whether ``conn`` holds SQLite's write lock now (always False on PostgreSQL)."""
+        return self.dialect == "sqlite" and bool(conn.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
+
     def display_url(self) -> str:
         """The URL with any password hidden, for messages and logs."""
         return make_url(self.url).render_as_string(hide_password=True)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def autocommitting(conn: Connection) -> bool:
+    """Whether ``conn`` is in the autocommit mode of :meth:`Database.connect` (each statement commits alone)."""
+    options = conn.get_execution_options()
+    if options.get(_AUTOCOMMIT) or options.get("isolation_level") == "AUTOCOMMIT":
+        return True
+    return conn.dialect.name == "postgresql" and bool(getattr(conn.connection.dbapi_connection, "autocommit", False))
+
+
+def _driver_autocommit(conn: Connection, on: bool) -> None:
+    raw = conn.connection.dbapi_connection
+    if raw is not None and raw.autocommit != on:
+        raw.autocommit = on
+
+
+def is_dead_connection(exc: BaseException) -> bool:
+    """True for the error of a statement sent on a connection that had died in the pool (server restart)."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
