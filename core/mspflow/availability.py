@@ -46,7 +46,6 @@ if TYPE_CHECKING:  # SQLAlchemy is imported when a resolver runs, not when a plu
     from sqlalchemy.orm import Session
 
 from mspflow.clock import aware
-from mspflow.db.engine import autocommitting
 
 log = logging.getLogger("mspflow.availability")
 
@@ -187,6 +186,8 @@ def resolve(
 def _savepoint(session: Session) -> AbstractContextManager[Any]:
     """A savepoint, unless the session's connection autocommits (the runtime's gate): there a failing
     query aborts nothing, and PostgreSQL refuses SAVEPOINT outside a transaction."""
+    from mspflow.db.engine import autocommitting
+
     return nullcontext() if autocommitting(session.connection()) else session.begin_nested()
 
 

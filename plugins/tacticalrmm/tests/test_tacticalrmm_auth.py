@@ -211,12 +211,19 @@ print(json.dumps(results), flush=True)
 def test_two_worker_processes_on_redis_share_one_login(postgresql_url: str, redis_url: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 10.2: 2 processes x 4 calls hit an expired knox token over real HTTP; one login in all."""
-    from conftest import Tactical
+    import importlib.util
+
     from mspflow.app import App
     from mspflow.db.engine import Database
     from mspflow.db.migrate import upgrade
     from mspflow.plugins import Plugins
 
+    # this directory's conftest by path: "conftest" alone names whichever plugin's conftest loaded last
+    spec = importlib.util.spec_from_file_location("_tacticalrmm_conftest", Path(__file__).with_name("conftest.py"))
+    assert spec is not None and spec.loader is not None
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    Tactical = conftest.Tactical
     monkeypatch.setenv("MSPFLOW_ALLOW_HTTP_VENDOR_URLS", "1")
     sim = SlowLoginTactical()
     server, url = sim.serve_in_thread()
