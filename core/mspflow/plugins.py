@@ -35,6 +35,7 @@ GROUP = "mspflow"
 BUILTIN_PLUGINS = ("mspflow.builtin",)
 HOOK_ORDER = (
     "register_actions", "register_availability", "register_modules", "register_permission_checker",
+    "register_receivers",
 )
 
 
@@ -146,6 +147,7 @@ class Plugins:
             "register_availability": self.registry.add_resolver,
             "register_modules": self.registry.add_module,
             "register_permission_checker": self.registry.set_permission_checker,
+            "register_receivers": self.registry.add_receiver,
         }
         for hook_name in HOOK_ORDER:
             # Call each plugin's implementation on its own so one failure is attributed and isolated.

@@ -1,4 +1,5 @@
-"""The registry: actions by ``id@version``, modules by group key, resolvers by availability key.
+"""The registry: actions by ``id@version``, modules by group key, resolvers by availability key, receivers
+by provider.
 
 Each entry remembers which plugin (distribution) registered it, so a conflict names both sides and a
 plugin that fails half-way can be removed whole. Registering an identical definition again is a no-op.
@@ -14,6 +15,7 @@ from mspflow.modules import Action, DefinitionError, Module
 if TYPE_CHECKING:
     from mspflow.availability import Resolver
     from mspflow.hookspecs import PermissionChecker
+    from mspflow.inbound.receivers import Receiver
 
 
 class RegistrationError(DefinitionError):
@@ -32,6 +34,9 @@ class Registry:
     modules: dict[str, Module] = field(default_factory=dict)
     resolvers: dict[str, Resolver] = field(default_factory=dict)
     permission_checker: PermissionChecker | None = None
+    receivers: dict[str, Receiver] = field(default_factory=dict)
+    #: providers two distributions claimed: neither gets a receiver (fail closed); provider -> both owners
+    contested_receivers: dict[str, tuple[str, str]] = field(default_factory=dict)
     _module_index: dict[str, Module] | None = field(default=None, repr=False)
     _versions_index: dict[str, list[Action]] | None = field(default=None, repr=False)
     _owners: dict[tuple[str, str], _Entry] = field(default_factory=dict, repr=False)
@@ -130,6 +135,40 @@ class Registry:
         self.permission_checker = checker
         self._owners[("permission", "checker")] = _Entry(owner)
 
+    def add_receiver(self, receiver: Receiver, owner: str) -> None:
+        """Register the receiver of ``receiver.provider``; one per provider, owned by one distribution.
+
+        The same definition again is a no-op. A different one from the same distribution is refused. A
+        second distribution claiming the provider is refused and the first one's receiver is withdrawn
+        too (fail closed: nobody receives deliveries a plugin cannot be sure are meant for it).
+        """
+        receiver.check()
+        provider = receiver.provider
+        if provider in self.contested_receivers:
+            first, second = self.contested_receivers[provider]
+            raise RegistrationError(
+                f"receiver {provider!r} is claimed by both {first!r} and {second!r}; {owner!r} cannot register "
+                "it either (uninstall all but one of them)"
+            )
+        existing = self.receivers.get(provider)
+        if existing is not None:
+            if existing == receiver:
+                return
+            current = self.owner_of("receiver", provider) or ""
+            if current != owner:
+                del self.receivers[provider]
+                self._owners.pop(("receiver", provider), None)
+                self.contested_receivers[provider] = (current, owner)
+                raise RegistrationError(
+                    f"receiver {provider!r} is registered by both {current!r} and {owner!r}; neither is used "
+                    "(fail closed): uninstall one of them"
+                )
+            raise RegistrationError(
+                f"receiver {provider!r} is already registered by {owner!r} with a different definition"
+            )
+        self.receivers[provider] = receiver
+        self._owners[("receiver", provider)] = _Entry(owner)
+
     def remove_owner(self, owner: str) -> None:
         """Forget everything ``owner`` registered (a plugin that failed part-way)."""
         for (kind, key), entry in list(self._owners.items()):
@@ -144,6 +183,8 @@ class Registry:
                 self._module_index = None
             elif kind == "permission":
                 self.permission_checker = None
+            elif kind == "receiver":
+                self.receivers.pop(key, None)
             else:
                 self.resolvers.pop(key, None)
         # An override that went away uncovers the resolver its module carried.
