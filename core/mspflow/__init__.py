@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from mspflow.context import ActionContext
     from mspflow.errors import ActionError
     from mspflow.hookspecs import hookimpl
+    from mspflow.inbound.receivers import Delivery, Ignore, Receiver
+    from mspflow.inbound.verify import webhook
     from mspflow.modules import Action, DefinitionError, Module, action
     from mspflow.registry import RegistrationError, Registry
     from mspflow.vendor import (
@@ -74,6 +76,10 @@ _EXPORTS = {
     "CatalogRecord": "mspflow.catalog",
     "ActionError": "mspflow.errors",
     "hookimpl": "mspflow.hookspecs",
+    "Delivery": "mspflow.inbound.receivers",
+    "Ignore": "mspflow.inbound.receivers",
+    "Receiver": "mspflow.inbound.receivers",
+    "webhook": "mspflow.inbound.verify",
     "Action": "mspflow.modules",
     "DefinitionError": "mspflow.modules",
     "Module": "mspflow.modules",
@@ -102,10 +108,13 @@ __all__ = [
     "CatalogRecord",
     "CursorPaging",
     "DefinitionError",
+    "Delivery",
+    "Ignore",
     "KeysetPaging",
     "Module",
     "OAuthApp",
     "RateLimit",
+    "Receiver",
     "RegistrationError",
     "Registry",
     "Resolver",
@@ -119,6 +128,7 @@ __all__ = [
     "hookimpl",
     "rmm_integration",
     "teams_integration",
+    "webhook",
 ]
 
 

@@ -739,6 +739,11 @@ def demo_cmd(as_json: JsonOpt = False) -> None:
                   "[bold]mspflow outbox list[/bold], [bold]mspflow describe scheduling.create_entry[/bold].")
 
 
+from mspflow.inbound.commands import register as _register_inbound  # noqa: E402
+
+_register_inbound(app, tenant_app)  # serve, inbound list|show|replay, tenant webhook
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 PROVIDER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class Ignore(Exception):  # noqa: N818 - read as `raise Ignore("unmapped organization 42")`
+class Ignore(Exception):
     """Raised by ``parse`` or ``on_event``: the delivery is valid but there is nothing to do for it.
 
     The journal records it IGNORED with ``reason``; the vendor got its 200 long ago.

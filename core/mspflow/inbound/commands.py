@@ -1,0 +1,296 @@
+"""The inbound side's commands: ``mspflow serve``, ``mspflow inbound list|show|replay``, ``mspflow tenant
+webhook``. They parse, call the core and print; :func:`register` adds them to the CLI's Typer apps.
+
+The four helpers at the top are the only ties to the CLI's shared output code (``mspflow.cli``), so
+moving these commands into the ``cli/`` package changes those lines only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from mspflow.app import App
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+PUBLIC_URL_ENV = "MSPFLOW_PUBLIC_URL"
+
+inbound_app = typer.Typer(help="Journaled webhook deliveries: list, show, replay.", no_args_is_help=True)
+
+
+def _load(as_json: bool = False) -> App:
+    from mspflow import cli
+
+    return cli._load(as_json)
+
+
+def _db_guard(as_json: bool, instance: App) -> None:
+    from mspflow import cli
+
+    cli._db_guard(as_json, instance)
+
+
+def _fail(message: str, *, as_json: bool = False, code: str = "ERROR") -> NoReturn:
+    from mspflow import cli
+
+    cli._fail(message, as_json=as_json, code=code)
+
+
+def _print_json(data: Any) -> None:
+    from mspflow import cli
+
+    cli._print_json(data)
+
+
+def register(app: typer.Typer, tenant_app: typer.Typer) -> None:
+    """Add ``serve``, the ``inbound`` group and ``tenant webhook`` to the CLI."""
+    app.command("serve")(serve_cmd)
+    app.add_typer(inbound_app, name="inbound")
+    tenant_app.command("webhook")(tenant_webhook)
+
+
+# -- serve ---------------------------------------------------------------------------------------------
+
+
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Uvicorn worker processes.")] = 1,
+    max_body_bytes: Annotated[int | None, typer.Option(
+        min=1, help="Largest body accepted (default MSPFLOW_INBOUND_MAX_BODY_BYTES or 1 MiB); larger: 413.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Receive vendor webhooks on /hooks/{provider}/{token}: verify, journal once, answer; workers process."""
+    import logging
+
+    import uvicorn
+
+    from mspflow.inbound.journal import MAX_BODY_ENV
+    from mspflow.inbound.journal import max_body_bytes as default_max_body
+    from mspflow.inbound.server import create_app
+
+    if max_body_bytes is not None:
+        os.environ[MAX_BODY_ENV] = str(max_body_bytes)  # for --workers > 1: each process reads it
+    try:
+        cap = default_max_body()
+    except ValueError as exc:
+        _fail(str(exc))
+    level = log_level.lower()
+    if level not in ("debug", "info", "warning", "error"):
+        _fail(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+    instance = _load()
+    _db_guard(False, instance)
+    registry = instance.registry
+    receivers = ", ".join(f"{p} ({registry.owner_of('receiver', p)})" for p in sorted(registry.receivers))
+    broker = instance.dispatcher.url
+    if broker:
+        from sqlalchemy.engine import make_url
+
+        try:
+            broker = make_url(broker).render_as_string(hide_password=True)
+        except Exception:
+            broker = broker.split("://", 1)[0] + "://…"
+    where = f"http://{host}:{port}"
+    summary = (f"receivers: {receivers or 'none'}; database {instance.db.display_url()}; broker "
+               f"{broker or 'in-process (embedded): deliveries are processed by threads of this process'}; "
+               f"body cap {cap} bytes")
+    if not registry.receivers:
+        typer.echo("warning: no installed plugin registers a receiver, so every /hooks/ URL answers 404",
+                   err=True)
+    log_config = _log_config(level)
+    if workers > 1:
+        instance.close()
+        typer.echo(f"mspflow serve: starting {workers} worker processes on {where}; {summary}", err=True)
+        uvicorn.run("mspflow.inbound.server:serve_app", factory=True, host=host, port=port, workers=workers,
+                    access_log=False, log_config=log_config, log_level=level)
+        return
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
+                typer.echo(f"mspflow serve {os.getpid()} listening on http://{host}:{bound}; {summary}", err=True)
+
+    config = uvicorn.Config(create_app(instance), host=host, port=port, access_log=False, log_config=log_config,
+                            log_level=level, lifespan="on")
+    logging.getLogger("mspflow").setLevel(level.upper())
+    Server(config).run()
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """Uvicorn's logging, plus mspflow's own loggers (one line per delivery at INFO) on stderr."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["mspflow"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["mspflow"] = {"formatter": "mspflow", "class": "logging.StreamHandler",
+                                     "stream": "ext://sys.stderr"}
+    for name in ("mspflow", "dramatiq"):
+        config["loggers"][name] = {"handlers": ["mspflow"], "level": level.upper() if name == "mspflow"
+                                   else "WARNING", "propagate": False}
+    return config
+
+
+# -- tenant webhook ------------------------------------------------------------------------------------
+
+
+def tenant_webhook(
+    tenant: str,
+    provider: Annotated[str, typer.Argument(help="e.g. level, tacticalrmm, ninjaone")],
+    base_url: Annotated[str | None, typer.Option(
+        help=f"The public URL vendors reach `mspflow serve` at (default ${PUBLIC_URL_ENV}).")] = None,
+    rotate: Annotated[bool, typer.Option("--rotate", help="New token (the old URL stops working) and new "
+                                         "secret.")] = False,
+    secret_stdin: Annotated[bool, typer.Option("--secret-stdin", help="Store the secret read from stdin (one the "
+                                               "vendor generated) instead of making one.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a tenant's webhook URL for a provider; create (or --rotate) its token and signing secret."""
+    from mspflow.inbound.journal import UnknownReceiver, ensure_webhook
+    from mspflow.secrets import SecretKeyMissing
+
+    given = None
+    if secret_stdin:
+        given = sys.stdin.read().strip()
+        if not given:
+            _fail("--secret-stdin read an empty secret; pipe it in (e.g. `... --secret-stdin < secret.txt`)",
+                  as_json=as_json)
+    instance = _load(as_json)
+    _db_guard(as_json, instance)
+    try:
+        with instance.db.session(write=True) as session:
+            hook = ensure_webhook(session, instance.secrets, instance.registry, tenant, provider, rotate=rotate,
+                                  secret=given)
+    except UnknownReceiver as exc:
+        _fail(str(exc), as_json=as_json, code="NOT_FOUND")
+    except SecretKeyMissing as exc:
+        _fail(str(exc), as_json=as_json)
+    base = (base_url or os.environ.get(PUBLIC_URL_ENV) or "").rstrip("/")
+    url = (base or "http://127.0.0.1:8000") + hook.path
+    if as_json:
+        _print_json({"tenant": tenant, "provider": provider, "url": url, "path": hook.path,
+                     "created": hook.created, "rotated": hook.rotated, "secret_name": hook.secret_name,
+                     "secret": hook.secret})
+        return
+    state = "created" if hook.created else "rotated: the old URL and secret no longer work" if hook.rotated \
+        else "unchanged"
+    typer.echo(f"{tenant}: {provider} webhook {state}")
+    typer.echo(f"URL:    {url}")
+    if hook.secret is not None:
+        typer.echo(f"secret: {hook.secret}")
+        typer.echo(f"        paste both into the vendor's webhook settings; the secret is stored encrypted as "
+                   f"{hook.secret_name} and not shown again (`--rotate` makes new ones)")
+    elif given is not None:
+        typer.echo(f"secret: stored as {hook.secret_name} (encrypted)")
+    elif hook.secret_name is not None:
+        typer.echo(f"secret: unchanged, stored as {hook.secret_name} (`--rotate` makes a new one)")
+    if not base:
+        typer.echo(f"note: pass --base-url (or set {PUBLIC_URL_ENV}) to the https address vendors reach "
+                   "`mspflow serve` at", err=True)
+
+
+# -- inbound list / show / replay ----------------------------------------------------------------------
+
+
+@inbound_app.command("list")
+def inbound_list(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's deliveries.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="RECEIVED, PROCESSING, PROCESSED, IGNORED or FAILED.")] = None,
+    provider: Annotated[str | None, typer.Option("--provider", help="Only this provider's deliveries.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many, newest first.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Journaled webhook deliveries, newest first (payloads are stored redacted; see `inbound show`)."""
+    from mspflow.inbound.journal import STATUSES, recent
+
+    if status is not None and status.upper() not in STATUSES:
+        _fail(f"--status must be one of {', '.join(STATUSES)}, not {status!r}", as_json=as_json)
+    instance = _load(as_json)
+    _db_guard(as_json, instance)
+    with instance.db.sessions() as session:
+        rows = recent(session, tenant=tenant, status=status, provider=provider, limit=limit)
+    if as_json:
+        _print_json({"events": rows})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("event", "tenant", "provider", "delivery id", "status", "attempt", "received", "note",
+                  title="Inbound deliveries")
+    for r in rows:
+        note = f"{r['error']['code'] or ''} {r['error']['message']}".strip() if r["error"] else (
+            f"{r['event_count']} event(s)" if r["event_count"] is not None else "")
+        table.add_row(r["event_id"], r["tenant"], r["provider"], _short(r["delivery_id"], 40), r["status"],
+                      str(r["attempt"]), r["received_at"] or "", _short(note, 80))
+    Console().print(table)
+
+
+@inbound_app.command("show")
+def inbound_show(event_id: str, as_json: JsonOpt = False) -> None:
+    """One journaled delivery with its (redacted) headers and payload."""
+    from mspflow.inbound.journal import get
+
+    instance = _load(as_json)
+    _db_guard(as_json, instance)
+    with instance.db.sessions() as session:
+        record = get(session, event_id)
+    if record is None:
+        _fail(f"no journaled delivery {event_id!r}; see `mspflow inbound list`", as_json=as_json, code="NOT_FOUND")
+    _print_json(record)
+
+
+@inbound_app.command("replay")
+def inbound_replay(
+    event_id: str,
+    force: Annotated[bool, typer.Option("--force", help="Replay a delivery already PROCESSED too (its handler "
+                                        "runs again).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Process a journaled delivery again: now in this process, or through the workers with a broker."""
+    from mspflow.inbound.journal import ReplayRefused, get, reset_for_replay
+    from mspflow.inbound.processing import Processor
+
+    instance = _load(as_json)
+    _db_guard(as_json, instance)
+    try:
+        with instance.db.session(write=True) as session:
+            reset = reset_for_replay(session, event_id, force=force)
+    except ReplayRefused as exc:
+        _fail(str(exc), as_json=as_json, code="CONFLICT" if "--force" in str(exc) or "right now" in str(exc)
+              else "NOT_FOUND")
+    if not instance.dispatcher.embedded:
+        instance.dispatcher.inbound.send(event_id, reset["provider"])
+        if as_json:
+            _print_json({"event_id": event_id, "status": "RECEIVED", "queued": True, "was": reset["was"]})
+        else:
+            typer.echo(f"delivery {event_id} ({reset['was']} before) queued for the workers; see "
+                       f"`mspflow inbound list --tenant {reset['tenant']}`")
+        instance.close()
+        return
+    outcome = Processor(instance).process(event_id)
+    with instance.db.sessions() as session:
+        record = get(session, event_id)
+    instance.close()
+    assert record is not None
+    record.pop("payload", None)
+    record.pop("headers", None)
+    if as_json:
+        _print_json(record | {"queued": False, "was": reset["was"]})
+    else:
+        note = f": {record['error']['message']}" if record["error"] else (
+            f" ({record['event_count']} event(s))" if record["event_count"] is not None else "")
+        typer.echo(f"delivery {event_id} ({reset['was']} before) processed again: {record['status']}{note}")
+    if outcome.status == "FAILED":
+        raise typer.Exit(1)
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
