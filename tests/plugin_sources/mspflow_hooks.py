@@ -45,7 +45,6 @@ def on_event(event: AcmeAlert, ctx: ActionContext) -> None:
         raise RuntimeError("handler bug")
     if event.severity == "refused":
         raise ActionError.validation("the alert names no device")
-    ctx.session.execute(text(SCHEMA))
     ctx.session.execute(text("INSERT INTO acme_alerts (event_id, alert_id, attempt) VALUES (:e, :a, :n)"),
                         {"e": ctx.run_id or "", "a": event.alert_id, "n": ctx.attempt})
 

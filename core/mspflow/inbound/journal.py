@@ -146,17 +146,19 @@ def connections(session: Session, tenant: str | None = None) -> list[dict[str, A
 
 
 def insert_once(dialect: str) -> Insert:
-    """An INSERT of one journal row that does nothing when the delivery id is already journaled."""
+    """An INSERT of one journal row that does nothing when the delivery id is already journaled; it returns
+    the new row's ``event_id``, or no row for a replay."""
     keys = ["tenant", "provider", "delivery_id"]
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(_E).on_conflict_do_nothing(index_elements=keys)
+        return pg_insert(_E).on_conflict_do_nothing(index_elements=keys).returning(_E.c.event_id)
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(_E).on_conflict_do_nothing(index_elements=keys)
-    return insert(_E)  # other databases: the unique constraint raises, and the caller treats it as a replay
+        return sqlite_insert(_E).on_conflict_do_nothing(index_elements=keys).returning(_E.c.event_id)
+    # other databases: the unique constraint raises, and the caller treats it as a replay
+    return insert(_E).returning(_E.c.event_id)
 
 
 def new_row(*, tenant: str, provider: str, connection_id: str | None, delivery_id: str, payload: Any,

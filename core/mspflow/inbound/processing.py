@@ -82,6 +82,7 @@ class Outcome:
     retry: bool = False
     retry_after: float | None = None
     kind: str = "OTHER"  # which retry budget (mspflow.worker.BUDGETS)
+    duplicate: bool = False  # nothing ran: the delivery was already final
 
 
 def tenant_secrets(store: SecretStore, session: Session, tenant: str) -> list[str]:
@@ -128,7 +129,7 @@ class Processor:
         when another worker changed the row meanwhile (read again)."""
         now = self.clock()
         if row.status in ("PROCESSED", "IGNORED") or (row.status == "FAILED" and not row.error_retryable):
-            return Outcome(row.status, "already done")
+            return Outcome(row.status, "already done", duplicate=True)
         if row.status == "PROCESSING" and row.lease_expires_at is not None \
                 and _aware(row.lease_expires_at) > now:
             left = (_aware(row.lease_expires_at) - now).total_seconds()

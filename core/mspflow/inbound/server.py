@@ -146,7 +146,7 @@ class Inbox:
                       headers=headers, content_type=content_type, received_at=datetime.now(UTC))
         with db.session(write=True) as session:
             try:
-                inserted = getattr(session.execute(insert_once(db.dialect), row), "rowcount", 0) == 1
+                inserted = session.connection().execute(insert_once(db.dialect), row).first() is not None
             except Exception as exc:
                 from sqlalchemy.exc import IntegrityError
 
