@@ -65,7 +65,9 @@ def serve_cmd(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Receive vendor webhooks on /hooks/{provider}/{token}: verify, journal once, answer; workers process."""
+    import contextlib
     import logging
+    from collections.abc import Iterator
 
     import uvicorn
 
@@ -115,6 +117,16 @@ def serve_cmd(
             if self.started:
                 bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
                 typer.echo(f"mspflow serve {os.getpid()} listening on http://{host}:{bound}; {summary}", err=True)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # Uvicorn re-raises SIGTERM after a graceful shutdown (exit -15); like `mspflow worker`, a
+            # stop asked for is a success.
+            with super().capture_signals():
+                yield
+                if getattr(self, "_captured_signals", None):
+                    typer.echo(f"mspflow serve {os.getpid()} stopped", err=True)
+                    self._captured_signals.clear()
 
     config = uvicorn.Config(create_app(instance), host=host, port=port, access_log=False, log_config=log_config,
                             log_level=level, lifespan="on")
@@ -174,6 +186,9 @@ def tenant_webhook(
         _fail(str(exc), as_json=as_json)
     base = (base_url or os.environ.get(PUBLIC_URL_ENV) or "").rstrip("/")
     url = (base or "http://127.0.0.1:8000") + hook.path
+    if not base:
+        typer.echo(f"note: pass --base-url (or set {PUBLIC_URL_ENV}) to the https address vendors reach "
+                   "`mspflow serve` at", err=True)
     if as_json:
         _print_json({"tenant": tenant, "provider": provider, "url": url, "path": hook.path,
                      "created": hook.created, "rotated": hook.rotated, "secret_name": hook.secret_name,
@@ -191,9 +206,6 @@ def tenant_webhook(
         typer.echo(f"secret: stored as {hook.secret_name} (encrypted)")
     elif hook.secret_name is not None:
         typer.echo(f"secret: unchanged, stored as {hook.secret_name} (`--rotate` makes a new one)")
-    if not base:
-        typer.echo(f"note: pass --base-url (or set {PUBLIC_URL_ENV}) to the https address vendors reach "
-                   "`mspflow serve` at", err=True)
 
 
 # -- inbound list / show / replay ----------------------------------------------------------------------

@@ -223,10 +223,11 @@ def reset_for_replay(session: Session, event_id: str, *, force: bool = False,
     if row.status == "PROCESSED" and not force:
         raise ReplayRefused(f"delivery {event_id} was already processed; pass --force to process it again "
                             "(its handler runs a second time)")
+    was, provider, tenant = row.status, row.provider, row.tenant
     session.execute(update(InboundEvent).where(InboundEvent.event_id == event_id).values(
         status="RECEIVED", attempt=0, lease_owner=None, lease_expires_at=None, error_code=None,
         error_message=None, error_retryable=None, processed_at=None, event_count=None))
-    return {"event_id": event_id, "provider": row.provider, "tenant": row.tenant, "was": row.status}
+    return {"event_id": event_id, "provider": provider, "tenant": tenant, "was": was}
 
 
 def pending(session: Session, *, now: datetime | None = None, older_than_s: float = 0.0,
