@@ -13,7 +13,7 @@ from mspflow import Delivery, Receiver, hookimpl, webhook
 from mspflow.inbound.verify import InboundRequest, body_hash, constant_time_equals, sign
 from mspflow.modules import DefinitionError
 from mspflow.plugins import Plugins
-from mspflow.registry import Registry, RegistrationError
+from mspflow.registry import RegistrationError, Registry
 from tests.distributions import Distributions
 
 
