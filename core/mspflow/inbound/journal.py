@@ -19,6 +19,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +92,7 @@ def find_connection(session: Session, provider: str, token: str) -> Connection |
     """The connection a delivery URL names, or None (answered 404)."""
     if not token or len(token) > 64:
         return None
-    row = session.execute(_BY_TOKEN, {"token": token, "provider": provider}).first()
+    row = session.connection().execute(_BY_TOKEN, {"token": token, "provider": provider}).first()
     return None if row is None else Connection(row.connection_id, row.tenant, provider)
 
 
@@ -145,6 +146,7 @@ def connections(session: Session, tenant: str | None = None) -> list[dict[str, A
 # -- the journal ---------------------------------------------------------------------------------------
 
 
+@cache
 def insert_once(dialect: str) -> Insert:
     """An INSERT of one journal row that does nothing when the delivery id is already journaled; it returns
     the new row's ``event_id``, or no row for a replay."""

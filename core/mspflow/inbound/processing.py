@@ -39,7 +39,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from mspflow.db.models import InboundEvent
+from mspflow.db.models import InboundEvent, TenantSecret
 from mspflow.errors import ActionError
 from mspflow.inbound.receivers import Delivery, Ignore
 from mspflow.redaction import Redactor
@@ -56,6 +56,7 @@ _ROUNDS = 5
 _T: Table = InboundEvent.__table__  # type: ignore[assignment]
 _c = _T.c
 _BY_ID = select(*_c).where(_c.event_id == bindparam("eid"))
+_SECRETS = select(TenantSecret.name, TenantSecret.value).where(TenantSecret.tenant == bindparam("tenant"))
 _FROM = (_c.event_id == bindparam("eid")) & (_c.status == bindparam("from_status")) & (
     _c.attempt == bindparam("from_attempt"))
 _CLAIM = _T.update().where(_FROM).values(
@@ -85,13 +86,39 @@ class Outcome:
     duplicate: bool = False  # nothing ran: the delivery was already final
 
 
-def tenant_secrets(store: SecretStore, session: Session, tenant: str) -> list[str]:
-    """Every secret value of ``tenant`` (for the redactor): ``store.all`` when the store offers it."""
+def tenant_secrets(store: SecretStore, session: Session, tenant: str) -> dict[str, str]:
+    """Every secret of ``tenant`` by name, in one query where the store allows it.
+
+    The default store: one statement for the ciphertexts, each decrypted once per process (Fernet
+    ciphertext changes with every write, so a new value is never served from the cache). A store with
+    ``all(session, tenant)`` is asked that; any other store, ``names`` then ``get`` for each.
+    """
+    from mspflow.secrets import DatabaseSecretStore
+
+    fernet = getattr(store, "_fernet", None)
+    if isinstance(store, DatabaseSecretStore) and fernet is not None:
+        rows = session.connection().execute(_SECRETS, {"tenant": tenant}).all()
+        return {name: _decrypt(fernet, blob) for name, blob in rows}
     read_all = getattr(store, "all", None)
     if callable(read_all):
-        return [v for v in dict(read_all(session, tenant)).values() if v]
-    values = (store.get(session, tenant, name) for name in store.names(session, tenant))
-    return [v for v in values if v]
+        return dict(read_all(session, tenant))
+    found = {name: store.get(session, tenant, name) for name in store.names(session, tenant)}
+    return {name: value for name, value in found.items() if value is not None}
+
+
+_PLAIN: dict[tuple[int, bytes], str] = {}
+_PLAIN_MAX = 4096
+
+
+def _decrypt(fernet: Any, blob: bytes) -> str:
+    key = (id(fernet), bytes(blob))
+    value = _PLAIN.get(key)
+    if value is None:
+        value = fernet.decrypt(key[1]).decode()
+        if len(_PLAIN) >= _PLAIN_MAX:
+            _PLAIN.clear()
+        _PLAIN[key] = value
+    return value
 
 
 class Processor:
@@ -166,7 +193,7 @@ class Processor:
                 with conn.begin():
                     session = Session(bind=conn, expire_on_commit=False)
                     try:
-                        for value in tenant_secrets(self.app.secrets, session, row.tenant):
+                        for value in tenant_secrets(self.app.secrets, session, row.tenant).values():
                             redactor.add(value)
                         delivery = Delivery(
                             event_id=row.event_id, tenant=row.tenant, provider=row.provider,

@@ -43,6 +43,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
 from mspflow.inbound.journal import find_connection, insert_once, max_body_bytes, new_row
 from mspflow.inbound.processing import tenant_secrets
 from mspflow.inbound.receivers import Receiver, media_kind
@@ -107,14 +110,15 @@ class Inbox:
         app = self.app
         db = app.db
         provider = receiver.provider
-        with db.sessions() as session:
-            connection = find_connection(session, provider, token)
-            if connection is None:
-                log.info("inbound %s: unknown connection token; answered 404", provider)
-                return NOT_FOUND
-            secret = None
-            if receiver.verify.needs_secret:
-                secret = app.secrets.get(session, connection.tenant, receiver.secret)
+        with db.engine.connect() as conn:  # one pooled connection: a read transaction, then the insert
+            with conn.begin(), Session(bind=conn) as session:
+                connection = find_connection(session, provider, token)
+                if connection is None:
+                    log.info("inbound %s: unknown connection token; answered 404", provider)
+                    return NOT_FOUND
+                # Every secret of the tenant, in one query: the key to verify with, and what to scrub.
+                known = tenant_secrets(app.secrets, session, connection.tenant)
+            secret = known.get(receiver.secret) if receiver.verify.needs_secret else None
             try:
                 verified = receiver.verify.verify(request, secret)
             except Exception as exc:  # a custom verifier that raises refuses the delivery
@@ -134,24 +138,20 @@ class Inbox:
                 return decoded
             content_type, payload = decoded
             delivery_id = _delivery_id(receiver, request, payload)
-            redactor = Redactor()
-            for value in tenant_secrets(app.secrets, session, connection.tenant):
-                redactor.add(value)
-        hidden = set(receiver.verify.secret_headers())
-        headers = redactor.data({k: v for k, v in request.headers.items() if k not in hidden})
-        if len(json.dumps(headers)) > MAX_STORED_HEADERS:
-            headers = {"_truncated": "true"}
-        row = new_row(tenant=connection.tenant, provider=provider, connection_id=connection.connection_id,
-                      delivery_id=delivery_id, payload=cap(redactor.data(payload), 4 * self.max_body),
-                      headers=headers, content_type=content_type, received_at=datetime.now(UTC))
-        with db.session(write=True) as session:
+            redactor = Redactor(set(known.values()))
+            hidden = set(receiver.verify.secret_headers())
+            headers = redactor.data({k: v for k, v in request.headers.items() if k not in hidden})
+            if len(json.dumps(headers)) > MAX_STORED_HEADERS:
+                headers = {"_truncated": "true"}
+            row = new_row(tenant=connection.tenant, provider=provider, connection_id=connection.connection_id,
+                          delivery_id=delivery_id, payload=cap(redactor.data(payload), 4 * self.max_body),
+                          headers=headers, content_type=content_type, received_at=datetime.now(UTC))
+            if db.dialect == "sqlite":
+                conn.execution_options(mspflow_write=True)  # BEGIN IMMEDIATE: SQLite's one writer
             try:
-                inserted = session.connection().execute(insert_once(db.dialect), row).first() is not None
-            except Exception as exc:
-                from sqlalchemy.exc import IntegrityError
-
-                if not isinstance(exc, IntegrityError):
-                    raise
+                with conn.begin():
+                    inserted = conn.execute(insert_once(db.dialect), row).first() is not None
+            except IntegrityError:  # a database without ON CONFLICT: the unique constraint said "replay"
                 inserted = False
         if not inserted:
             log.info("inbound %s: delivery %s for tenant %s already journaled; answered 200 (duplicate)", provider,
@@ -230,12 +230,13 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def create_app(app: App | None = None, *, max_body_bytes: int | None = None, enqueue: bool = True,
+def create_app(app: App | None = None, *, max_body_bytes: int | None = None, enqueue: bool | None = None,
                resume: bool = True) -> Starlette:
     """The inbound ASGI app for ``app`` (default: ``App.from_env()``, closed on shutdown).
 
     :param max_body_bytes: the body cap (default ``MSPFLOW_INBOUND_MAX_BODY_BYTES`` or 1 MiB).
-    :param enqueue: send each journaled delivery to a worker; ``False`` only journals (benchmarks).
+    :param enqueue: send each journaled delivery to a worker (default: unless ``MSPFLOW_INBOUND_ENQUEUE`` is
+        ``0``); ``False`` only journals, leaving deliveries RECEIVED (benchmarks).
     :param resume: at startup, send deliveries a previous process left waiting (embedded broker only;
         on Redis the messages are still in the queue).
     """
@@ -244,6 +245,10 @@ def create_app(app: App | None = None, *, max_body_bytes: int | None = None, enq
     from mspflow.app import App as AppClass
 
     owned = app is None
+    if enqueue is None:
+        from mspflow.settings import env_flag
+
+        enqueue = env_flag("MSPFLOW_INBOUND_ENQUEUE", default=True)
     instance = app if app is not None else AppClass.from_env()
     inbox = Inbox(instance, max_body=max_body_bytes, enqueue=enqueue)
 
@@ -316,7 +321,4 @@ def _resume(app: App) -> None:
 
 def serve_app() -> Starlette:
     """Uvicorn factory for ``mspflow serve --workers N``: one app per worker process, from the environment."""
-    import os
-
-    raw = os.environ.get("MSPFLOW_SERVE_ENQUEUE", "1")
-    return create_app(enqueue=raw not in ("0", "false", "no"))
+    return create_app()
