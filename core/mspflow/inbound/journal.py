@@ -19,8 +19,8 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, insert, select, update

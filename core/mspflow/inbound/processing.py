@@ -39,14 +39,14 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from mspflow.db.models import InboundEvent, TenantSecret
+from mspflow.db.models import InboundEvent
 from mspflow.errors import ActionError
+from mspflow.inbound.keys import tenant_secrets
 from mspflow.inbound.receivers import Delivery, Ignore
 from mspflow.redaction import Redactor
 
 if TYPE_CHECKING:
     from mspflow.app import App
-    from mspflow.secrets import SecretStore
     from mspflow.worker import Dispatcher
 
 log = logging.getLogger("mspflow.inbound")
@@ -56,7 +56,6 @@ _ROUNDS = 5
 _T: Table = InboundEvent.__table__  # type: ignore[assignment]
 _c = _T.c
 _BY_ID = select(*_c).where(_c.event_id == bindparam("eid"))
-_SECRETS = select(TenantSecret.name, TenantSecret.value).where(TenantSecret.tenant == bindparam("tenant"))
 _FROM = (_c.event_id == bindparam("eid")) & (_c.status == bindparam("from_status")) & (
     _c.attempt == bindparam("from_attempt"))
 _CLAIM = _T.update().where(_FROM).values(
@@ -84,41 +83,6 @@ class Outcome:
     retry_after: float | None = None
     kind: str = "OTHER"  # which retry budget (mspflow.worker.BUDGETS)
     duplicate: bool = False  # nothing ran: the delivery was already final
-
-
-def tenant_secrets(store: SecretStore, session: Session, tenant: str) -> dict[str, str]:
-    """Every secret of ``tenant`` by name, in one query where the store allows it.
-
-    The default store: one statement for the ciphertexts, each decrypted once per process (Fernet
-    ciphertext changes with every write, so a new value is never served from the cache). A store with
-    ``all(session, tenant)`` is asked that; any other store, ``names`` then ``get`` for each.
-    """
-    from mspflow.secrets import DatabaseSecretStore
-
-    fernet = getattr(store, "_fernet", None)
-    if isinstance(store, DatabaseSecretStore) and fernet is not None:
-        rows = session.connection().execute(_SECRETS, {"tenant": tenant}).all()
-        return {name: _decrypt(fernet, blob) for name, blob in rows}
-    read_all = getattr(store, "all", None)
-    if callable(read_all):
-        return dict(read_all(session, tenant))
-    found = {name: store.get(session, tenant, name) for name in store.names(session, tenant)}
-    return {name: value for name, value in found.items() if value is not None}
-
-
-_PLAIN: dict[tuple[int, bytes], str] = {}
-_PLAIN_MAX = 4096
-
-
-def _decrypt(fernet: Any, blob: bytes) -> str:
-    key = (id(fernet), bytes(blob))
-    value = _PLAIN.get(key)
-    if value is None:
-        value = fernet.decrypt(key[1]).decode()
-        if len(_PLAIN) >= _PLAIN_MAX:
-            _PLAIN.clear()
-        _PLAIN[key] = value
-    return value
 
 
 class Processor:
@@ -193,8 +157,7 @@ class Processor:
                 with conn.begin():
                     session = Session(bind=conn, expire_on_commit=False)
                     try:
-                        for value in tenant_secrets(self.app.secrets, session, row.tenant).values():
-                            redactor.add(value)
+                        redactor = Redactor(set(tenant_secrets(self.app.secrets, session, row.tenant).values()))
                         delivery = Delivery(
                             event_id=row.event_id, tenant=row.tenant, provider=row.provider,
                             delivery_id=row.delivery_id, received_at=_aware(row.received_at), payload=row.payload,

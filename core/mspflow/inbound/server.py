@@ -37,20 +37,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from mspflow.inbound.journal import find_connection, insert_once, max_body_bytes, new_row
-from mspflow.inbound.processing import tenant_secrets
+from mspflow.inbound.journal import insert_once, max_body_bytes, new_row
+from mspflow.inbound.keys import connection_and_secrets, redactor_for
 from mspflow.inbound.receivers import Receiver, media_kind
 from mspflow.inbound.verify import InboundRequest, body_hash
-from mspflow.redaction import Redactor, cap
+from mspflow.redaction import MAX_STORED_BYTES, cap
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -88,6 +87,11 @@ class Inbox:
         self.max_body = max_body or max_body_bytes()
         self.enqueue = enqueue
 
+    def _stored(self, payload: Any, body: bytes) -> Any:
+        """The payload as journaled: capped at 4 x the body cap of JSON (a body under the cap re-encodes to
+        at most about 3 x its size, so only a pathological one is cut); small bodies skip the measuring."""
+        return payload if len(body) <= MAX_STORED_BYTES else cap(payload, 4 * self.max_body)
+
     def too_large(self) -> Answer:
         return Answer(413, {"error": "body too large", "max_bytes": self.max_body})
 
@@ -112,12 +116,11 @@ class Inbox:
         provider = receiver.provider
         with db.engine.connect() as conn:  # one pooled connection: a read transaction, then the insert
             with conn.begin(), Session(bind=conn) as session:
-                connection = find_connection(session, provider, token)
+                # The connection and every secret of its tenant (the key to verify with, and what to scrub).
+                connection, known = connection_and_secrets(app.secrets, session, provider, token)
                 if connection is None:
                     log.info("inbound %s: unknown connection token; answered 404", provider)
                     return NOT_FOUND
-                # Every secret of the tenant, in one query: the key to verify with, and what to scrub.
-                known = tenant_secrets(app.secrets, session, connection.tenant)
             secret = known.get(receiver.secret) if receiver.verify.needs_secret else None
             try:
                 verified = receiver.verify.verify(request, secret)
@@ -138,13 +141,13 @@ class Inbox:
                 return decoded
             content_type, payload = decoded
             delivery_id = _delivery_id(receiver, request, payload)
-            redactor = Redactor(set(known.values()))
+            redactor = redactor_for(frozenset(known.values()))
             hidden = set(receiver.verify.secret_headers())
             headers = redactor.data({k: v for k, v in request.headers.items() if k not in hidden})
             if len(json.dumps(headers)) > MAX_STORED_HEADERS:
                 headers = {"_truncated": "true"}
             row = new_row(tenant=connection.tenant, provider=provider, connection_id=connection.connection_id,
-                          delivery_id=delivery_id, payload=cap(redactor.data(payload), 4 * self.max_body),
+                          delivery_id=delivery_id, payload=self._stored(redactor.data(payload), request.body),
                           headers=headers, content_type=content_type, received_at=datetime.now(UTC))
             if db.dialect == "sqlite":
                 conn.execution_options(mspflow_write=True)  # BEGIN IMMEDIATE: SQLite's one writer
