@@ -14,7 +14,8 @@ Both servers run as separate processes under Uvicorn on 127.0.0.1 (one process e
   request as Starlette runs sync code), nothing else.
 
 A client process of THREADS threads (one keep-alive ``httpx.Client`` each) posts signed deliveries with
-distinct ids; the rate counts 200 ``accepted`` answers. Rounds alternate bare, mspflow; figures are
+distinct ids; the rate counts 200 ``accepted`` answers. Each server's CPU time per delivery (from
+``/proc``; steadier than wall time on a shared machine) is printed too. Rounds alternate bare, mspflow; figures are
 medians over ROUNDS rounds, the ratio the median of the per-round ratios. SQLite lives on ``/dev/shm``
 when there is one; PostgreSQL is a throwaway server with ``synchronous_commit=off`` (or
 ``MSPFLOW_BENCH_POSTGRESQL_URL``). Client and servers share the machine's cores. Prints; asserts nothing.
@@ -198,6 +199,15 @@ def load(url: str, secret: str, count: int, tag: str) -> tuple[float, list[float
     return accepted[0] / elapsed, latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98] * 1000
 
@@ -236,24 +246,28 @@ def bench(kind: str, url: str, note: str) -> None:
         print(f"\n{kind} ({note}), {THREADS} client threads, {REQUESTS[kind]} deliveries per round:", flush=True)
         rates: dict[str, list[float]] = {"bare": [], "mspflow": []}
         lats: dict[str, list[float]] = {"bare": [], "mspflow": []}
-        with server(mspflow, env, mport), server(bare, env, bport):
+        cpu: dict[str, list[float]] = {"bare": [], "mspflow": []}
+        with server(mspflow, env, mport) as mproc, server(bare, env, bport) as bproc:
+            pids = {"bare": bproc.pid, "mspflow": mproc.pid}
             load(f"http://127.0.0.1:{mport}{hook.path}", hook.secret, 100, "warm-m")
             load(f"http://127.0.0.1:{bport}/hooks/bench/x", hook.secret, 100, "warm-b")
             for r in range(ROUNDS):
                 for name, target in (("bare", f"http://127.0.0.1:{bport}/hooks/bench/x"),
                                      ("mspflow", f"http://127.0.0.1:{mport}{hook.path}")):
+                    before = cpu_seconds(pids[name])
                     rate, latencies = load(target, hook.secret, REQUESTS[kind], f"{name}-{r}")
+                    used = (cpu_seconds(pids[name]) - before) / REQUESTS[kind] * 1000
                     rates[name].append(rate)
                     lats[name].append(p99(latencies))
-                    print(f"  round {r + 1} {name:8s} {rate:7.0f} deliveries/s  p99 {p99(latencies):6.1f} ms",
-                          flush=True)
+                    cpu[name].append(used)
+                    print(f"  round {r + 1} {name:8s} {rate:7.0f} deliveries/s  p99 {p99(latencies):6.1f} ms  "
+                          f"server CPU {used:.2f} ms/delivery", flush=True)
         ratios = [m / b for m, b in zip(rates["mspflow"], rates["bare"], strict=True)]
         with db.engine.connect() as conn:
             journaled = conn.execute(text("SELECT count(*) FROM inbound_events WHERE provider = 'bench'")).scalar()
-        print(f"  mspflow serve (journal only): {statistics.median(rates['mspflow']):.0f} deliveries/s, "
-              f"p99 {statistics.median(lats['mspflow']):.1f} ms")
-        print(f"  bare Starlette + INSERT:      {statistics.median(rates['bare']):.0f} deliveries/s, "
-              f"p99 {statistics.median(lats['bare']):.1f} ms")
+        for name, label in (("mspflow", "mspflow serve (journal only)"), ("bare", "bare Starlette + INSERT")):
+            print(f"  {label:29s} {statistics.median(rates[name]):5.0f} deliveries/s, p99 "
+                  f"{statistics.median(lats[name]):.1f} ms, server CPU {statistics.median(cpu[name]):.2f} ms/delivery")
         print(f"  ratio mspflow / bare: {statistics.median(ratios):.2f} (rounds: "
               f"{', '.join(f'{x:.2f}' for x in ratios)}); rows journaled: {journaled}")
         app.close()
