@@ -150,12 +150,15 @@ def test_mspflow_serve_works_out_of_the_box_on_the_embedded_default(cli: Cli, tm
     event_id = answer.json()["event_id"]
     assert wait_final(db, event_id)["status"] == "PROCESSED" and handled(db, "cli-1") == 1
     assert post(url, "wrong", delivery("ev-cli-2")).status_code == 401
-    assert post(url, hook["secret"], delivery("ev-cli-3", org="org-404")).status_code == 200
+    unmapped = post(url, hook["secret"], delivery("ev-cli-3", org="org-404"))
+    assert unmapped.status_code == 200 and wait_final(db, unmapped.json()["event_id"])["status"] == "IGNORED"
 
     listed = json.loads(cli("inbound", "list", "--tenant", "acme-corp", "--json").stdout)["events"]
     assert [e["delivery_id"] for e in listed][-1] == "ev-cli" and len(listed) == 2
     processed = json.loads(cli("inbound", "list", "--status", "processed", "--json").stdout)["events"]
     assert [e["event_id"] for e in processed] == [event_id] and processed[0]["event_count"] == 1
+    ignored = json.loads(cli("inbound", "list", "--status", "IGNORED", "--json").stdout)["events"]
+    assert [(e["reason"], e["error"]) for e in ignored] == [("organization 'org-404' is not mapped to a tenant", None)]
     table = cli("inbound", "list", "--tenant", "acme-corp")
     assert table.returncode == 0 and "Inbound deliveries" in table.stdout
     shown = json.loads(cli("inbound", "show", event_id).stdout)

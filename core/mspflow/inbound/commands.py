@@ -238,7 +238,7 @@ def inbound_list(
     table = Table("event", "tenant", "provider", "delivery id", "status", "attempt", "received", "note",
                   title="Inbound deliveries")
     for r in rows:
-        note = f"{r['error']['code'] or ''} {r['error']['message']}".strip() if r["error"] else (
+        note = f"{r['error']['code']}: {r['error']['message']}" if r["error"] else r["reason"] or (
             f"{r['event_count']} event(s)" if r["event_count"] is not None else "")
         table.add_row(r["event_id"], r["tenant"], r["provider"], _short(r["delivery_id"], 40), r["status"],
                       str(r["attempt"]), r["received_at"] or "", _short(note, 80))
@@ -297,8 +297,8 @@ def inbound_replay(
     if as_json:
         _print_json(record | {"queued": False, "was": reset["was"]})
     else:
-        note = f": {record['error']['message']}" if record["error"] else (
-            f" ({record['event_count']} event(s))" if record["event_count"] is not None else "")
+        note = f": {record['error']['code']}: {record['error']['message']}" if record["error"] else (
+            f": {record['reason']}" if record["reason"] else f" ({record['event_count']} event(s))")
         typer.echo(f"delivery {event_id} ({reset['was']} before) processed again: {record['status']}{note}")
     if outcome.status == "FAILED":
         raise typer.Exit(1)

@@ -171,13 +171,15 @@ def new_row(*, tenant: str, provider: str, connection_id: str | None, delivery_i
 
 
 def to_json(row: Any, *, payload: bool = True) -> dict[str, Any]:
-    error = None
-    if row.error_code or row.error_message:
+    error, reason = None, None
+    if row.status == "IGNORED":
+        reason = row.error_message
+    elif row.error_code or row.error_message:
         error = {"code": row.error_code, "message": row.error_message, "retryable": bool(row.error_retryable)}
     data = {
         "event_id": row.event_id, "tenant": row.tenant, "provider": row.provider,
         "delivery_id": row.delivery_id, "status": row.status, "attempt": row.attempt,
-        "event_count": row.event_count, "error": error, "received_at": _iso(row.received_at),
+        "event_count": row.event_count, "reason": reason, "error": error, "received_at": _iso(row.received_at),
         "processed_at": _iso(row.processed_at), "content_type": row.content_type,
     }
     if payload:

@@ -184,6 +184,8 @@ class Processor:
                             raise _LeaseLost
                     finally:
                         session.close()
+                log.info("inbound event %s (%s) processed: %d event(s), attempt %d", row.event_id, row.provider,
+                         count, attempt)
                 return Outcome("PROCESSED", f"{count} event(s)")
             except _LeaseLost:
                 return Outcome("LEASE_LOST", "another worker took this delivery over")
