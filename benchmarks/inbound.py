@@ -38,7 +38,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 ROUNDS = 3
 REQUESTS = {"sqlite": 1500, "postgresql": 1500}

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from mspflow import worker as worker_module
 from mspflow.app import App
 from mspflow.db.engine import Database
+from mspflow.db.migrate import upgrade
 from mspflow.inbound.journal import ensure_webhook
 from mspflow.inbound.processing import Processor
 from mspflow.inbound.server import create_app
@@ -363,3 +364,23 @@ def test_deliveries_left_waiting_are_resumed_when_the_server_starts(db: Database
     finally:
         again.stop()
         second.close()
+
+
+def test_a_server_without_its_secret_key_answers_503_and_says_why(postgresql_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    db = Database(postgresql_url)
+    upgrade(db)
+    with_key = make_app(db)
+    with db.session(write=True) as session:
+        hook = ensure_webhook(session, with_key.secrets, with_key.registry, TENANT, "acme")
+    monkeypatch.delenv("MSPFLOW_SECRET_KEY")  # another process, started without the key
+    without = make_app(db)
+    live = LiveServer(create_app(without))
+    try:
+        answer = httpx.post(live.url + hook.path, content=b"{}", headers={"Content-Type": "application/json"})
+        assert answer.status_code == 503 and "set MSPFLOW_SECRET_KEY" in caplog.text
+    finally:
+        live.stop()
+        without.close()
+        with_key.close()

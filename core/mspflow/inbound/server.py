@@ -100,6 +100,11 @@ class Inbox:
         try:
             return self._accept(receiver, token, request)
         except Exception as exc:
+            from mspflow.secrets import SecretKeyMissing
+
+            if isinstance(exc, SecretKeyMissing):  # set-up, not the delivery: the vendor retries once it is fixed
+                log.error("inbound %s: cannot read tenant secrets (%s); answered 503", receiver.provider, exc)
+                return UNAVAILABLE
             if _database_unavailable(exc):
                 log.warning("inbound %s: database unavailable (%s); answered 503", receiver.provider,
                             _one_line(exc))
