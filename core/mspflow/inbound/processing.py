@@ -178,11 +178,12 @@ class Processor:
                                 module=registry.modules.get(f"app:{row.provider}"))
                             for event in events:
                                 receiver.on_event(event, ctx)
-                            ctx.close()
                         session.flush()
                         if not self._finish(conn, row.event_id, attempt, "PROCESSED", count=count):
                             raise _LeaseLost
                     finally:
+                        if ctx is not None:
+                            ctx.close()
                         session.close()
                 log.info("inbound event %s (%s) processed: %d event(s), attempt %d", row.event_id, row.provider,
                          count, attempt)
@@ -200,13 +201,17 @@ class Processor:
                     "VALIDATION_ERROR", redactor.text(f"the delivery does not have the shape the {row.provider} "
                                                       f"receiver expects: {_first_error(exc)}"))
             except Exception as exc:
-                if _is_database_down(exc):
-                    raise
-                log.error("inbound event %s (%s) failed unexpectedly:\n%s", row.event_id, row.provider,
-                          redactor.text("".join(traceback.format_exception(exc))))
-                status, error = "FAILED", ActionError.internal(
-                    f"the {row.provider} receiver failed unexpectedly ({type(exc).__name__}); the worker log has "
-                    "the details")
+                if _is_database_down(exc):  # recorded as a retryable failure if the database lets us
+                    log.warning("inbound event %s (%s): the database failed (%s); will retry", row.event_id,
+                                row.provider, type(exc).__name__)
+                    status, error = "FAILED", ActionError(
+                        "TRANSIENT_FAILURE", f"the database was unavailable ({type(exc).__name__})", retryable=True)
+                else:
+                    log.error("inbound event %s (%s) failed unexpectedly:\n%s", row.event_id, row.provider,
+                              redactor.text("".join(traceback.format_exception(exc))))
+                    status, error = "FAILED", ActionError.internal(
+                        f"the {row.provider} receiver failed unexpectedly ({type(exc).__name__}); the worker log "
+                        "has the details")
         assert error is not None
         with conn.begin():
             if status == "IGNORED":
@@ -244,9 +249,11 @@ class _LeaseLost(Exception):
 
 
 def _is_database_down(exc: BaseException) -> bool:
-    from sqlalchemy.exc import DBAPIError, IntegrityError
+    """The database went away (not a plugin's own SQL mistake, which is a failure like any other)."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    return isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError)
+    return isinstance(exc, (OperationalError, InterfaceError, PoolTimeout))
 
 
 def _first_error(exc: ValidationError) -> str:
