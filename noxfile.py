@@ -49,7 +49,9 @@ def tests(session: nox.Session) -> None:
     session.run(str(ROOT / "scripts" / "ensure-system-deps"), external=True)
     install(session, ".[test]")
     # Default to the core and every plugin test-suite, unless the arguments name what to run.
-    paths = ["tests", *(str(p.relative_to(ROOT)) for p in sorted(ROOT.glob("plugins/*/tests")))]
+    # tests/reliability is its own session (`nox -s reliability`): it prints its figures table.
+    paths = ["tests", "--ignore=tests/reliability",
+             *(str(p.relative_to(ROOT)) for p in sorted(ROOT.glob("plugins/*/tests")))]
     if any(map(names_a_path, session.posargs)):
         paths = []
     session.run(
@@ -64,6 +66,18 @@ def tests(session: nox.Session) -> None:
             "PYTHONDONTWRITEBYTECODE": "",
         },
     )
+
+
+@nox.session
+def reliability(session: nox.Session) -> None:
+    """The reliability suite (tests/reliability): one figure per area, printed as a table; fails on a miss.
+
+    ``MSPFLOW_RELIABILITY_PROFILE=full`` runs the long profile; CI runs the short default (``ci``).
+    """
+    session.run(str(ROOT / "scripts" / "ensure-system-deps"), external=True)
+    install(session, ".[test]")
+    session.run("python", "-m", "pytest", "tests/reliability", *session.posargs,
+                env={"MSPFLOW_STRICT_PLUGINS": "1", "PYTHONDONTWRITEBYTECODE": ""})
 
 
 @nox.session

@@ -121,7 +121,10 @@ def installed_plugin(root: Path) -> Iterator[dict[str, str]]:
     (site / "mspflow_bench_hooks.py").write_text(textwrap.dedent(PLUGIN))
     info = site / "mspflow_bench_hooks-1.0.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mspflow-bench-hooks\nVersion: 1.0.0\n")
+    from mspflow.plugins import supported_range
+
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mspflow-bench-hooks\nVersion: 1.0.0\n"
+                                   f"Requires-Dist: mspflow{supported_range()}\n")
     (info / "entry_points.txt").write_text("[mspflow]\nbench_hooks = mspflow_bench_hooks\n")
     (info / "RECORD").write_text("")
     (root / "bare.py").write_text(BARE)

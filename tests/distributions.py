@@ -16,7 +16,10 @@ from types import TracebackType
 
 import pytest
 
-from mspflow.plugins import discover
+from mspflow.plugins import discover, supported_range
+
+COMPATIBLE = f"mspflow{supported_range()}"
+"""The ``Requires-Dist`` a plugin built for this core declares."""
 
 
 class Distributions:
@@ -43,16 +46,28 @@ class Distributions:
         discover.cache_clear()
 
     def install(self, dist: str, module: str, source: str, *, version: str = "1.0.0",
-                entry_point: str | None = None) -> None:
-        """Install distribution ``dist`` holding module ``module`` with entry point ``name = module``."""
-        (self.site / f"{module}.py").write_text(textwrap.dedent(source))
+                entry_point: str | None = None, requires: str | None = COMPATIBLE) -> None:
+        """Install distribution ``dist`` holding module ``module`` with entry point ``name = module``.
+
+        ``requires`` is its ``Requires-Dist`` on mspflow (``None``: it declares none).
+        """
+        self.install_many(dist, {module: source}, {entry_point or module: module}, version=version,
+                          requires=requires)
+
+    def install_many(self, dist: str, modules: dict[str, str], entry_points: dict[str, str], *,
+                     version: str = "1.0.0", requires: str | None = COMPATIBLE) -> None:
+        """Install one distribution holding several modules (name -> source) and entry points (name -> module)."""
+        for module, source in modules.items():
+            (self.site / f"{module}.py").write_text(textwrap.dedent(source))
         info = self.site / f"{dist.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(f"[mspflow]\n{entry_point or module} = {module}\n")
+        requires_line = f"Requires-Dist: {requires}\n" if requires else ""
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{requires_line}")
+        (info / "entry_points.txt").write_text(
+            "[mspflow]\n" + "".join(f"{name} = {module}\n" for name, module in entry_points.items()))
         (info / "RECORD").write_text("")
-        self.modules.append(module)
-        self.entry_points.append(entry_point or module)
+        self.modules += list(modules)
+        self.entry_points += list(entry_points)
         # Only what this test installed: plugins installed in the environment (plugins/*) stay out.
         self.monkeypatch.setenv("MSPFLOW_LOAD_PLUGINS", ",".join(self.entry_points))
         importlib.invalidate_caches()

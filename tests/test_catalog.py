@@ -32,8 +32,8 @@ def registry_with(*modules: Module) -> Registry:
     from mspflow.plugins import Plugins
 
     registry = Plugins(entry_points=[], strict=True).registry  # built-ins: the core groups
-    for m in modules:
-        registry.add_module(m, f"mspflow-{m.group_key[4:]}")
+    for m in modules:  # a bare group key is a core group: only the core (distribution mspflow) may add one
+        registry.add_module(m, f"mspflow-{m.group_key[4:]}" if ":" in m.group_key else "mspflow")
     return registry
 
 

@@ -185,3 +185,185 @@ def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     result = cli("catalog", "--tenant", "acme")
     assert result.returncode == 1
     assert result.stderr.startswith("error: cannot reach the database") and "Traceback" not in result.stderr
+
+
+# -- issue 10 item 7 (newcomer errors), issue 9 defects 5 and 8 (database faults), issue 11 item 3 ------
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The failure's stderr, asserted to be exactly one line and no traceback."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize("url", ["nonsense", "postgres://", "mysql://user:pw@host/db"])
+def test_malformed_or_unsupported_database_url_is_one_line_saying_what_is_accepted(cli: Cli, url: str) -> None:
+    result = cli("catalog", "--tenant", "x", env={"MSPFLOW_DATABASE_URL": url})
+    line = one_line_error(result)
+    assert "sqlite:///" in line and "postgresql+psycopg://" in line and "pw" not in line
+    as_json = cli("catalog", "--tenant", "x", "--json", env={"MSPFLOW_DATABASE_URL": url})
+    assert json.loads(as_json.stdout)["error"]["code"] == "INVALID_DATABASE_URL"
+
+
+def test_tenant_connect_checks_the_instance_url_scheme_when_saved(cli: Cli) -> None:
+    line = one_line_error(cli("tenant", "connect", "acme", "acme", "--instance-url", "http://acme.example"))
+    assert "https" in line and "MSPFLOW_ALLOW_HTTP_VENDOR_URLS" in line
+    assert cli.json("tenant", "show", "acme")["rmm_integrations"] == []  # type: ignore[index]
+    allowed = cli("tenant", "connect", "acme", "acme", "--instance-url", "http://acme.example",
+                  env={"MSPFLOW_ALLOW_HTTP_VENDOR_URLS": "1"})
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_an_action_error_is_one_stderr_line_and_json_only_with_json(cli: Cli) -> None:
+    args = ("run", "transform.text.render", "--tenant", "acme", "--input", '{"values": 3}')
+    human = cli(*args)
+    assert one_line_error(human).startswith("error: VALIDATION_ERROR: ") and human.stdout == ""
+    as_json = cli(*args, "--json")
+    assert as_json.returncode == 1 and len(as_json.stderr.splitlines()) == 1
+    assert json.loads(as_json.stdout)["error"]["details"]["fields"][0]["path"] == "template"
+
+
+def test_catalog_of_a_tenant_with_no_records_says_so(cli: Cli) -> None:
+    result = cli("catalog", "--tenant", "nobody", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["tenant"] == "nobody"
+    assert len(result.stderr.splitlines()) == 1 and "no records" in result.stderr
+    assert "mspflow tenant connect nobody" in result.stderr
+    cli("tenant", "connect", "acme", "acme")
+    assert cli("catalog", "--tenant", "acme").stderr == ""
+
+
+def test_tables_never_cut_ids_when_piped(cli: Cli) -> None:
+    result = cli("actions", env={"COLUMNS": "30"})
+    for action_id in ("acme.devices.reboot", "scheduling.create_entry", "transform.text.render"):
+        assert action_id in result.stdout
+    ran = json.loads(cli("run", "transform.text.render", "--tenant", "acme", "--input",
+                         '{"template": "hi"}', "--json").stdout)
+    listed = cli("invocations", "--tenant", "acme", env={"COLUMNS": "30"})
+    assert ran["invocation_id"] in listed.stdout
+
+
+def test_readme_cli_examples_run_as_written_after_the_demo(cli: Cli) -> None:
+    import shlex
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("After the demo", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.startswith("mspflow ")]
+    assert len(commands) >= 5
+    every_plugin = {"MSPFLOW_LOAD_PLUGINS": "ninjaone,tacticalrmm"}
+    assert cli("demo", env=every_plugin).returncode == 0
+    for command in commands:
+        result = cli(*shlex.split(command)[1:], env=every_plugin)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, (command, result.stderr)
+
+
+def test_a_sqlite_file_that_is_not_a_database_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "mspflow.sqlite3").write_bytes(b"this is not a database, just text " * 100)
+    for args in (("catalog", "--tenant", "x"), ("db", "upgrade"), ("invocations", "--tenant", "x")):
+        assert "not a database" in one_line_error(cli(*args))
+
+
+def test_a_database_directory_that_cannot_be_created_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    line = one_line_error(cli("catalog", "--tenant", "x", env={"MSPFLOW_HOME": str(tmp_path / "file" / "home")}))
+    assert "cannot create the directory" in line and "MSPFLOW_HOME" in line
+
+
+def drop(tmp_path: Path, *tables: str) -> None:
+    with create_engine(f"sqlite:///{tmp_path / 'home' / 'mspflow.sqlite3'}").begin() as conn:
+        for table in tables:
+            conn.execute(text(f"DROP TABLE {table}"))
+
+
+def test_missing_invocations_table_says_schema_missing_not_busy(cli: Cli, tmp_path: Path) -> None:
+    assert cli("db", "upgrade").returncode == 0
+    drop(tmp_path, "workflow_action_invocations")
+    run = cli("run", "transform.text.render", "--tenant", "acme", "--input", '{"template": "hi"}', "--json")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    error = json.loads(run.stdout)["error"]
+    assert "mspflow db upgrade" in error["message"] and "try again" not in error["message"]
+    assert error["retryable"] is False
+    listed = one_line_error(cli("invocations", "--tenant", "acme"))
+    assert "workflow_action_invocations" in listed and "mspflow db upgrade" in listed
+
+
+def test_expected_availability_warnings_are_one_line_each(cli: Cli, tmp_path: Path) -> None:
+    assert cli("db", "upgrade").returncode == 0
+    drop(tmp_path, "rmm_integrations")
+    result = cli("catalog", "--tenant", "acme", "--json")
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "rmm:acme" in warnings[0] and "no such table" in warnings[0]
+    assert json.loads(result.stdout)["records"][-1]["unavailable_reason"] == "resolver_error"
+
+
+@pytest.mark.parametrize("option", ["--tenant", "--run-id", "--step-path"])
+def test_arguments_that_are_not_utf8_are_refused_in_one_line(cli: Cli, option: str) -> None:
+    args = {"--tenant": "acme", "--run-id": "r1", "--step-path": "s1"} | {option: "bad-\udcff"}
+    flat = [part for pair in args.items() for part in pair]
+    human = cli("run", "transform.text.render", "--input", '{"template": "hi"}', *flat)
+    assert option in one_line_error(human) and "UTF-8" in human.stderr
+    as_json = cli("run", "transform.text.render", "--input", '{"template": "hi"}', *flat, "--json")
+    assert as_json.returncode == 1 and "Traceback" not in as_json.stderr
+    assert json.loads(as_json.stdout)["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_a_100k_deep_input_is_a_validation_error(cli: Cli, tmp_path: Path) -> None:
+    for deep in ("[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000):
+        (tmp_path / "deep.json").write_text(deep)
+        result = cli("run", "transform.text.render", "--tenant", "acme", "--input", f"@{tmp_path / 'deep.json'}",
+                     "--json")
+        assert result.returncode == 1 and "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+        assert json.loads(result.stdout)["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_catalog_all_tenants_streams_one_json_object_per_tenant_per_line(cli: Cli) -> None:
+    cli("tenant", "connect", "globex", "acme")
+    cli("tenant", "connect", "acme", "acme")
+    cli("tenant", "disconnect", "acme", "acme")
+    result = cli("catalog", "--all-tenants", "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [c["tenant"] for c in lines] == ["acme", "globex"]
+    assert [c["records"][-1]["available"] for c in lines] == [False, True]
+    human = cli("catalog", "--all-tenants")
+    assert human.returncode == 0 and "globex" in human.stdout and "acme (inactive)" in human.stdout
+    assert cli("catalog").returncode == 2 and cli("catalog", "--tenant", "a", "--all-tenants").returncode == 2
+
+
+def test_tenant_show_lists_secret_names_through_the_secret_store(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from mspflow.app import App
+    from mspflow.cli import app
+    from mspflow.db.engine import Database
+
+    class Vault:  # a host's own secret store: nothing in tenant_secrets
+        def names(self, session: object, tenant: str) -> list[str]:
+            return ["vault_api_key"] if tenant == "acme" else []
+
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    monkeypatch.setattr(App, "from_env", classmethod(lambda cls: cls(db=db, secrets=Vault())))  # type: ignore[arg-type]
+    result = CliRunner().invoke(app, ["tenant", "show", "acme", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["secrets"] == ["vault_api_key"]
+
+
+def test_loading_plugins_imports_neither_sqlalchemy_nor_httpx(tmp_path: Path) -> None:
+    """The cold-start guard (issue 11 item 5): `mspflow plugins --json` with both plugins installed."""
+    probe = ("import atexit, sys\n"
+             "atexit.register(lambda: print('HEAVY', sorted(m for m in ('sqlalchemy', 'sqlalchemy.orm', 'httpx', "
+             "'dramatiq', 'mspflow.db.models') if m in sys.modules), file=sys.stderr))\n"
+             "sys.argv = ['mspflow', 'plugins', '--json']\n"
+             "from mspflow.cli import main\n"
+             "main()\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")}
+    env |= {"MSPFLOW_HOME": str(tmp_path), "MSPFLOW_LOAD_PLUGINS": "ninjaone,tacticalrmm"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert [p["name"] for p in json.loads(result.stdout)["plugins"]][1:] == ["ninjaone", "tacticalrmm"]
+    assert "HEAVY []" in result.stderr, result.stderr

@@ -225,3 +225,76 @@ def test_action_definitions_compare_by_value() -> None:
     a = Action(id="a.b.c", version=1, handler=ping, input_model=In, output_model=PingOutput, label="A")
     b = Action(id="a.b.c", version=1, handler=ping, input_model=In, output_model=PingOutput, label="A")
     assert a == b and hash(a) == hash(b)
+
+
+def test_a_namespace_belongs_to_the_distribution_that_registered_into_it_first() -> None:
+    registry = Registry()
+    registry.add_action(action("acme.devices.ping", label="Ping", handler=ping), "mspflow-acme")
+    with pytest.raises(RegistrationError, match=r"namespace 'acme' belongs to 'mspflow-acme'.*'mspflow-evil'"):
+        registry.add_action(action("acme.devices.wipe", label="Wipe", handler=other_ping), "mspflow-evil")
+    with pytest.raises(RegistrationError, match=r"'mspflow-acme'.*'mspflow-evil'"):  # even an identical one
+        registry.add_action(action("acme.devices.ping", label="Ping", handler=ping), "mspflow-evil")
+    registry.add_action(action("acme.devices.wipe", label="Wipe", handler=other_ping), "mspflow-acme")
+
+
+def test_core_namespaces_and_groups_are_the_cores() -> None:
+    registry = Registry()
+    with pytest.raises(RegistrationError, match=r"'transform' belongs to 'mspflow'"):
+        registry.add_action(action("transform.text.evil", label="X", handler=ping), "mspflow-evil")
+    with pytest.raises(RegistrationError, match=r"group 'control' belongs to 'mspflow'"):
+        registry.add_module(Module("control", label="C", availability="core",
+                                   actions=[action("x.y.z", label="X", handler=ping)]), "x")
+    with pytest.raises(RegistrationError, match=r"'core' belongs to the mspflow core"):
+        registry.add_resolver("core", lambda s, t: True, "mspflow-evil")  # type: ignore[arg-type]
+    registry.add_action(action("transform.text.more", label="X", handler=ping), "mspflow")
+
+
+def test_conflicts_refuse_every_claimant_whatever_the_order() -> None:
+    from mspflow.registry import Claim, conflicts
+
+    claims = [Claim("namespace", "acme", "mspflow-acme", "acme.devices.ping"),
+              Claim("namespace", "acme", "mspflow-evil", "acme.devices.ping"),
+              Claim("group", "app:acme", "mspflow-acme"), Claim("namespace", "zeta", "mspflow-zeta"),
+              Claim("namespace", "transform", "mspflow"), Claim("namespace", "transform", "mspflow-zeta2")]
+    for ordered in (claims, claims[::-1]):
+        refused = conflicts(ordered)
+        assert sorted(refused) == ["mspflow-acme", "mspflow-evil", "mspflow-zeta2"]
+        assert refused["mspflow-acme"] == refused["mspflow-evil"]
+        assert "mspflow-acme and mspflow-evil both claim action-id namespace 'acme'" in refused["mspflow-acme"][0]
+        assert "belongs to the mspflow core" in refused["mspflow-zeta2"][0]
+
+
+def test_resolver_claims_conflict_only_when_they_differ() -> None:
+    from mspflow.registry import Claim, conflicts
+
+    same = [Claim("resolver", "rmm:acme", "a", value=rmm_integration("acme"), explicit=False),
+            Claim("resolver", "rmm:acme", "b", value=rmm_integration("acme"), explicit=False)]
+    assert conflicts(same) == {}
+    override = [same[0], Claim("resolver", "rmm:acme", "host", value=object())]  # explicit beats a module's
+    assert conflicts(override) == {}
+    rivals = [Claim("resolver", "flag:x", "a", value=object()), Claim("resolver", "flag:x", "b", value=object())]
+    assert sorted(conflicts(rivals)) == ["a", "b"]
+
+
+def test_the_module_defining_an_action_gates_it_whatever_the_order() -> None:
+    own = rmm_module("acme", actions=1)
+    for first_is_own in (True, False):
+        registry = Registry()
+        thief = Module("app:aaa", label="Thief", availability=rmm_integration("aaa"),
+                       allowed_action_ids=("acme.devices.op0",))
+        if first_is_own:
+            registry.add_module(own, "mspflow-acme")
+            registry.add_module(thief, "mspflow-aaa")
+        else:
+            registry.add_action(own.actions[0], "mspflow-acme")
+            registry.add_module(thief, "mspflow-aaa")
+            registry.add_module(own, "mspflow-acme")
+        assert registry.module_of("acme.devices.op0") is own
+
+
+def test_remove_plugin_keeps_the_other_entry_points_of_the_distribution() -> None:
+    registry = Registry()
+    registry.add_module(rmm_module("acme"), "mspflow-acme", plugin="acme")
+    registry.add_action(action("acme.extra.ping", label="Ping", handler=ping), "mspflow-acme", plugin="acme_extra")
+    registry.remove_plugin("acme_extra")
+    assert "app:acme" in registry.modules and "acme.extra.ping@1" not in registry.actions

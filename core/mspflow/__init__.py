@@ -26,7 +26,11 @@ module to the core through the ``register_modules`` hook::
     def register_modules(register):
         register(acme)
 
-and one line in the plugin's ``pyproject.toml``::
+and in the plugin's ``pyproject.toml`` its entry point and the plugin API it was built for
+(:data:`PLUGIN_API_VERSION`; a plugin whose range excludes the running core is refused at load)::
+
+    [project]
+    dependencies = ["mspflow>=0.2,<0.3"]
 
     [project.entry-points.mspflow]
     acme = "mspflow_acme"
@@ -52,7 +56,9 @@ if TYPE_CHECKING:
     from mspflow.hookspecs import hookimpl
     from mspflow.inbound.receivers import Delivery, Ignore, Receiver
     from mspflow.inbound.verify import webhook
+    from mspflow.inputs import EnvVar, LocalDateTime, exactly_one_of, required_if
     from mspflow.modules import Action, DefinitionError, Module, action
+    from mspflow.plugins import PLUGIN_API_VERSION
     from mspflow.registry import RegistrationError, Registry
     from mspflow.vendor import (
         CursorPaging,
@@ -80,10 +86,15 @@ _EXPORTS = {
     "Ignore": "mspflow.inbound.receivers",
     "Receiver": "mspflow.inbound.receivers",
     "webhook": "mspflow.inbound.verify",
+    "EnvVar": "mspflow.inputs",
+    "LocalDateTime": "mspflow.inputs",
+    "exactly_one_of": "mspflow.inputs",
+    "required_if": "mspflow.inputs",
     "Action": "mspflow.modules",
     "DefinitionError": "mspflow.modules",
     "Module": "mspflow.modules",
     "action": "mspflow.modules",
+    "PLUGIN_API_VERSION": "mspflow.plugins",
     "RegistrationError": "mspflow.registry",
     "Registry": "mspflow.registry",
     "StoredAlert": "mspflow.alerts.store",
@@ -99,6 +110,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "PLUGIN_API_VERSION",
     "Action",
     "ActionContext",
     "ActionError",
@@ -109,8 +121,10 @@ __all__ = [
     "CursorPaging",
     "DefinitionError",
     "Delivery",
+    "EnvVar",
     "Ignore",
     "KeysetPaging",
+    "LocalDateTime",
     "Module",
     "OAuthApp",
     "RateLimit",
@@ -125,7 +139,9 @@ __all__ = [
     "VendorClient",
     "action",
     "auth",
+    "exactly_one_of",
     "hookimpl",
+    "required_if",
     "rmm_integration",
     "teams_integration",
     "webhook",

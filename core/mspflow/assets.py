@@ -18,13 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
-
-from mspflow.db.models import Asset, TenantExternalEntityMapping
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # SQLAlchemy and the models load when a store is used, not when a plugin imports SyncedAsset
     from sqlalchemy.orm import Session
 
+    from mspflow.db.models import Asset
     from mspflow.redaction import Redactor
 
 
@@ -67,11 +64,17 @@ class AssetStore:
             session, tenant, provider, redactor, clock)
 
     def _mine(self) -> Any:
+        from mspflow.db.models import Asset
+
         return (Asset.tenant == self.tenant) & (Asset.rmm_provider == self.provider) & Asset.rmm_device_id.is_not(None)
 
     def find(self, *, device_id: str | None = None, asset_id: str | None = None, query: str | None = None,
              limit: int = 50) -> list[SyncedAsset]:
         """Synced assets; filters combine; ``query`` matches name, host or DNS name (no wildcards)."""
+        from sqlalchemy import or_, select
+
+        from mspflow.db.models import Asset
+
         q = select(Asset).where(self._mine())
         if device_id is not None:
             q = q.where(Asset.rmm_device_id == device_id)
@@ -85,11 +88,19 @@ class AssetStore:
 
     def device_of(self, asset_id: str) -> str | None:
         """The vendor's device id of a synced asset, or None."""
+        from sqlalchemy import select
+
+        from mspflow.db.models import Asset
+
         return self._session().execute(select(Asset.rmm_device_id).where(
             self._mine(), Asset.asset_id == asset_id)).scalar()
 
     def by_device(self, device_ids: Sequence[str]) -> dict[str, str]:
         """Vendor device id → asset id, for those of ``device_ids`` that are synced."""
+        from sqlalchemy import select
+
+        from mspflow.db.models import Asset
+
         if not device_ids:
             return {}
         rows = self._session().execute(select(Asset.rmm_device_id, Asset.asset_id).where(
@@ -105,6 +116,10 @@ class AssetStore:
         The mapping (``tenant_external_entity_mappings``) finds the asset first, then the device id; a
         new asset is created otherwise. Text is scrubbed of every secret of the tenant and cut to fit.
         """
+        from sqlalchemy import select
+
+        from mspflow.db.models import Asset, TenantExternalEntityMapping
+
         s, clean = self._session(), self._redactor.text
         link = s.execute(select(TenantExternalEntityMapping).where(
             TenantExternalEntityMapping.tenant == self.tenant,

@@ -40,10 +40,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:  # SQLAlchemy is imported when a resolver runs, not when a plugin declares a module
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger("mspflow.availability")
 
@@ -327,6 +327,8 @@ def _tenant_filter(column: Any, tenant_ids: Sequence[str]) -> Any:
 
 
 def _rmm_rows(session: Session, tenant_ids: Sequence[str]) -> _RmmRows:
+    from sqlalchemy import select
+
     from mspflow.db.models import RmmIntegration as R
 
     out: _RmmRows = {}
@@ -385,6 +387,8 @@ class TeamsIntegrationResolver:
 def _teams_rows(
     session: Session, addon_key: str, tenant_ids: Sequence[str]
 ) -> dict[str, tuple[datetime | None, str | None]]:
+    from sqlalchemy import select
+
     from mspflow.db.models import TeamsIntegration as T
     from mspflow.db.models import TenantAddon as A
 

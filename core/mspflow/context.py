@@ -80,6 +80,7 @@ class ActionContext:
     _locked: dict[str, Session] = field(init=False, repr=False, default_factory=dict)
     _session: Session | None = field(init=False, repr=False, default=None)
     _integration: tuple[str | None, dict[str, Any]] | None = field(init=False, repr=False, default=None)
+    _tenant_secrets: dict[str, str] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         if self.provider is None and self.module is not None:
@@ -137,6 +138,7 @@ class ActionContext:
         spec = vendor if vendor is not None else (self.module.vendor if self.module is not None else None)
         if spec is None:
             raise ActionError.internal("this action's tile declares no vendor; pass Module(..., vendor=Vendor(...))")
+        self.load_secrets()  # whatever the vendor echoes back, every secret of the tenant is scrubbed
         return make_client(self, spec, instance_url=self.instance_url, auth=auth, timeout_s=timeout_s)
 
     @property
@@ -164,20 +166,24 @@ class ActionContext:
             self._closers.pop()()
 
     def secret(self, name: str, *, required: bool = True, fresh: bool = False) -> str | None:
-        """The tenant's secret ``name``; its value is scrubbed from everything this call records.
+        """The tenant's secret ``name``; every secret of the tenant is scrubbed from everything this call records.
 
-        A missing required secret is ``INTEGRATION_INACTIVE`` saying how to store it. ``fresh`` reads
-        what other transactions committed since this call began (e.g. a token another worker refreshed).
+        The first read loads the tenant's whole set in one query (:meth:`load_secrets`), so a secret the
+        call never reads is still scrubbed when a vendor echoes it. A missing required secret is
+        ``INTEGRATION_INACTIVE`` saying how to store it. ``fresh`` reads what other transactions committed
+        since this call began (e.g. a token another worker refreshed).
         """
         if self.secrets is None:
             value = None
         elif name in self._locked:
+            self.load_secrets()
             value = self.secrets().get(self._locked[name], self.tenant_id, name)
         elif fresh and self.db is not None and self._separate_sessions:
+            self.load_secrets()
             with self.db.session() as s:
                 value = self.secrets().get(s, self.tenant_id, name)
         else:
-            value = self.secrets().get(self.session, self.tenant_id, name)
+            value = self.load_secrets().get(name)
         if value is None:
             if required:
                 raise ActionError(
@@ -188,12 +194,27 @@ class ActionContext:
                 )
             return None
         self.redactor.add(value)
+        if self._tenant_secrets is not None:
+            self._tenant_secrets[name] = value
         return value
+
+    def load_secrets(self) -> dict[str, str]:
+        """Every secret of the tenant, read once per call in one query and all added to :attr:`redactor`."""
+        if self._tenant_secrets is None:
+            if self.secrets is None:
+                return {}
+            from mspflow.secrets import all_secrets
+
+            self._tenant_secrets = all_secrets(self.secrets(), self.session, self.tenant_id)
+            self.redactor.add_all(self._tenant_secrets.values())
+        return self._tenant_secrets
 
     def store_secret(self, name: str, value: str) -> None:
         """Store a secret at once, outside the call's transaction (a rotated refresh token must survive even
         if the action then fails)."""
         self.redactor.add(value)
+        if self._tenant_secrets is not None:
+            self._tenant_secrets[name] = value
         if self.secrets is None:
             raise ActionError.internal("no secret store is configured")
         if name in self._locked:

@@ -66,11 +66,16 @@ class Action:
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:
-        return self.input_model.model_json_schema()
+        """The input model's JSON Schema, with the rules of :mod:`mspflow.inputs` (what the runtime accepts)."""
+        from mspflow.inputs import RuleSchema
+
+        return self.input_model.model_json_schema(schema_generator=RuleSchema)
 
     @cached_property
     def output_schema(self) -> dict[str, Any]:
-        return self.output_model.model_json_schema()
+        from mspflow.inputs import RuleSchema
+
+        return self.output_model.model_json_schema(schema_generator=RuleSchema)
 
     def check(self) -> None:
         """Raise :class:`DefinitionError` if this action cannot be registered."""

@@ -1,14 +1,23 @@
 """The registry: actions by ``id@version``, modules by group key, resolvers by availability key, receivers
 by provider.
 
-Each entry remembers which plugin (distribution) registered it, so a conflict names both sides and a
-plugin that fails half-way can be removed whole. Registering an identical definition again is a no-op.
+Each entry remembers which distribution registered it (and through which plugin, i.e. entry point), so a
+conflict names both sides and a plugin that fails half-way can be removed whole without touching the
+other entry points of its distribution. Registering an identical definition again is a no-op.
+
+**Ownership.** An action-id namespace (``tacticalrmm`` in ``tacticalrmm.agents.reboot``), a module group
+key and an explicit availability key each belong to one distribution. The core (distribution
+``mspflow``) owns :data:`CORE_NAMESPACES` and the availability key ``core``. Registering into something
+another distribution owns is a :class:`RegistrationError` naming both. The plugin loader settles
+ownership *before* registering anything (:func:`conflicts`): two distributions claiming one namespace,
+group or key are both refused, so the outcome never depends on which loads first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from mspflow.modules import Action, DefinitionError, Module
 
@@ -18,14 +27,103 @@ if TYPE_CHECKING:
     from mspflow.inbound.receivers import Receiver
 
 
+CORE = "mspflow"
+"""The distribution name the core's own (built-in) registrations are owned by."""
+
+CORE_NAMESPACES = frozenset({"transform", "scheduling", "control", "data", "communication"})
+"""Action-id namespaces and group keys of the core groups; no plugin may register into them."""
+
+CORE_AVAILABILITY_KEY = "core"
+
+
 class RegistrationError(DefinitionError):
     """A definition clashes with the registry (conflict, unknown reference)."""
+
+
+def namespace_of(action_id: str) -> str:
+    """``tacticalrmm`` for ``tacticalrmm.agents.reboot``: the part before the first dot."""
+    return action_id.split(".", 1)[0]
+
+
+ClaimKind = Literal["namespace", "group", "resolver", "entry point", "receiver"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one distribution asks to own: a namespace, a group key, an availability key or an entry-point name.
+
+    :param example: what made the claim (``tacticalrmm.agents.reboot``), for the error message.
+    :param value: a resolver claim's resolver; identical resolvers from two distributions do not conflict.
+    :param explicit: a resolver claim through ``register_availability`` (``False``: carried by a module,
+        which an explicit one may override).
+    """
+
+    kind: ClaimKind
+    key: str
+    owner: str
+    example: str = ""
+    value: object = None
+    explicit: bool = True
+
+
+def conflicts(claims: Iterable[Claim]) -> dict[str, list[str]]:
+    """The distributions to refuse, each with why: every owner of a contested claim (fail closed).
+
+    A namespace, group key or entry-point name claimed by two distributions refuses both, whatever the load
+    order; one the core (:data:`CORE`) claims stays the core's and only the plugin is refused. An availability
+    key conflicts when two distributions register *different* explicit resolvers for it (or, with no explicit
+    one, modules carrying different resolvers); an explicit resolver overriding a module's is not a conflict.
+    """
+    by_key: dict[tuple[str, str], list[Claim]] = {}
+    for claim in claims:
+        by_key.setdefault((claim.kind, claim.key), []).append(claim)
+    refused: dict[str, list[str]] = {}
+    contested: dict[tuple[str, ...], list[str]] = {}  # rivals -> what they all claim
+    for (kind, key), found in sorted(by_key.items()):
+        if kind == "resolver":
+            found = [c for c in found if c.explicit] or found
+            if len({c.owner for c in found}) > 1 and len({_identity(c.value) for c in found}) < 2 \
+                    and key != CORE_AVAILABILITY_KEY:
+                continue  # the same resolver (e.g. rmm_integration("acme")) from two plugins: no clash
+        owners = sorted({c.owner for c in found})
+        if len(owners) < 2:
+            continue
+        what = f"{'action-id namespace' if kind == 'namespace' else kind} {key!r}"
+        if CORE in owners:
+            for c in found:
+                if c.owner != CORE:
+                    example = f" ({c.example})" if c.example and c.example != key else ""
+                    refused.setdefault(c.owner, []).append(
+                        f"{what} belongs to the mspflow core; {c.owner} cannot register into it{example}")
+            continue
+        by_owner = {o: sorted({c.example for c in found if c.owner == o and c.example and c.example != key})
+                    for o in owners}
+        shown = [f"{o}: {ex[0]}{f' and {len(ex) - 1} more' if len(ex) > 1 else ''}" for o, ex in by_owner.items() if ex]
+        contested.setdefault(tuple(owners), []).append(what + (f" ({'; '.join(shown)})" if shown else ""))
+    for rivals, whats in contested.items():
+        names = ", ".join(rivals[:-1]) + " and " + rivals[-1]
+        both = len(rivals) == 2
+        message = (f"{names} {'both' if both else 'all'} claim {', '.join(whats)}; it belongs to one distribution, "
+                   f"so {'both are' if both else 'all are'} refused until "
+                   f"{'one of them is' if both else 'all but one are'} uninstalled")
+        for owner in rivals:
+            refused.setdefault(owner, []).append(message)
+    return refused
+
+
+def _identity(value: object) -> object:
+    try:
+        hash(value)
+    except TypeError:
+        return id(value)
+    return value
 
 
 @dataclass
 class _Entry:
     owner: str
     explicit: bool = True  # resolvers: False when it only came along with a module
+    plugin: str | None = None  # the entry point (plugin name) that registered it, for removal
 
 
 @dataclass
@@ -35,17 +133,19 @@ class Registry:
     resolvers: dict[str, Resolver] = field(default_factory=dict)
     permission_checker: PermissionChecker | None = None
     receivers: dict[str, Receiver] = field(default_factory=dict)
-    #: providers two distributions claimed: neither gets a receiver (fail closed); provider -> both owners
-    contested_receivers: dict[str, tuple[str, str]] = field(default_factory=dict)
     _module_index: dict[str, Module] | None = field(default=None, repr=False)
     _versions_index: dict[str, list[Action]] | None = field(default=None, repr=False)
     _owners: dict[tuple[str, str], _Entry] = field(default_factory=dict, repr=False)
 
     # -- registration -------------------------------------------------------------------------------
 
-    def add_action(self, action: Action, owner: str) -> None:
-        """Register ``action``; identical re-registration is a no-op, a different one is an error."""
+    def add_action(self, action: Action, owner: str, *, plugin: str | None = None) -> None:
+        """Register ``action``; identical re-registration is a no-op, a different one is an error.
+
+        Its namespace must be free or already ``owner``'s.
+        """
         action.check()
+        self._check_namespace(namespace_of(action.id), owner, action.id)
         existing = self.actions.get(action.key)
         if existing is not None:
             if existing == action:
@@ -56,19 +156,23 @@ class Registry:
                 "and version (bump the version or rename the action)"
             )
         self.actions[action.key] = action
-        self._owners[("action", action.key)] = _Entry(owner)
+        self._owners[("action", action.key)] = _Entry(owner, plugin=plugin)
         self._versions_index = None
 
-    def add_resolver(self, key: str, resolver: Resolver, owner: str, *, explicit: bool = True) -> None:
+    def add_resolver(self, key: str, resolver: Resolver, owner: str, *, explicit: bool = True,
+                     plugin: str | None = None) -> None:
         """Register ``resolver`` under ``key``.
 
         An explicit registration (``register_availability``) overrides one that merely came with a
-        module; two different explicit ones conflict.
+        module; two different explicit ones conflict. The key ``core`` is the core's.
         """
         if not key:
             raise RegistrationError(f"{owner!r} registered a resolver without a key")
         if not callable(resolver):
             raise RegistrationError(f"{owner!r}: resolver for {key!r} is not callable")
+        if key == CORE_AVAILABILITY_KEY and owner != CORE and explicit:
+            raise RegistrationError(f"availability key {key!r} belongs to the mspflow core; {owner!r} cannot "
+                                    "register a resolver for it")
         existing = self.resolvers.get(key)
         entry = self._owners.get(("resolver", key))
         if existing is not None and entry is not None:
@@ -85,14 +189,20 @@ class Registry:
                     f"resolver; {owner!r} cannot register another one"
                 )
         self.resolvers[key] = resolver
-        self._owners[("resolver", key)] = _Entry(owner, explicit)
+        self._owners[("resolver", key)] = _Entry(owner, explicit, plugin)
 
-    def add_module(self, module: Module, owner: str) -> None:
+    def add_module(self, module: Module, owner: str, *, plugin: str | None = None) -> None:
         """Register a whole integration in one idempotent call: tile, its resolver and its actions.
 
         Nothing is registered when any part is rejected.
         """
         module.check()
+        group_owner = CORE if module.group_key in CORE_NAMESPACES else self.owner_of("module", module.group_key)
+        if group_owner is not None and group_owner != owner:
+            raise RegistrationError(
+                f"module group {module.group_key!r} belongs to {group_owner!r}; {owner!r} cannot register "
+                "a module under it"
+            )
         existing = self.modules.get(module.group_key)
         if existing is not None:
             if existing == module:
@@ -112,17 +222,18 @@ class Registry:
         snapshot = self._snapshot()
         try:
             for act in module.actions:
-                self.add_action(act, owner)
+                self.add_action(act, owner, plugin=plugin)
             if not isinstance(module.availability, str) and module.availability is not None:
-                self.add_resolver(module.availability.key, module.availability, owner, explicit=False)
+                self.add_resolver(module.availability.key, module.availability, owner, explicit=False,
+                                  plugin=plugin)
         except Exception:
             self._restore(snapshot)
             raise
         self.modules[module.group_key] = module
-        self._owners[("module", module.group_key)] = _Entry(owner)
+        self._owners[("module", module.group_key)] = _Entry(owner, plugin=plugin)
         self._module_index = None
 
-    def set_permission_checker(self, checker: PermissionChecker, owner: str) -> None:
+    def set_permission_checker(self, checker: PermissionChecker, owner: str, *, plugin: str | None = None) -> None:
         """Install the host's permission check; one per process."""
         if not callable(checker):
             raise RegistrationError(f"{owner!r}: the permission checker is not callable")
@@ -133,46 +244,38 @@ class Registry:
                 "another one"
             )
         self.permission_checker = checker
-        self._owners[("permission", "checker")] = _Entry(owner)
+        self._owners[("permission", "checker")] = _Entry(owner, plugin=plugin)
 
-    def add_receiver(self, receiver: Receiver, owner: str) -> None:
-        """Register the receiver of ``receiver.provider``; one per provider, owned by one distribution.
+    def add_receiver(self, receiver: Receiver, owner: str, *, plugin: str | None = None) -> None:
+        """Register the receiver of ``receiver.provider``: one per provider, owned by one distribution.
 
-        The same definition again is a no-op. A different one from the same distribution is refused. A
-        second distribution claiming the provider is refused and the first one's receiver is withdrawn
-        too (fail closed: nobody receives deliveries a plugin cannot be sure are meant for it).
+        The same definition again is a no-op; another one for the provider is refused, naming both owners.
+        (Two distributions claiming one provider are both refused by the loader before anything registers.)
         """
         receiver.check()
-        provider = receiver.provider
-        if provider in self.contested_receivers:
-            first, second = self.contested_receivers[provider]
-            raise RegistrationError(
-                f"receiver {provider!r} is claimed by both {first!r} and {second!r}; {owner!r} cannot register "
-                "it either (uninstall all but one of them)"
-            )
-        existing = self.receivers.get(provider)
+        existing = self.receivers.get(receiver.provider)
         if existing is not None:
             if existing == receiver:
                 return
-            current = self.owner_of("receiver", provider) or ""
-            if current != owner:
-                del self.receivers[provider]
-                self._owners.pop(("receiver", provider), None)
-                self.contested_receivers[provider] = (current, owner)
-                raise RegistrationError(
-                    f"receiver {provider!r} is registered by both {current!r} and {owner!r}; neither is used "
-                    "(fail closed): uninstall one of them"
-                )
+            current = self.owner_of("receiver", receiver.provider)
             raise RegistrationError(
-                f"receiver {provider!r} is already registered by {owner!r} with a different definition"
+                f"receiver {receiver.provider!r} is already registered by {current!r}; {owner!r} cannot register "
+                "another one for the same provider"
             )
-        self.receivers[provider] = receiver
-        self._owners[("receiver", provider)] = _Entry(owner)
+        self.receivers[receiver.provider] = receiver
+        self._owners[("receiver", receiver.provider)] = _Entry(owner, plugin=plugin)
 
     def remove_owner(self, owner: str) -> None:
-        """Forget everything ``owner`` registered (a plugin that failed part-way)."""
+        """Forget everything distribution ``owner`` registered."""
+        self._remove(lambda entry: entry.owner == owner)
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget everything one plugin (entry point) registered; its distribution's other plugins stay."""
+        self._remove(lambda entry: entry.plugin == plugin)
+
+    def _remove(self, doomed: Callable[[_Entry], bool]) -> None:
         for (kind, key), entry in list(self._owners.items()):
-            if entry.owner != owner:
+            if not doomed(entry):
                 continue
             del self._owners[(kind, key)]
             if kind == "action":
@@ -180,25 +283,42 @@ class Registry:
                 self._versions_index = None
             elif kind == "module":
                 self.modules.pop(key, None)
-                self._module_index = None
             elif kind == "permission":
                 self.permission_checker = None
             elif kind == "receiver":
                 self.receivers.pop(key, None)
             else:
                 self.resolvers.pop(key, None)
+        self._module_index = None
         # An override that went away uncovers the resolver its module carried.
         for module in self.modules.values():
             resolver = module.availability
             if resolver is not None and not isinstance(resolver, str) and resolver.key not in self.resolvers:
-                self.add_resolver(resolver.key, resolver, self.owner_of("module", module.group_key) or "",
-                                  explicit=False)
+                carrier = self._owners.get(("module", module.group_key))
+                self.add_resolver(resolver.key, resolver, carrier.owner if carrier else "", explicit=False,
+                                  plugin=carrier.plugin if carrier else None)
+
+    def _check_namespace(self, namespace: str, owner: str, what: str) -> None:
+        if namespace in CORE_NAMESPACES:
+            holder: str | None = CORE
+        else:
+            holder = next((e.owner for (kind, key), e in self._owners.items()
+                           if kind == "action" and namespace_of(key) == namespace), None)
+        if holder is not None and holder != owner:
+            raise RegistrationError(
+                f"action-id namespace {namespace!r} belongs to {holder!r}; {owner!r} cannot register {what}"
+            )
 
     # -- lookup -------------------------------------------------------------------------------------
 
     def owner_of(self, kind: str, key: str) -> str | None:
         entry = self._owners.get((kind, key))
         return entry.owner if entry else None
+
+    def plugin_of(self, kind: str, key: str) -> str | None:
+        """The plugin (entry-point name) that registered ``key``, when registered through the loader."""
+        entry = self._owners.get((kind, key))
+        return entry.plugin if entry else None
 
     def action(self, action_id: str, version: int | None = None) -> Action | None:
         """The action ``action_id`` at ``version``, or its latest version when ``version`` is None."""
@@ -208,11 +328,18 @@ class Registry:
         return versions[-1] if versions else None
 
     def module_of(self, action_id: str) -> Module | None:
-        """The module whose tile offers ``action_id`` (core actions may belong to none)."""
+        """The module whose tile gates ``action_id`` (core actions may belong to none).
+
+        The module that defines the action wins; else, of the tiles offering it through
+        ``allowed_action_ids``, the first by group key, so the answer never depends on load order.
+        """
         if self._module_index is None:  # rebuilt after registrations change; looked up on every call
             index: dict[str, Module] = {}
-            for module in self.modules.values():
-                for aid in module.action_ids:
+            for module in sorted(self.modules.values(), key=lambda m: m.group_key):
+                for act in module.actions:
+                    index[act.id] = module
+            for module in sorted(self.modules.values(), key=lambda m: m.group_key):
+                for aid in module.allowed_action_ids:
                     index.setdefault(aid, module)
             self._module_index = index
         return self._module_index.get(action_id)
@@ -232,7 +359,7 @@ class Registry:
         return self._versions_index
 
     def _snapshot(self) -> tuple[dict[str, Action], dict[str, Resolver], dict[tuple[str, str], _Entry]]:
-        return dict(self.actions), dict(self.resolvers), {k: _Entry(e.owner, e.explicit)
+        return dict(self.actions), dict(self.resolvers), {k: _Entry(e.owner, e.explicit, e.plugin)
                                                           for k, e in self._owners.items()}
 
     def _restore(

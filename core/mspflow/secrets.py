@@ -30,13 +30,31 @@ class SecretKeyMissing(RuntimeError):
 
 
 class SecretStore(Protocol):
+    """Where tenant secrets live. Every method is scoped to one tenant.
+
+    ``all`` returns every secret of the tenant in one round trip: each action call reads it once, on its
+    first secret read or vendor client, so that every value is known to the call's redactor. A store
+    without ``all`` still works (:func:`all_secrets` falls back to ``names`` plus one ``get`` each).
+    """
+
     def get(self, session: Session, tenant: str, name: str) -> str | None: ...
+
+    def all(self, session: Session, tenant: str) -> dict[str, str]: ...
 
     def set(self, session: Session, tenant: str, name: str, value: str) -> None: ...
 
     def delete(self, session: Session, tenant: str, name: str) -> bool: ...
 
     def names(self, session: Session, tenant: str) -> list[str]: ...
+
+
+def all_secrets(store: SecretStore, session: Session, tenant: str) -> dict[str, str]:
+    """Every secret of ``tenant``: ``store.all`` when the store has it, else one ``get`` per name."""
+    read_all = getattr(store, "all", None)
+    if callable(read_all):
+        return dict(read_all(session, tenant))
+    found = {name: store.get(session, tenant, name) for name in store.names(session, tenant)}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def load_fernet(db: Database) -> Fernet:
@@ -107,3 +125,9 @@ class DatabaseSecretStore:
         from mspflow.db.models import TenantSecret as S
 
         return list(session.execute(select(S.name).where(S.tenant == tenant).order_by(S.name)).scalars())
+
+    def all(self, session: Session, tenant: str) -> dict[str, str]:
+        from mspflow.db.models import TenantSecret as S
+
+        rows = session.execute(select(S.name, S.value).where(S.tenant == tenant)).all()
+        return {name: self._fernet.decrypt(blob).decode() for name, blob in rows}

@@ -58,8 +58,11 @@ def profile() -> dict[str, int]:
 
 
 @pytest.fixture
-def world(db: Database) -> Iterator[World]:
+def world(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     """Every installed plugin on its mounted simulator, two tenants connected to all of them."""
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("MSPFLOW_SECRET_KEY", Fernet.generate_key().decode())
     w = World(App(db=db))
     yield w
     w.close()

@@ -46,7 +46,8 @@ def _check(world: World, fault: str, retry_after: str | None, provider: str, act
     if err.retry_after is not None and not 0 <= err.retry_after <= MAX_RETRY_AFTER_S:
         return f"{where}: retry_after {err.retry_after!r}"
     if fault == "429":
-        return None if err.code == "RATE_LIMITED" and err.retryable else f"{where}: {err.code} retryable={err.retryable}"
+        ok = err.code == "RATE_LIMITED" and err.retryable
+        return None if ok else f"{where}: {err.code} retryable={err.retryable}"
     if writes:
         if sent > 1 and fault not in ("503",):
             return f"{where}: the write was sent {sent} times"
@@ -57,7 +58,8 @@ def _check(world: World, fault: str, retry_after: str | None, provider: str, act
             ok = not err.retryable and err.details.get("outcome") == "unknown"
             return None if ok else f"{where}: {err.code} retryable={err.retryable} outcome={err.details.get('outcome')}"
         return None if err.code == "TRANSIENT_FAILURE" and sent == 1 else f"{where}: {err.code}, sent {sent}"
-    return None if err.code == "TRANSIENT_FAILURE" and err.retryable else f"{where}: {err.code} retryable={err.retryable}"
+    ok = err.code == "TRANSIENT_FAILURE" and err.retryable
+    return None if ok else f"{where}: {err.code} retryable={err.retryable}"
 
 
 def test_vendor_faults(world: World, figures: Figures) -> None:

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
-
 from mspflow.assets import fit
-from mspflow.db.models import Asset, RmmAlert
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # SQLAlchemy and the models load when a store is used, not when a plugin imports StoredAlert
     from sqlalchemy.orm import Session
 
+    from mspflow.db.models import RmmAlert
     from mspflow.redaction import Redactor
 
 
@@ -65,10 +63,16 @@ class AlertStore:
             session, tenant, provider, redactor, clock)
 
     def _mine(self) -> Any:
+        from mspflow.db.models import RmmAlert
+
         return (RmmAlert.tenant == self.tenant) & (RmmAlert.provider == self.provider)
 
     def active(self, *, limit: int = 50) -> list[StoredAlert]:
         """Active alerts, newest first."""
+        from sqlalchemy import select
+
+        from mspflow.db.models import RmmAlert
+
         rows = self._session().execute(select(RmmAlert).where(self._mine(), RmmAlert.status == "active")
                                        .order_by(RmmAlert.created_at.desc(), RmmAlert.alert_id).limit(limit))
         return [StoredAlert.of(r) for r in rows.scalars()]
@@ -79,6 +83,10 @@ class AlertStore:
         return None if row is None else StoredAlert.of(row)
 
     def _row(self, ref: str, *, or_alert_id: bool = False) -> RmmAlert | None:
+        from sqlalchemy import or_, select
+
+        from mspflow.db.models import RmmAlert
+
         match = RmmAlert.external_alert_id == ref
         if or_alert_id:
             match = or_(match, RmmAlert.alert_id == ref)
@@ -86,6 +94,10 @@ class AlertStore:
 
     def by_external_ids(self, ids: Sequence[str]) -> dict[str, StoredAlert]:
         """Vendor alert id → stored alert, for those of ``ids`` the PSA keeps."""
+        from sqlalchemy import select
+
+        from mspflow.db.models import RmmAlert
+
         if not ids:
             return {}
         rows = self._session().execute(select(RmmAlert).where(self._mine(),
@@ -100,6 +112,10 @@ class AlertStore:
 
         Text is scrubbed of every secret of the tenant and cut to fit its column.
         """
+        from sqlalchemy import select
+
+        from mspflow.db.models import Asset, RmmAlert
+
         s, clean = self._session(), self._redactor.text
         row = self._row(external_alert_id)
         if row is None:
@@ -123,6 +139,10 @@ class AlertStore:
 
     def acknowledge(self, alert_id: str) -> StoredAlert:
         """Mark the stored alert ``alert_id`` acknowledged (now)."""
+        from sqlalchemy import select
+
+        from mspflow.db.models import RmmAlert
+
         row = self._session().execute(select(RmmAlert).where(self._mine(), RmmAlert.alert_id == alert_id)).scalar()
         if row is None:
             from mspflow.errors import ActionError

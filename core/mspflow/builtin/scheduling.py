@@ -9,25 +9,20 @@ without its entry.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from mspflow import outbox
 from mspflow.context import ActionContext
-from mspflow.db.models import (
-    ProjectTask,
-    ScheduleConflict,
-    ScheduleEntry,
-    ScheduleEntryAssignee,
-    Ticket,
-    User,
-)
 from mspflow.errors import ActionError
 from mspflow.modules import Module
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+# SQLAlchemy and the models are imported inside the functions that query: registering this module
+# (every CLI start, `mspflow plugins` included) must not pay for the ORM.
 
 scheduling = Module(
     "scheduling",
@@ -93,6 +88,10 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _check_users(session: Session, tenant: str, user_ids: list[str]) -> None:
+    from sqlalchemy import select
+
+    from mspflow.db.models import User
+
     # FOR UPDATE serializes concurrent scheduling of the same technicians on PostgreSQL, so two calls
     # cannot both find a slot free; SQLite serializes writers anyway.
     rows = session.execute(
@@ -112,6 +111,10 @@ def _check_users(session: Session, tenant: str, user_ids: list[str]) -> None:
 
 
 def _check_link(session: Session, tenant: str, link: Link | None) -> None:
+    from sqlalchemy import select
+
+    from mspflow.db.models import ProjectTask, Ticket
+
     if link is None:
         return
     model: Any = Ticket if link.type == "ticket" else ProjectTask
@@ -124,6 +127,10 @@ def _check_link(session: Session, tenant: str, link: Link | None) -> None:
 def _overlaps(session: Session, tenant: str, user_ids: list[str], start: datetime,
               end: datetime) -> list[tuple[str, str, datetime]]:
     """(entry id, user id, entry end) of existing entries that overlap [start, end) for these users."""
+    from sqlalchemy import select
+
+    from mspflow.db.models import ScheduleEntry, ScheduleEntryAssignee
+
     E, A = ScheduleEntry, ScheduleEntryAssignee
     rows = session.execute(
         select(E.entry_id, A.user_id, E.scheduled_end)
@@ -143,6 +150,9 @@ def create_entry(params: CreateEntryInput, ctx: ActionContext) -> CreateEntryOut
     Overlaps with their existing entries fail the call (``fail``), move the window after the latest
     overlapping entry keeping its length (``shift``), or are accepted and recorded (``override``).
     """
+    from mspflow import outbox
+    from mspflow.db.models import ScheduleConflict, ScheduleEntry, ScheduleEntryAssignee
+
     session, tenant = ctx.session, ctx.tenant_id
     start, end = _utc(params.window.start, params.window.timezone), _utc(params.window.end, params.window.timezone)
     if end <= start:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from mspflow.db.errors import DATABASE_UNAVAILABLE, INVALID_DATABASE_URL, DatabaseProblem
 
 SQLITE_FILE = "mspflow.sqlite3"
 _WRITE = "mspflow_write"
@@ -29,6 +32,48 @@ def database_url() -> str:
     if url := os.environ.get("MSPFLOW_DATABASE_URL"):
         return url
     return f"sqlite:///{default_home() / SQLITE_FILE}"
+
+
+# -- URL parsing and validation (kept apart from engine and pool set-up) ---------------------------------
+
+ACCEPTED_URLS = ("sqlite:///PATH (the embedded default; MSPFLOW_HOME picks its directory) or "
+                 "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE")
+_ACCEPTED = {("sqlite", ""), ("sqlite", "pysqlite"), ("postgresql", "psycopg")}
+
+
+def _masked(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def checked_url(url: str) -> URL:
+    """Parse a database URL mspflow can use, or raise :class:`DatabaseProblem` saying what is accepted.
+
+    For a SQLite file, its directory is created here (a directory that cannot be created is a
+    ``DATABASE_UNAVAILABLE`` problem, told in one line).
+    """
+    name = "MSPFLOW_DATABASE_URL" if os.environ.get("MSPFLOW_DATABASE_URL") == url else "the database URL"
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise DatabaseProblem(f"{name} {_masked(url)!r} is not a database URL; use {ACCEPTED_URLS}",
+                              INVALID_DATABASE_URL) from None
+    backend, _, driver = parsed.drivername.partition("+")  # no dialect is loaded to check it
+    if (backend, driver) not in _ACCEPTED:
+        hint = "; for PostgreSQL write postgresql+psycopg://" if backend in {"postgres", "postgresql"} else ""
+        raise DatabaseProblem(f"{name} {_masked(url)!r}: mspflow does not support "
+                              f"{parsed.drivername}://{hint}; use {ACCEPTED_URLS}", INVALID_DATABASE_URL)
+    if backend == "postgresql" and not parsed.database:
+        raise DatabaseProblem(f"{name} {_masked(url)!r} names no database; use {ACCEPTED_URLS}",
+                              INVALID_DATABASE_URL)
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        directory = Path(parsed.database).expanduser().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseProblem(f"cannot create the directory {str(directory)!r} for the SQLite database: "
+                                  f"{exc.strerror or exc}; set MSPFLOW_HOME (or MSPFLOW_DATABASE_URL) to a "
+                                  "writable place", DATABASE_UNAVAILABLE) from None
+    return parsed
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -59,11 +104,9 @@ class Database:
 
     def __init__(self, url: str | None = None, **engine_kwargs: Any) -> None:
         self.url = url or database_url()
-        parsed = make_url(self.url)
+        parsed = checked_url(self.url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(self.url, **engine_kwargs)
             _sqlite_pragmas(self.engine)
         else:

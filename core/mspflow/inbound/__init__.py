@@ -7,7 +7,7 @@ registers it with the ``register_receivers`` hook; the names it needs are export
 (:mod:`.server`, ``mspflow serve``), verifies with the helpers in :mod:`.verify`, journals in
 ``inbound_events`` (:mod:`.journal`) and processes in a worker (:mod:`.processing`). Operators use
 ``mspflow tenant webhook T PROVIDER``, ``mspflow inbound list`` and ``mspflow inbound replay ID``
-(:mod:`.commands`).
+(:mod:`mspflow.cli.inbound`).
 
 The walk of one delivery (``POST /hooks/level/<token>``):
 

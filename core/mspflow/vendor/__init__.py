@@ -20,13 +20,38 @@ beside the taxonomy, in :mod:`mspflow.errors`. The strategies' namespace is ``ms
 ``ctx.auth``); this package does not re-export it, so ``mspflow.vendor.auth`` stays the module.
 """
 
-from mspflow.vendor.auth import Auth
-from mspflow.vendor.client import VendorClient, make_client
-from mspflow.vendor.limits import RateLimit
-from mspflow.vendor.paging import CursorPaging, KeysetPaging, Paging, TokenPaging
-from mspflow.vendor.paths import ALLOW_HTTP_ENV, build_path, normalize_base_url
-from mspflow.vendor.spec import OAuthApp, Vendor
-from mspflow.vendor.transport import mount, unmount
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mspflow.vendor.auth import Auth
+    from mspflow.vendor.client import VendorClient, make_client
+    from mspflow.vendor.limits import RateLimit
+    from mspflow.vendor.paging import CursorPaging, KeysetPaging, Paging, TokenPaging
+    from mspflow.vendor.paths import ALLOW_HTTP_ENV, build_path, normalize_base_url
+    from mspflow.vendor.spec import OAuthApp, Vendor
+    from mspflow.vendor.transport import mount, unmount
+
+# Names are imported on first use, so a plugin declaring a Vendor does not load httpx and the client.
+_EXPORTS = {
+    "Auth": "mspflow.vendor.auth",
+    "VendorClient": "mspflow.vendor.client",
+    "make_client": "mspflow.vendor.client",
+    "RateLimit": "mspflow.vendor.limits",
+    "CursorPaging": "mspflow.vendor.paging",
+    "KeysetPaging": "mspflow.vendor.paging",
+    "Paging": "mspflow.vendor.paging",
+    "TokenPaging": "mspflow.vendor.paging",
+    "ALLOW_HTTP_ENV": "mspflow.vendor.paths",
+    "build_path": "mspflow.vendor.paths",
+    "normalize_base_url": "mspflow.vendor.paths",
+    "OAuthApp": "mspflow.vendor.spec",
+    "Vendor": "mspflow.vendor.spec",
+    "mount": "mspflow.vendor.transport",
+    "unmount": "mspflow.vendor.transport",
+}
 
 __all__ = [
     "ALLOW_HTTP_ENV",
@@ -45,3 +70,13 @@ __all__ = [
     "normalize_base_url",
     "unmount",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'mspflow.vendor' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -22,13 +22,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
 from mspflow.errors import ActionError, vendor_error, vendor_message
 from mspflow.vendor.locks import local_lock, shared_lock
 from mspflow.vendor.paths import Path, build_path
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # httpx is imported by the functions that send requests: declaring auth is cheap
+    import httpx
+
     from mspflow.redaction import Redactor
     from mspflow.vendor.client import VendorClient
     from mspflow.vendor.spec import OAuthApp
@@ -218,6 +218,8 @@ def post_token_form(client: httpx.Client, path: str, form: dict[str, str], *, ve
 
     Every form value and every token in the reply is added to ``redactor`` first.
     """
+    import httpx
+
     for value in form.values():
         redactor.add(value)
     try:
@@ -246,6 +248,8 @@ def exchange_code(oauth: OAuthApp, base_url: str, code: str, *, client_id: str, 
 
     Refusals are ``PERMISSION_DENIED`` with the vendor's words, every secret scrubbed by ``redactor``.
     """
+    import httpx
+
     from mspflow.vendor.transport import mounted
 
     redactor.add(code)

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
-import httpx
-
 from mspflow.errors import ActionError
 
 ALLOW_HTTP_ENV = "MSPFLOW_ALLOW_HTTP_VENDOR_URLS"
@@ -29,6 +27,8 @@ def http_allowed() -> bool:
 
 def normalize_base_url(url: str, *, allow_http: bool | None = None) -> str:
     """``https://host[:port][/prefix]`` without a trailing slash; ``http`` only when allowed."""
+    import httpx  # only here: building paths (at plugin import) must not load the HTTP client
+
     url = url.strip().rstrip("/")
     if "://" not in url:
         url = "https://" + url

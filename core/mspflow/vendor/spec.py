@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
-
 if TYPE_CHECKING:
     from mspflow.vendor.auth import Auth
     from mspflow.vendor.limits import RateLimit
@@ -59,6 +57,8 @@ class Vendor:
         if self.self_hosted:
             return frozenset()
         urls = [u for u in (self.base_url, *(url for _, url in self.regions)) if u]
+        import httpx  # only to parse hosts; plugins declare a Vendor at import, which must stay cheap
+
         return frozenset(h.lower() for h in (*(httpx.URL(u).host for u in urls), *self.hosts) if h)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field
 
 from mspflow import (
     ActionContext,
@@ -27,7 +27,9 @@ from mspflow import (
     SyncedAsset,
     Vendor,
     auth,
+    exactly_one_of,
     hookimpl,
+    required_if,
     rmm_integration,
 )
 
@@ -318,23 +320,21 @@ def scripting_options(params: DeviceInput, ctx: ActionContext) -> Scripts:
     return Scripts(scripts=found, count=len(found))
 
 
+ScriptIdInput = Annotated[int, Field(ge=0, le=9_999_999_999)] | Annotated[str, Field(pattern=r"^[0-9]{1,10}$")]
+
+
 class RunScriptInput(BaseModel):
     device_id: DeviceId
     type: Literal["SCRIPT", "ACTION"] = Field(description="SCRIPT: a library script; ACTION: a built-in action")
-    script_id: Annotated[str, BeforeValidator(_id_text, json_schema_input_type=int | str),
+    script_id: Annotated[str, BeforeValidator(_id_text, json_schema_input_type=ScriptIdInput),
                          Field(pattern=r"^[0-9]{1,10}$")] | None = Field(None, description="Required for SCRIPT")
     action_uid: str | None = Field(None, min_length=1, max_length=64, description="Required for ACTION")
     parameters: str | None = Field(None, description="The script's parameters, as one string")
     run_as: str | None = Field(None, max_length=64,
                                description="system, loggedonuser, SR_LOCAL_ADMINISTRATOR, ... or a credential id")
 
-    @model_validator(mode="after")
-    def _target(self) -> RunScriptInput:
-        if self.type == "SCRIPT" and self.script_id is None:
-            raise ValueError("script_id is required when type is SCRIPT")
-        if self.type == "ACTION" and self.action_uid is None:
-            raise ValueError("action_uid is required when type is ACTION")
-        return self
+    _script = required_if("type", "SCRIPT", "script_id")  # rules the published schema states too
+    _action = required_if("type", "ACTION", "action_uid")
 
 
 class RunScriptOutput(BaseModel):
@@ -382,11 +382,7 @@ class AlertRef(BaseModel):
     external_alert_id: str | None = Field(None, min_length=1, max_length=255,
                                           description="NinjaOne's alert uid as the PSA stores it")
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> AlertRef:
-        if (self.alert_uid is None) == (self.external_alert_id is None):
-            raise ValueError("give exactly one of alert_uid or external_alert_id")
-        return self
+    _exactly_one = exactly_one_of("alert_uid", "external_alert_id")
 
     @property
     def uid(self) -> str:

@@ -20,9 +20,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from mspflow import ActionContext, ActionError, Module, SyncedAsset, Vendor, auth, hookimpl, rmm_integration
+from mspflow import (
+    ActionContext,
+    ActionError,
+    EnvVar,
+    LocalDateTime,
+    Module,
+    SyncedAsset,
+    Vendor,
+    auth,
+    hookimpl,
+    required_if,
+    rmm_integration,
+)
 
 PROVIDER = "tacticalrmm"
 
@@ -324,18 +336,10 @@ class RunScriptInput(BaseModel):
     agent_id: AgentId
     script_id: int = Field(ge=1, description="The script's id from List scripts")
     args: list[str] = Field(default_factory=list, description="Arguments, one string each")
-    env_vars: list[str] = Field(default_factory=list, description='Environment variables, each "KEY=value"')
+    env_vars: list[EnvVar] = Field(default_factory=list, description='Environment variables, each "KEY=value"')
     timeout: Timeout = 90
     run_as_user: bool = Field(False, description="Run as the logged-in user (forced when the script says so)")
     wait_for_output: bool = Field(True, description="Wait and return the output; false only starts the run")
-
-    @field_validator("env_vars")
-    @classmethod
-    def _pairs(cls, value: list[str]) -> list[str]:
-        bad = [v for v in value if "=" not in v or v.startswith("=")]
-        if bad:
-            raise ValueError(f"env_vars must look like KEY=value: {bad}")
-        return value
 
 
 class RunScriptOutput(BaseModel):
@@ -364,6 +368,7 @@ class RunCommandInput(BaseModel):
     timeout: Timeout = 30
     run_as_user: bool = False
     custom_shell: str | None = Field(None, min_length=1, max_length=255, description="Only with shell=custom")
+    _custom = required_if("shell", "custom", "custom_shell")
 
 
 class RunCommandOutput(BaseModel):
@@ -387,16 +392,9 @@ def run_command(params: RunCommandInput, ctx: ActionContext) -> RunCommandOutput
 
 class RebootInput(BaseModel):
     agent_id: AgentId
-    at: datetime | None = Field(None, description=(
+    at: LocalDateTime | None = Field(None, description=(
         "Schedule for this wall-clock time in the agent's own time zone (no offset; minutes precision; "
         "Windows agents only). Empty: reboot now."))
-
-    @field_validator("at")
-    @classmethod
-    def _local(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is not None:
-            raise ValueError("give the agent's local time without a UTC offset, e.g. 2026-01-31T22:30")
-        return value
 
 
 class RebootOutput(BaseModel):

@@ -1,61 +1,29 @@
-"""The inbound side's commands: ``mspflow serve``, ``mspflow inbound list|show|replay``, ``mspflow tenant
-webhook``. They parse, call the core and print; :func:`register` adds them to the CLI's Typer apps.
+"""``mspflow serve``, ``mspflow inbound list|show|replay`` and ``mspflow tenant webhook``: the inbound side.
 
-The four helpers at the top are the only ties to the CLI's shared output code (``mspflow.cli``), so
-moving these commands into the ``cli/`` package changes those lines only.
+They parse, call :mod:`mspflow.inbound` and print.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from mspflow.app import App
+from mspflow.cli import app, tenant_app
+from mspflow.cli._output import JsonOpt, console, db_guard, fail, load, print_json, table
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 PUBLIC_URL_ENV = "MSPFLOW_PUBLIC_URL"
 
 inbound_app = typer.Typer(help="Journaled webhook deliveries: list, show, replay.", no_args_is_help=True)
-
-
-def _load(as_json: bool = False) -> App:
-    from mspflow import cli
-
-    return cli._load(as_json)
-
-
-def _db_guard(as_json: bool, instance: App) -> None:
-    from mspflow import cli
-
-    cli._db_guard(as_json, instance)
-
-
-def _fail(message: str, *, as_json: bool = False, code: str = "ERROR") -> NoReturn:
-    from mspflow import cli
-
-    cli._fail(message, as_json=as_json, code=code)
-
-
-def _print_json(data: Any) -> None:
-    from mspflow import cli
-
-    cli._print_json(data)
-
-
-def register(app: typer.Typer, tenant_app: typer.Typer) -> None:
-    """Add ``serve``, the ``inbound`` group and ``tenant webhook`` to the CLI."""
-    app.command("serve")(serve_cmd)
-    app.add_typer(inbound_app, name="inbound")
-    tenant_app.command("webhook")(tenant_webhook)
+app.add_typer(inbound_app, name="inbound")
 
 
 # -- serve ---------------------------------------------------------------------------------------------
 
 
+@app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
@@ -80,12 +48,12 @@ def serve_cmd(
     try:
         cap = default_max_body()
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     level = log_level.lower()
     if level not in ("debug", "info", "warning", "error"):
-        _fail(f"--log-level must be debug, info, warning or error, not {log_level!r}")
-    instance = _load()
-    _db_guard(False, instance)
+        fail(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+    instance = load()
+    db_guard(False, instance)
     registry = instance.registry
     receivers = ", ".join(f"{p} ({registry.owner_of('receiver', p)})" for p in sorted(registry.receivers))
     broker = instance.dispatcher.url
@@ -153,6 +121,7 @@ def _log_config(level: str) -> dict[str, Any]:
 # -- tenant webhook ------------------------------------------------------------------------------------
 
 
+@tenant_app.command("webhook")
 def tenant_webhook(
     tenant: str,
     provider: Annotated[str, typer.Argument(help="e.g. level, tacticalrmm, ninjaone")],
@@ -172,25 +141,25 @@ def tenant_webhook(
     if secret_stdin:
         given = sys.stdin.read().strip()
         if not given:
-            _fail("--secret-stdin read an empty secret; pipe it in (e.g. `... --secret-stdin < secret.txt`)",
+            fail("--secret-stdin read an empty secret; pipe it in (e.g. `... --secret-stdin < secret.txt`)",
                   as_json=as_json)
-    instance = _load(as_json)
-    _db_guard(as_json, instance)
+    instance = load(as_json)
+    db_guard(as_json, instance)
     try:
         with instance.db.session(write=True) as session:
             hook = ensure_webhook(session, instance.secrets, instance.registry, tenant, provider, rotate=rotate,
                                   secret=given)
     except UnknownReceiver as exc:
-        _fail(str(exc), as_json=as_json, code="NOT_FOUND")
+        fail(str(exc), as_json=as_json, code="NOT_FOUND")
     except SecretKeyMissing as exc:
-        _fail(str(exc), as_json=as_json)
+        fail(str(exc), as_json=as_json)
     base = (base_url or os.environ.get(PUBLIC_URL_ENV) or "").rstrip("/")
     url = (base or "http://127.0.0.1:8000") + hook.path
     if not base:
         typer.echo(f"note: pass --base-url (or set {PUBLIC_URL_ENV}) to the https address vendors reach "
                    "`mspflow serve` at", err=True)
     if as_json:
-        _print_json({"tenant": tenant, "provider": provider, "url": url, "path": hook.path,
+        print_json({"tenant": tenant, "provider": provider, "url": url, "path": hook.path,
                      "created": hook.created, "rotated": hook.rotated, "secret_name": hook.secret_name,
                      "secret": hook.secret})
         return
@@ -224,25 +193,22 @@ def inbound_list(
     from mspflow.inbound.journal import STATUSES, recent
 
     if status is not None and status.upper() not in STATUSES:
-        _fail(f"--status must be one of {', '.join(STATUSES)}, not {status!r}", as_json=as_json)
-    instance = _load(as_json)
-    _db_guard(as_json, instance)
+        fail(f"--status must be one of {', '.join(STATUSES)}, not {status!r}", as_json=as_json)
+    instance = load(as_json)
+    db_guard(as_json, instance)
     with instance.db.sessions() as session:
         rows = recent(session, tenant=tenant, status=status, provider=provider, limit=limit)
     if as_json:
-        _print_json({"events": rows})
+        print_json({"events": rows})
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("event", "tenant", "provider", "delivery id", "status", "attempt", "received", "note",
-                  title="Inbound deliveries")
+    out = table("event", "tenant", "provider", "delivery id", "status", "attempt", "received", "note",
+                title="Inbound deliveries", ids=("event",))
     for r in rows:
         note = f"{r['error']['code']}: {r['error']['message']}" if r["error"] else r["reason"] or (
             f"{r['event_count']} event(s)" if r["event_count"] is not None else "")
-        table.add_row(r["event_id"], r["tenant"], r["provider"], _short(r["delivery_id"], 40), r["status"],
-                      str(r["attempt"]), r["received_at"] or "", _short(note, 80))
-    Console().print(table)
+        out.add_row(r["event_id"], r["tenant"], r["provider"], _short(r["delivery_id"], 40), r["status"],
+                    str(r["attempt"]), r["received_at"] or "", _short(note, 80))
+    console().print(out)
 
 
 @inbound_app.command("show")
@@ -250,13 +216,13 @@ def inbound_show(event_id: str, as_json: JsonOpt = False) -> None:
     """One journaled delivery with its (redacted) headers and payload."""
     from mspflow.inbound.journal import get
 
-    instance = _load(as_json)
-    _db_guard(as_json, instance)
+    instance = load(as_json)
+    db_guard(as_json, instance)
     with instance.db.sessions() as session:
         record = get(session, event_id)
     if record is None:
-        _fail(f"no journaled delivery {event_id!r}; see `mspflow inbound list`", as_json=as_json, code="NOT_FOUND")
-    _print_json(record)
+        fail(f"no journaled delivery {event_id!r}; see `mspflow inbound list`", as_json=as_json, code="NOT_FOUND")
+    print_json(record)
 
 
 @inbound_app.command("replay")
@@ -270,18 +236,18 @@ def inbound_replay(
     from mspflow.inbound.journal import ReplayRefused, get, reset_for_replay
     from mspflow.inbound.processing import Processor
 
-    instance = _load(as_json)
-    _db_guard(as_json, instance)
+    instance = load(as_json)
+    db_guard(as_json, instance)
     try:
         with instance.db.session(write=True) as session:
             reset = reset_for_replay(session, event_id, force=force)
     except ReplayRefused as exc:
-        _fail(str(exc), as_json=as_json, code="CONFLICT" if "--force" in str(exc) or "right now" in str(exc)
+        fail(str(exc), as_json=as_json, code="CONFLICT" if "--force" in str(exc) or "right now" in str(exc)
               else "NOT_FOUND")
     if not instance.dispatcher.embedded:
         instance.dispatcher.inbound.send(event_id, reset["provider"])
         if as_json:
-            _print_json({"event_id": event_id, "status": "RECEIVED", "queued": True, "was": reset["was"]})
+            print_json({"event_id": event_id, "status": "RECEIVED", "queued": True, "was": reset["was"]})
         else:
             typer.echo(f"delivery {event_id} ({reset['was']} before) queued for the workers; see "
                        f"`mspflow inbound list --tenant {reset['tenant']}`")
@@ -295,7 +261,7 @@ def inbound_replay(
     record.pop("payload", None)
     record.pop("headers", None)
     if as_json:
-        _print_json(record | {"queued": False, "was": reset["was"]})
+        print_json(record | {"queued": False, "was": reset["was"]})
     else:
         note = f": {record['error']['code']}: {record['error']['message']}" if record["error"] else (
             f": {record['reason']}" if record["reason"] else f" ({record['event_count']} event(s))")

@@ -1,0 +1,60 @@
+"""CLI cold start: ``mspflow plugins --json`` and ``mspflow catalog --tenant x --json``.
+
+Prints figures; asserts nothing. Run with ``./dev bench`` or ``python benchmarks/cli.py [runs]``.
+Each command runs as a fresh process with every installed plugin loaded (in the dev venv: NinjaOne
+and Tactical RMM), on a scratch embedded database created beforehand. The figure that matters is
+the ratio to ``python -c "import pydantic, sqlalchemy, typer, httpx, pluggy"`` (the libraries the
+CLI cannot avoid) measured in the same run, interleaved, because absolute timings on shared machines
+move 10-50% between runs. Goal: at most 1.5x.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MSPFLOW = str(Path(sys.executable).with_name("mspflow"))
+BASELINE = [sys.executable, "-c", "import pydantic, sqlalchemy, typer, httpx, pluggy"]
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")}
+        env["MSPFLOW_HOME"] = str(Path(tmp) / "home")
+        subprocess.run([MSPFLOW, "db", "upgrade"], env=env, capture_output=True, check=True)
+        commands = {
+            "baseline": BASELINE,
+            "mspflow plugins --json": [MSPFLOW, "plugins", "--json"],
+            "mspflow catalog --tenant x --json": [MSPFLOW, "catalog", "--tenant", "x", "--json"],
+        }
+        plugins = subprocess.run(commands["mspflow plugins --json"], env=env, capture_output=True, text=True)
+        for cmd in commands.values():  # warm the OS caches
+            subprocess.run(cmd, env=env, capture_output=True, check=False)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(runs):  # interleaved, so a busy moment on the machine hits every command alike
+            for name, cmd in commands.items():
+                times[name].append(timed(cmd, env))
+    base = statistics.median(times["baseline"])
+    loaded = plugins.stdout.count('"distribution"') - plugins.stdout.count('"entry_point"')
+    print(f"CLI cold start, median of {runs} ({loaded} plugin distribution(s) loaded incl. the core's built-ins)")
+    label = 'python -c "import pydantic, sqlalchemy, typer, httpx, pluggy"'
+    print(f"  {label:58s} {base * 1000:6.0f} ms  1.00x")
+    for name in list(commands)[1:]:
+        median = statistics.median(times[name])
+        print(f"  {name:58s} {median * 1000:6.0f} ms  {median / base:.2f}x  (goal <= 1.50x)")
+
+
+if __name__ == "__main__":
+    main()

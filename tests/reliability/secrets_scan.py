@@ -1,0 +1,50 @@
+"""Where a planted secret could surface, and in which encodings it is looked for there."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+from sqlalchemy import MetaData, select
+
+from mspflow.db.engine import Database
+
+PLANTED = (
+    'Pl@nt"ed\\Secret/1+=é🔑-A1b2C3d4E5',
+    "plain-planted-secret-9f8e7d6c5b4a",
+    "sp ace&<tag>'secret-zz11yy22",
+)
+
+
+def encodings(value: str) -> set[str]:
+    raw = value.encode()
+    forms = {
+        value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], quote(value, safe=""),
+        quote_plus(value), base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(),
+        base64.b64encode(raw).decode().rstrip("="), html.escape(value), repr(value)[1:-1], value[:12],
+    }
+    return {f for f in forms if len(f) >= 8}
+
+
+def occurrences(texts: Iterable[tuple[str, str]], secrets: Iterable[str]) -> list[str]:
+    """``where: form`` for every form of every secret found in ``(where, text)``."""
+    forms = {form: secret for secret in secrets for form in encodings(secret)}
+    return [f"{where}: {form!r}" for where, text in texts for form in forms if form in text]
+
+
+def table_texts(db: Database, skip: Iterable[str] = ("tenant_secrets",)) -> list[tuple[str, str]]:
+    """Every row of every table, as text (the encrypted secret store itself excepted)."""
+    meta = MetaData()
+    meta.reflect(db.engine)
+    out = []
+    with db.engine.connect() as conn:
+        for table in meta.sorted_tables:
+            if table.name in skip:
+                continue
+            for row in conn.execute(select(table)):
+                out.append((f"table {table.name}", json.dumps([str(v) for v in row], ensure_ascii=False)
+                            + repr(tuple(row))))
+    return out
