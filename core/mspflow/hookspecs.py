@@ -126,9 +126,9 @@ def register_receivers(register: RegisterReceiver) -> None:
     ``mspflow serve`` (or the host's ASGI server); ``verify`` a strategy from :class:`mspflow.webhook`
     (HMAC of the raw body, shared-secret header, or a custom check); ``delivery_id`` where the vendor's
     delivery id is (default: a hash of the body); ``parse`` turns a journaled delivery into typed events in
-    a worker, and ``on_event`` handles each. One receiver per provider: the same definition twice is a
-    no-op; a different one for a provider already registered is an error naming both plugins, and the
-    provider then has no receiver at all (fail closed) until one of them is removed.
+    a worker, and ``on_event`` handles each. One receiver per provider, owned by one distribution: the same
+    definition twice is a no-op; two distributions claiming one provider are both refused, with an error
+    naming both (fail closed: the provider then has no receiver until one of them is uninstalled).
 
     :param register: call it with each :class:`mspflow.Receiver` the plugin offers.
     """

@@ -8,9 +8,9 @@ same hooks.
 
 **Ownership, settled before anything registers.** Every plugin's hooks are first called with a
 recording ``register``; the loader then collects what each distribution claims (action-id namespaces,
-group keys, availability keys, entry-point names) and refuses *every* distribution in a contested claim
-(:func:`mspflow.registry.conflicts`), so a rogue distribution cannot evict the real one by loading
-first, and load order never changes the outcome. The core's namespaces stay the core's.
+group keys, availability keys, receiver providers, entry-point names) and refuses *every* distribution in
+a contested claim (:func:`mspflow.registry.conflicts`), so a rogue distribution cannot evict the real one
+by loading first, and load order never changes the outcome. The core's namespaces stay the core's.
 
 **Plugin API version.** :data:`PLUGIN_API_VERSION` is ``(major, minor)`` of the core distribution's
 version. Under semantic versioning a release that may break plugins bumps the major (while the major is
