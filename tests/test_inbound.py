@@ -157,6 +157,19 @@ def test_a_wrong_or_missing_shared_secret_is_401(app: App, server: LiveServer, d
     assert journal(db) == []
 
 
+def test_a_custom_verifier_decides_and_one_that_raises_refuses(app: App, server: LiveServer, db: Database) -> None:
+    with app.db.session(write=True) as session:
+        hook = ensure_webhook(session, app.secrets, app.registry, TENANT, "jwty")
+    assert hook.secret is None and hook.secret_name is None  # nothing to paste: the check is the plugin's
+    url = f"{server.url}{hook.path}"
+    body = b'{"agent_id": "a", "message": "m"}'
+    for token, status in (("Bearer raise", 401), ("Bearer bad", 401), ("Bearer good-token", 200)):
+        answer = httpx.post(url, content=body, headers={"Content-Type": "application/json", "Authorization": token})
+        assert answer.status_code == status, token
+    [row] = journal(db)
+    assert "authorization" not in row["headers"]  # the custom verifier's header is not stored
+
+
 def test_an_unknown_connection_token_or_provider_is_404(hooks: Hooks, db: Database) -> None:
     body = delivery("ev-404")
     assert hooks.post(body, path="/hooks/acme/not-a-token").status_code == 404

@@ -130,7 +130,7 @@ def test_tenant_webhook_prints_the_url_and_creates_or_rotates_the_secret(cli: Cl
     unknown = cli("tenant", "webhook", "acme-corp", "kaseya")
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == ("error: no installed plugin receives webhooks for 'kaseya'; "
-                                      "known: acme, boom, tacky")
+                                      "known: acme, boom, jwty, tacky")
 
 
 def test_mspflow_serve_works_out_of_the_box_on_the_embedded_default(cli: Cli, tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_mspflow_serve_works_out_of_the_box_on_the_embedded_default(cli: Cli, tm
     server, lines = cli.start("serve", "--port", str(port), ready="listening on")
     startup = next(line for line in lines if "listening on" in line)
     assert f"listening on http://127.0.0.1:{port}; receivers: acme (mspflow-hooks), boom (mspflow-hooks), " \
-           "tacky (mspflow-hooks)" in startup and "in-process (embedded)" in startup
+           "jwty (mspflow-hooks), tacky (mspflow-hooks)" in startup and "in-process (embedded)" in startup
     url = f"http://127.0.0.1:{port}{hook['path']}"
     assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
     answer = post(url, hook["secret"], delivery("ev-cli", "cli-1"))

@@ -5,6 +5,7 @@ typed alerts, each handled by writing a row (table ``acme_alerts``) through ``ct
 ``tacky``: a shared-secret header, JSON that may come without a ``Content-Type`` (as Tactical RMM's
 templated webhooks send it), no delivery id (the body hash is the id), no handler.
 ``boom``: a receiver whose delivery-id lookup raises (the server answers 500 without a traceback).
+``jwty``: a custom verifier (as the Bot Framework's JWT check will be): no stored secret, its own check.
 Installed as a throwaway distribution for subprocess tests, registered directly for in-process ones.
 """
 
@@ -73,8 +74,19 @@ def explode(headers: Any, payload: Any) -> str:
 boom = Receiver("boom", verify=webhook.shared_secret("X-Boom-Secret"), parse=parse_tacky, delivery_id=explode)
 
 
+def check_token(request: Any, secret: str | None) -> bool:
+    token = request.header("Authorization") or ""
+    if token == "Bearer raise":
+        raise ValueError("malformed token")
+    return webhook.constant_time_equals(token, "Bearer good-token")
+
+
+jwty = Receiver("jwty", verify=webhook.custom(check_token), parse=parse_tacky)
+
+
 @hookimpl
 def register_receivers(register: Any) -> None:
     register(acme)
     register(tacky)
     register(boom)
+    register(jwty)

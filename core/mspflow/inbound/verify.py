@@ -194,3 +194,4 @@ class webhook:  # a namespace, read as `webhook.hmac_signature(...)`
     json_field = JsonField
     header = Header
     sign = staticmethod(sign)
+    constant_time_equals = staticmethod(constant_time_equals)
