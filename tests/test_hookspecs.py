@@ -22,7 +22,8 @@ GUIDE = Path(__file__).parents[1] / "docs" / "plugin-guide.md"
 
 def test_the_hooks_are_the_documented_concerns() -> None:
     assert sorted(HOOKS) == sorted(HOOK_ORDER) == ["register_actions", "register_availability",
-                                                   "register_modules", "register_permission_checker"]
+                                                   "register_modules", "register_permission_checker",
+                                                   "register_receivers"]
 
 
 @pytest.mark.parametrize("name", HOOKS)
@@ -66,6 +67,12 @@ class HostPlugin:
     def register_permission_checker(self, register: Any) -> None:
         register(lambda session, tenant_id, permission, call: permission != "rmm:execute_command")
 
+    @hookimpl
+    def register_receivers(self, register: Any) -> None:
+        from mspflow import Receiver, webhook
+
+        register(Receiver("host", verify=webhook.shared_secret("X-Host-Secret"), parse=lambda delivery: []))
+
 
 def test_every_hook_registers_through_its_callback_in_order() -> None:
     loaded = Plugins(entry_points=[], extra=[("host", HostPlugin())], strict=True)
@@ -75,6 +82,7 @@ def test_every_hook_registers_through_its_callback_in_order() -> None:
     assert reg.modules["app:host"].effective_default_action_id == "host.devices.ping"
     assert reg.permission_checker is not None and reg.owner_of("permission", "checker") == "host"
     assert reg.permission_checker(None, "acme", "rmm:execute_command", None) is False
+    assert reg.owner_of("receiver", "host") == "host" and reg.receivers["host"].secret == "host_webhook_secret"
     assert [p.name for p in loaded.loaded] == ["mspflow.builtin", "host"]
 
 

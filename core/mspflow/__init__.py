@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from mspflow.context import ActionContext
     from mspflow.errors import ActionError
     from mspflow.hookspecs import hookimpl
+    from mspflow.inbound.receivers import Delivery, Ignore, Receiver
+    from mspflow.inbound.verify import webhook
     from mspflow.inputs import EnvVar, LocalDateTime, exactly_one_of, required_if
     from mspflow.modules import Action, DefinitionError, Module, action
     from mspflow.plugins import PLUGIN_API_VERSION
@@ -81,6 +83,10 @@ _EXPORTS = {
     "CatalogRecord": "mspflow.catalog",
     "ActionError": "mspflow.errors",
     "hookimpl": "mspflow.hookspecs",
+    "Delivery": "mspflow.inbound.receivers",
+    "Ignore": "mspflow.inbound.receivers",
+    "Receiver": "mspflow.inbound.receivers",
+    "webhook": "mspflow.inbound.verify",
     "EnvVar": "mspflow.inputs",
     "LocalDateTime": "mspflow.inputs",
     "exactly_one_of": "mspflow.inputs",
@@ -116,13 +122,16 @@ __all__ = [
     "CatalogRecord",
     "CursorPaging",
     "DefinitionError",
+    "Delivery",
     "EnvVar",
+    "Ignore",
     "KeysetPaging",
     "LocalDateTime",
     "Module",
     "NoAnswer",
     "OAuthApp",
     "RateLimit",
+    "Receiver",
     "RegistrationError",
     "Registry",
     "Resolver",
@@ -138,6 +147,7 @@ __all__ = [
     "required_if",
     "rmm_integration",
     "teams_integration",
+    "webhook",
 ]
 
 

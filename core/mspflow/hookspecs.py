@@ -1,10 +1,11 @@
 """The contract between the mspflow core and its plugins (pluggy project ``mspflow``).
 
-Three concerns, one verb family. Each hook receives a ``register`` callback, so the core keeps control
-of de-duplication, validation and conflict reporting. The core calls the hooks once per process, when
+One verb family. Each hook receives a ``register`` callback, so the core keeps control of
+de-duplication, validation and conflict reporting. The core calls the hooks once per process, when
 plugins are loaded, in this order: ``register_actions``, ``register_availability``,
-``register_modules`` (so a module may offer actions another plugin registered). A typical integration
-implements only ``register_modules``::
+``register_modules`` (so a module may offer actions another plugin registered),
+``register_permission_checker``, and for the inbound side ``register_receivers``. A typical
+integration implements only ``register_modules``::
 
     from mspflow import hookimpl
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from mspflow.availability import Resolver
+    from mspflow.inbound.receivers import Receiver
     from mspflow.modules import Action, Module
     from mspflow.runtime import ActionCall
 
@@ -54,6 +56,10 @@ class PermissionChecker(Protocol):
 
 class RegisterPermissionChecker(Protocol):
     def __call__(self, checker: PermissionChecker) -> None: ...
+
+
+class RegisterReceiver(Protocol):
+    def __call__(self, receiver: Receiver) -> None: ...
 
 
 @hookspec
@@ -108,4 +114,21 @@ def register_permission_checker(register: RegisterPermissionChecker) -> None:
     checker may be registered; a second, different one is an error naming both plugins.
 
     :param register: call it with the checker.
+    """
+
+
+@hookspec
+def register_receivers(register: RegisterReceiver) -> None:
+    """Register how a provider's webhook deliveries are verified, identified and parsed (the inbound side).
+
+    Called once per process, after ``register_permission_checker``. ``register(receiver)`` takes a
+    :class:`mspflow.Receiver`: its ``provider`` names the route ``/hooks/{provider}/{token}`` served by
+    ``mspflow serve`` (or the host's ASGI server); ``verify`` a strategy from :class:`mspflow.webhook`
+    (HMAC of the raw body, shared-secret header, or a custom check); ``delivery_id`` where the vendor's
+    delivery id is (default: a hash of the body); ``parse`` turns a journaled delivery into typed events in
+    a worker, and ``on_event`` handles each. One receiver per provider, owned by one distribution: the same
+    definition twice is a no-op; two distributions claiming one provider are both refused, with an error
+    naming both (fail closed: the provider then has no receiver until one of them is uninstalled).
+
+    :param register: call it with each :class:`mspflow.Receiver` the plugin offers.
     """

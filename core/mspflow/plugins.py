@@ -8,9 +8,9 @@ same hooks.
 
 **Ownership, settled before anything registers.** Every plugin's hooks are first called with a
 recording ``register``; the loader then collects what each distribution claims (action-id namespaces,
-group keys, availability keys, entry-point names) and refuses *every* distribution in a contested claim
-(:func:`mspflow.registry.conflicts`), so a rogue distribution cannot evict the real one by loading
-first, and load order never changes the outcome. The core's namespaces stay the core's.
+group keys, availability keys, receiver providers, entry-point names) and refuses *every* distribution in
+a contested claim (:func:`mspflow.registry.conflicts`), so a rogue distribution cannot evict the real one
+by loading first, and load order never changes the outcome. The core's namespaces stay the core's.
 
 **Plugin API version.** :data:`PLUGIN_API_VERSION` is ``(major, minor)`` of the core distribution's
 version. Under semantic versioning a release that may break plugins bumps the major (while the major is
@@ -70,6 +70,7 @@ GROUP = "mspflow"
 BUILTIN_PLUGINS = ("mspflow.builtin",)
 HOOK_ORDER = (
     "register_actions", "register_availability", "register_modules", "register_permission_checker",
+    "register_receivers",
 )
 
 
@@ -222,6 +223,7 @@ class Plugins:
             "register_availability": self.registry.add_resolver,
             "register_modules": self.registry.add_module,
             "register_permission_checker": self.registry.set_permission_checker,
+            "register_receivers": self.registry.add_receiver,
         }
         for hook_name in HOOK_ORDER:
             for name, calls in recorded.items():
@@ -273,6 +275,12 @@ def _record(calls: list[tuple[str, tuple[Any, ...]]], hook: str, *args: Any) -> 
         args[0].check()
     elif hook == "register_availability" and (len(args) != 2 or not args[0] or not callable(args[1])):
         raise RegistrationError("register_availability expects register(key, resolver) with a callable resolver")
+    elif hook == "register_receivers":
+        from mspflow.inbound.receivers import Receiver
+
+        if not isinstance(args[0], Receiver):
+            raise RegistrationError(f"register_receivers expects an mspflow.Receiver, got {type(args[0]).__name__}")
+        args[0].check()
     calls.append((hook, args))
 
 
@@ -290,6 +298,8 @@ def _claims(hook: str, args: tuple[Any, ...], owner: str) -> list[Claim]:
             found.append(Claim("resolver", module.availability.key, owner, module.group_key,
                                value=module.availability, explicit=False))
         return found
+    if hook == "register_receivers":
+        return [Claim("receiver", args[0].provider, owner)]
     return []
 
 

@@ -1,4 +1,5 @@
-"""The registry: actions by ``id@version``, modules by group key, resolvers by availability key.
+"""The registry: actions by ``id@version``, modules by group key, resolvers by availability key, receivers
+by provider.
 
 Each entry remembers which distribution registered it (and through which plugin, i.e. entry point), so a
 conflict names both sides and a plugin that fails half-way can be removed whole without touching the
@@ -23,6 +24,7 @@ from mspflow.modules import Action, DefinitionError, Module
 if TYPE_CHECKING:
     from mspflow.availability import Resolver
     from mspflow.hookspecs import PermissionChecker
+    from mspflow.inbound.receivers import Receiver
 
 
 CORE = "mspflow"
@@ -43,7 +45,7 @@ def namespace_of(action_id: str) -> str:
     return action_id.split(".", 1)[0]
 
 
-ClaimKind = Literal["namespace", "group", "resolver", "entry point"]
+ClaimKind = Literal["namespace", "group", "resolver", "entry point", "receiver"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class Registry:
     modules: dict[str, Module] = field(default_factory=dict)
     resolvers: dict[str, Resolver] = field(default_factory=dict)
     permission_checker: PermissionChecker | None = None
+    receivers: dict[str, Receiver] = field(default_factory=dict)
     _module_index: dict[str, Module] | None = field(default=None, repr=False)
     _versions_index: dict[str, list[Action]] | None = field(default=None, repr=False)
     _owners: dict[tuple[str, str], _Entry] = field(default_factory=dict, repr=False)
@@ -243,6 +246,25 @@ class Registry:
         self.permission_checker = checker
         self._owners[("permission", "checker")] = _Entry(owner, plugin=plugin)
 
+    def add_receiver(self, receiver: Receiver, owner: str, *, plugin: str | None = None) -> None:
+        """Register the receiver of ``receiver.provider``: one per provider, owned by one distribution.
+
+        The same definition again is a no-op; another one for the provider is refused, naming both owners.
+        (Two distributions claiming one provider are both refused by the loader before anything registers.)
+        """
+        receiver.check()
+        existing = self.receivers.get(receiver.provider)
+        if existing is not None:
+            if existing == receiver:
+                return
+            current = self.owner_of("receiver", receiver.provider)
+            raise RegistrationError(
+                f"receiver {receiver.provider!r} is already registered by {current!r}; {owner!r} cannot register "
+                "another one for the same provider"
+            )
+        self.receivers[receiver.provider] = receiver
+        self._owners[("receiver", receiver.provider)] = _Entry(owner, plugin=plugin)
+
     def remove_owner(self, owner: str) -> None:
         """Forget everything distribution ``owner`` registered."""
         self._remove(lambda entry: entry.owner == owner)
@@ -263,6 +285,8 @@ class Registry:
                 self.modules.pop(key, None)
             elif kind == "permission":
                 self.permission_checker = None
+            elif kind == "receiver":
+                self.receivers.pop(key, None)
             else:
                 self.resolvers.pop(key, None)
         self._module_index = None

@@ -105,6 +105,9 @@ class Dispatcher:
         )(self._handle)
         for queue in all_queues(app):
             self.broker.declare_queue(queue)
+        from mspflow.inbound.processing import InboundQueue  # journaled webhook deliveries, same broker
+
+        self.inbound = InboundQueue(self)
         self._local_worker: dramatiq.Worker | None = None
         self._lock = threading.Lock()
         self._booted = False

@@ -324,3 +324,61 @@ class RmmAlert(Timestamps, Base):
     message: Mapped[str | None] = mapped_column(Text)
     source_type: Mapped[str | None] = mapped_column(String(128))
     acknowledged_at: Mapped[datetime | None]
+
+
+# -- the inbound side: webhook connections and the delivery journal (revision 0005) ----------------------
+
+INBOUND_STATUSES = ("RECEIVED", "PROCESSING", "PROCESSED", "IGNORED", "FAILED")
+
+
+class InboundConnection(Base):
+    """One tenant's webhook endpoint for one provider: ``/hooks/{provider}/{token}``.
+
+    The token is random (``secrets.token_urlsafe(32)``) and bound to one tenant's integration; rotating
+    it replaces it, so the old URL answers 404. The signing key or shared secret is a tenant secret.
+    """
+
+    __tablename__ = "inbound_connections"
+    __table_args__ = (UniqueConstraint("tenant", "provider", name="uq_inbound_connections_tenant_provider"),)
+
+    connection_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    rotated_at: Mapped[datetime | None]
+
+
+class InboundEvent(Base):
+    """One verified delivery, journaled once per (tenant, provider, delivery id), then processed.
+
+    ``payload`` and ``headers`` are stored redacted (every secret of the tenant, secret-named keys) and
+    capped. Status: RECEIVED -> PROCESSING (attempt n, lease) -> PROCESSED | IGNORED | FAILED.
+    """
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (
+        UniqueConstraint("tenant", "provider", "delivery_id", name="uq_inbound_events_delivery"),
+        CheckConstraint("status IN ('RECEIVED', 'PROCESSING', 'PROCESSED', 'IGNORED', 'FAILED')", name="status"),
+        Index("ix_inbound_events_tenant_received", "tenant", "received_at"),
+        Index("ix_inbound_events_status", "status", "received_at"),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(64))
+    connection_id: Mapped[str | None] = mapped_column(String(36))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[datetime]
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    payload: Mapped[Any] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="RECEIVED")
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
+    event_count: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_retryable: Mapped[bool | None] = mapped_column(Boolean)
+    processed_at: Mapped[datetime | None]
