@@ -552,3 +552,69 @@ def test_on_sqlite_the_handler_takes_the_write_lock_at_its_first_write_or_select
                     other.execute(text("DELETE FROM users WHERE user_id = 'nobody'"))
                     other.commit()
             tx.rollback()
+
+
+class _Poke(BaseModel):
+    n: int = 1
+
+
+def test_a_call_whose_worker_died_after_sending_is_never_sent_again(db: Database,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A side-effectful request that left for the vendor before its worker was killed has an unknown outcome:
+    a takeover fails the call (outcome unknown) instead of sending it a second time."""
+    import httpx
+
+    from mspflow import Vendor
+    from mspflow.availability import rmm_integration
+    from mspflow.hookspecs import hookimpl
+    from mspflow.modules import Module
+    from mspflow.plugins import Plugins
+    from mspflow.tenants import connect
+    from mspflow.testing import mount, unmount
+
+    sent: list[str] = []
+    died = RuntimeError("the worker was killed")
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json={})
+
+    acme = Module("app:acme", label="Acme", availability=rmm_integration("acme"), description="Acme.",
+                  vendor=Vendor("Acme", base_url="https://api.acme.example"))
+
+    @acme.action("acme.things.poke", label="Poke", side_effectful=True)
+    def poke(params: _Poke, ctx: Any) -> _Poke:
+        """Poke."""
+        ctx.http().post(("poke",))
+        if len(sent) == 1:
+            raise died  # stands for SIGKILL: nothing after the request is recorded by this worker
+        return params
+
+    class Plugin:
+        @hookimpl
+        def register_modules(self, register: Any) -> None:
+            register(acme)
+
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("MSPFLOW_SECRET_KEY", Fernet.generate_key().decode())
+    app = App(db=db, plugins=Plugins(entry_points=[], extra=[("acme", Plugin())], strict=True))
+    with db.session() as s:
+        connect(s, app.registry, "t", "acme")
+    mount("https://api.acme.example", httpx.MockTransport(vendor))
+    try:
+        first = app.execute("acme.things.poke", tenant="t", input={}, run_id="r", step_path="s")
+        assert not first.ok and sent == ["/poke"]
+        # what a SIGKILL leaves: the row RUNNING, the lease running out
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE workflow_action_invocations SET status = 'RUNNING', completed_at = NULL, "
+                              "lease_expires_at = :past"), {"past": utcnow() - timedelta(seconds=1)})
+        again = app.execute("acme.things.poke", tenant="t", input={}, run_id="r", step_path="s")
+        assert sent == ["/poke"], "the request was sent a second time"
+        assert not again.ok and again.error is not None
+        assert again.error.details["outcome"] == "unknown" and not again.error.retryable
+        assert again.error.details["reason"] == "WORKER_LOST_AFTER_SENDING"
+        # a read-only or never-sent call is still taken over as before (the counter tests cover it)
+    finally:
+        unmount()
+        app.close()

@@ -521,6 +521,9 @@ class Scope:
     def locked_secret(self, name: str) -> Any:
         raise AssertionError("not used")
 
+    def sending_side_effect(self) -> None:
+        pass
+
 
 def client_for(spec: vendor.Vendor, instance_url: str | None = None) -> vendor.VendorClient:
     return vendor.make_client(Scope(), spec, instance_url=instance_url, auth=AUTHS["key"])

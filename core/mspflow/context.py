@@ -61,6 +61,7 @@ class ActionContext:
     :param holds_write_lock: whether the call's own transaction holds SQLite's write lock right now (it
         takes it at its first write, not before); side transactions may write only while it does not.
     :param module: the tile the action belongs to (its provider, its vendor), if any.
+    :param on_sending: the runtime's hook run before the first side-effectful vendor request of the call.
     """
 
     tenant_id: str
@@ -76,6 +77,7 @@ class ActionContext:
     module: Module | None = field(default=None, repr=False)
     durable_secrets: list[tuple[str, str]] = field(default_factory=list, repr=False)
     holds_write_lock: Callable[[], bool] = field(default=lambda: True, repr=False)
+    on_sending: Callable[[], None] = field(default=lambda: None, repr=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False)
     clock: Callable[[], datetime] = utcnow
     logger: RedactingLogger = field(init=False, repr=False)
@@ -158,6 +160,11 @@ class ActionContext:
 
         return AlertStore(lambda: self.session, self.tenant_id, self._require_provider(), self.redactor, self.clock)
 
+    def sending_side_effect(self) -> None:
+        """Called by the vendor layer just before a side-effectful request leaves: the runtime records it, so
+        a worker killed from here on leaves a call that is never sent again (its outcome is unknown)."""
+        self.on_sending()
+
     def _require_provider(self) -> str:
         if not self.provider:
             raise ActionError.internal("assets and alerts belong to an integration; this action has no tile")
@@ -206,9 +213,13 @@ class ActionContext:
         if self._tenant_secrets is None:
             if self.secrets is None:
                 return {}
-            from mspflow.secrets import all_secrets
+            from mspflow.secrets import SecretKeyMissing, all_secrets
 
-            self._tenant_secrets = all_secrets(self.secrets(), self.session, self.tenant_id)
+            try:
+                store = self.secrets()
+            except SecretKeyMissing as exc:  # an operator's set-up, not a bug of the action
+                raise ActionError.internal(str(exc), reason="SECRET_KEY_MISSING") from None
+            self._tenant_secrets = all_secrets(store, self.session, self.tenant_id)
             self.redactor.add_all(self._tenant_secrets.values())
         return self._tenant_secrets
 

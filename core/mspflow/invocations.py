@@ -156,6 +156,12 @@ _FINISH = _T.update().where(
 ).values(status=bindparam("st"), completed_at=bindparam("now", type_=_c.completed_at.type), lease_expires_at=None,
          output=bindparam("out", type_=_c.output.type), error_code=bindparam("ec"), error_message=bindparam("em"),
          error_details=bindparam("ed", type_=_c.error_details.type), error_retryable=bindparam("er"))
+# Set just before a side-effectful request leaves for the vendor, committed on its own: a worker killed
+# after that point leaves a RUNNING row whose outcome nobody knows.
+_MARK_SENT = _T.update().where(
+    (_c.invocation_id == bindparam("iid")) & (_c.lease_owner == bindparam("owner")) & (
+        _c.attempt == bindparam("att")) & (_c.status == "RUNNING")
+).values(sent_attempt=bindparam("att"))
 _GIVE_UP = _T.update().where(
     (_c.invocation_id == bindparam("iid")) & (_c.status == "FAILED") & _c.error_retryable.is_(True)
 ).values(error_retryable=False, error_message=func.coalesce(_c.error_message, "") + bindparam("suffix"))
@@ -323,6 +329,18 @@ class Ledger:
         # unless the call already had its share of attempts.
         attempt, status, invocation_id = row.attempt, row.status, row.invocation_id
         where = {"iid": invocation_id, "from_status": status, "from_attempt": attempt}
+        if status == "RUNNING" and row.sent_attempt == attempt:
+            # Its worker died after sending a side-effectful request: the vendor may have carried it out.
+            err = ActionError(
+                "TRANSIENT_FAILURE", "the worker running this call stopped after sending its request to the vendor; "
+                "whether the vendor carried it out is unknown, so it is not sent again: check in the vendor's "
+                "console, then run the step again with a new run id if it did not happen",
+                details={"reason": "WORKER_LOST_AFTER_SENDING", "outcome": "unknown", "attempts": attempt},
+                retryable=False)
+            if _changed(conn.execute(_FAIL_FROM, {**where, "now": now, "ec": err.code, "em": err.message,
+                                                  "ed": err.details})) != 1:
+                return None
+            return ActionResult(ok=False, invocation_id=invocation_id, attempt=attempt, error=err)
         # Waiting out a vendor's rate limit is not a failed attempt; the worker's own budget bounds it.
         if attempt >= max_attempts() and not (status == "FAILED" and row.error_code == "RATE_LIMITED"):
             died = status == "RUNNING"
@@ -354,6 +372,10 @@ class Ledger:
         if error is not None:
             params |= {"ec": error.code, "em": error.message, "ed": cap(error.details), "er": error.retryable}
         return _changed(conn.execute(_FINISH, params)) == 1
+
+    def mark_sent(self, conn: Connection, claim: Claim) -> None:
+        """Record that ``claim``'s attempt is sending a side-effectful request (see :meth:`decide`)."""
+        conn.execute(_MARK_SENT, {"iid": claim.invocation_id, "owner": claim.owner, "att": claim.attempt})
 
     def give_up(self, conn: Connection, invocation_id: str, reason: str) -> None:
         """Make a retryable failure final (a worker's retry budget ran out, or its retry could not be sent)."""

@@ -310,12 +310,24 @@ class Runtime:
             opened.append(self.db.handler_transaction(conn))
             return Session(bind=conn, expire_on_commit=False)
 
+        sent: list[bool] = []
+
+        def sending() -> None:  # before the first side-effectful vendor request of this attempt
+            if sent or not action.side_effectful:
+                return
+            sent.append(True)
+            if self.db.writing(conn):  # SQLite, and this call already holds the only write lock
+                self.ledger.mark_sent(conn, claim)
+                return
+            with self.db.connect() as side:  # committed at once, whatever becomes of the handler
+                self.ledger.mark_sent(side, claim)
+
         ctx = ActionContext(
             tenant_id=call.tenant_id, session_factory=session, run_id=run_id, step_path=call.step_path,
             attempt=claim.attempt, idempotency_key=key, invocation_id=claim.invocation_id,
             secrets=self._secrets, redactor=redactor, clock=self.clock, db=self.db,
             module=self.registry.module_of(action.id), durable_secrets=durable,
-            holds_write_lock=lambda: self.db.writing(conn),
+            holds_write_lock=lambda: self.db.writing(conn), on_sending=sending,
         )
         try:
             try:

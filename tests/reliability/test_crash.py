@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
@@ -35,8 +36,9 @@ def _start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def test_crash_and_redelivery(postgresql_url: str, redis_url: str, tmp_path: Path, dists: Distributions,
-                              figures: Figures, profile: dict[str, int]) -> None:
+                              figures: Figures, profile: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
     dists.install("mspflow-effects", "mspflow_effects", PLUGIN)
+    monkeypatch.setenv("MSPFLOW_ALLOW_HTTP_VENDOR_URLS", "1")  # the vendor is served on loopback
     vendor = EffectsVendor()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")} | {
         "MSPFLOW_DATABASE_URL": postgresql_url, "MSPFLOW_BROKER_URL": redis_url,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
@@ -42,8 +43,9 @@ def _db_connections(db: Database, dbname: str) -> int:
 
 
 def test_load(postgresql_url: str, redis_url: str, tmp_path: Path, dists: Distributions, figures: Figures,
-              profile: dict[str, int]) -> None:
+              profile: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
     dists.install("mspflow-effects", "mspflow_effects", PLUGIN)
+    monkeypatch.setenv("MSPFLOW_ALLOW_HTTP_VENDOR_URLS", "1")  # the vendor is served on loopback
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")} | {
         "MSPFLOW_DATABASE_URL": postgresql_url, "MSPFLOW_BROKER_URL": redis_url,
         "MSPFLOW_HOME": str(tmp_path / "home"), "MSPFLOW_STRICT_PLUGINS": "1",

@@ -115,7 +115,9 @@ class WorkflowActionInvocation(Base):
     """One action call and its idempotency claim; owned by mspflow (revision 0002).
 
     ``input`` is stored redacted. ``lease_owner``/``lease_expires_at`` fence the worker running it:
-    a RUNNING row whose lease expired belonged to a worker that died and may be taken over.
+    a RUNNING row whose lease expired belonged to a worker that died and may be taken over — unless
+    ``sent_attempt`` says that attempt had already sent a side-effectful request to its vendor (revision
+    0006): then the outcome is unknown and the call is never sent again.
     """
 
     __tablename__ = "workflow_action_invocations"
@@ -147,6 +149,7 @@ class WorkflowActionInvocation(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    sent_attempt: Mapped[int | None] = mapped_column(Integer)
 
 
 # -- the host PSA's people, work items and dispatch board (revision 0003) ------------------------------

@@ -68,6 +68,10 @@ class CallScope(Protocol):
 
     def locked_secret(self, name: str) -> AbstractContextManager[None]: ...
 
+    def sending_side_effect(self) -> None:
+        """Called just before a side-effectful request leaves (the runtime records it durably)."""
+        ...
+
 
 class _Retry(Exception):
     def __init__(self, error: ActionError) -> None:
@@ -262,6 +266,8 @@ class VendorClient:
         """One request and its whole body, within the total deadline; failures say what is known of the outcome."""
         request = self.client.build_request(method, url, params=params, json=body, data=data, headers=headers,
                                             timeout=self.timeout)
+        if writes:
+            self.scope.sending_side_effect()
         with deadline(self.deadline_s):
             try:
                 response = self.client.send(request, stream=True)
