@@ -139,7 +139,7 @@ class App:
         """Run one action call now, in this process, and return its result (never raises for failures)."""
         from mspflow.runtime import ActionCall
 
-        return self.runtime.execute(ActionCall(action_id, tenant, dict(input), version, run_id, step_path,
+        return self.runtime.execute(ActionCall(action_id, tenant, _as_input(input), version, run_id, step_path,
                                                idempotency_key))
 
     def enqueue(self, action_id: str, *, tenant: str, input: Mapping[str, Any], version: int | None = None,
@@ -152,7 +152,7 @@ class App:
         """
         from mspflow.runtime import ActionCall
 
-        return self.dispatcher.enqueue(ActionCall(action_id, tenant, dict(input), version, run_id, step_path,
+        return self.dispatcher.enqueue(ActionCall(action_id, tenant, _as_input(input), version, run_id, step_path,
                                                   idempotency_key))
 
     def invocation(self, invocation_id: str, *, tenant: str | None = None) -> dict[str, Any] | None:
@@ -198,3 +198,9 @@ class App:
             self.runtime.close()
         if self._db is not None:
             self._db.dispose()
+
+
+def _as_input(value: Any) -> Any:
+    """A copy of a mapping input; anything else is passed on for the call envelope check to refuse
+    (``VALIDATION_ERROR`` at ``(root)``) instead of failing here."""
+    return dict(value) if isinstance(value, Mapping) else value

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from importlib.metadata import Distribution
 
 log = logging.getLogger("mspflow.plugins")
+NAMESPACE = re.compile(r"[a-z][a-z0-9_]*")
 
 PLUGIN_API_VERSION: tuple[int, int] = (0, 2)
 """The plugin API this core offers: ``(major, minor)`` of its version (``mspflow 0.2.x`` offers ``(0, 2)``).
@@ -165,6 +167,10 @@ class Plugins:
         # Two distributions with one entry-point name: neither is imported.
         refused = conflicts(Claim("entry point", c.name, c.info.distribution, c.entry_point.value
                                   if c.entry_point else "") for c in candidates)
+        # An entry point named like a namespace (``tacticalrmm``) claims it, loaded or refused: knocking the
+        # real plugin out with a squatting entry point must not leave its namespace free for a third one.
+        self._entry_point_claims = [Claim("namespace", c.name, c.info.distribution, f"entry point {c.name}")
+                                    for c in candidates if c.entry_point is not None and NAMESPACE.fullmatch(c.name)]
         for c in candidates:
             if c.info.distribution in refused:
                 self._fail(c.info, c.entry_point, RegistrationError("; ".join(refused[c.info.distribution])))
@@ -208,6 +214,7 @@ class Plugins:
         claims = [Claim("namespace", ns, CORE) for ns in CORE_NAMESPACES]
         claims += [Claim("group", ns, CORE) for ns in CORE_NAMESPACES]
         claims.append(Claim("resolver", CORE_AVAILABILITY_KEY, CORE, value=CORE))
+        claims += self._entry_point_claims
         for name, calls in recorded.items():
             if name in self.info:
                 claims += [c for hook, args in calls for c in _claims(hook, args, self.info[name].distribution)]

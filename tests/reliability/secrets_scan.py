@@ -19,6 +19,21 @@ PLANTED = (
 )
 
 
+def secret_values(secrets: Iterable[str]) -> set[str]:
+    """Each secret, and for a JSON secret (OAuth credentials) every string inside it instead of the JSON."""
+    out: set[str] = set()
+    for secret in secrets:
+        try:
+            parsed = json.loads(secret)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            out |= {v for v in parsed.values() if isinstance(v, str) and len(v) >= 8}
+        else:
+            out.add(secret)
+    return out
+
+
 def encodings(value: str) -> set[str]:
     raw = value.encode()
     forms = {
@@ -31,7 +46,7 @@ def encodings(value: str) -> set[str]:
 
 def occurrences(texts: Iterable[tuple[str, str]], secrets: Iterable[str]) -> list[str]:
     """``where: form`` for every form of every secret found in ``(where, text)``."""
-    forms = {form: secret for secret in secrets for form in encodings(secret)}
+    forms = {form: secret for secret in secret_values(secrets) for form in encodings(secret)}
     return [f"{where}: {form!r}" for where, text in texts for form in forms if form in text]
 
 

@@ -391,7 +391,8 @@ class RunScriptOutput(BaseModel):
     output: str = Field(description="stdout followed directly by stderr (waited), or Tactical's confirmation")
 
 
-@tacticalrmm.action("tacticalrmm.agents.run_script", label="Run script", side_effectful=True)
+@tacticalrmm.action("tacticalrmm.agents.run_script", label="Run script", side_effectful=True,
+                    max_duration_s=CLIENT_TIMEOUT_S + 30)
 def run_script(params: RunScriptInput, ctx: ActionContext) -> RunScriptOutput:
     """Run a library script on one agent, by default waiting for its output (stdout then stderr). Without
     waiting, Tactical RMM confirms the run even when the agent is not connected: delivered is then unknown.
@@ -421,7 +422,7 @@ class RunCommandOutput(BaseModel):
 
 
 @tacticalrmm.action("tacticalrmm.agents.run_command", label="Run command", side_effectful=True,
-                    permission="rmm:execute_command")
+                    permission="rmm:execute_command", max_duration_s=CLIENT_TIMEOUT_S + 30)
 def run_command(params: RunCommandInput, ctx: ActionContext) -> RunCommandOutput:
     """Run a raw command on one agent and return its output."""
     body: dict[str, Any] = {"shell": params.shell, "cmd": params.cmd, "timeout": params.timeout,
