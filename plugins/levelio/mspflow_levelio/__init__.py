@@ -155,7 +155,7 @@ class Level:
 
 @contextmanager
 def _advice(*, write: bool) -> Iterator[None]:
-    """F2–F4: Level's refusals, with what to do about them. A 401 on a read is a bad key; a 401 or 403 on a
+    """F2-F4: Level's refusals, with what to do about them. A 401 on a read is a bad key; a 401 or 403 on a
     write may also be a Read-only key (which status it gets is unknown)."""
     try:
         yield

@@ -1,10 +1,10 @@
 """Level sandbox: the API v2 paths mspflow-levelio uses, answered from in-memory state.
 
 It imports nothing from the plugin and follows the same facts (``shared/vendor-apis.md`` §3; the plugin's
-``VENDOR FACTS`` block, numbered F1–F15): routes under ``/v2`` (F1); the raw API key as the whole
+``VENDOR FACTS`` block, numbered F1-F15): routes under ``/v2`` (F1); the raw API key as the whole
 ``Authorization`` value, ``Bearer`` refused (F2); 401 ``{"error": "Access denied"}`` and ``{"error": str}``
 for every other error (F3); Read-only keys refused on writes with :attr:`LevelSimulator.read_only_status`
-(F4: 401 or 403 is unknown, so tests try both); ``{"data", "has_more"}`` lists with ``limit`` 1–100 (default
+(F4: 401 or 403 is unknown, so tests try both); ``{"data", "has_more"}`` lists with ``limit`` 1-100 (default
 20) and ``starting_after``/``ending_before`` cursors (F5); base64 GIDs as ids, which may hold ``/``, ``+`` and
 ``=`` (F6); group filters and include flags on devices (F7); active and resolved alerts and
 ``POST /alerts/{id}/resolve`` (F8); updates (F9); automations, their Webhook triggers and the trigger call
@@ -141,7 +141,7 @@ class LevelSimulator(Simulator):
                             outcome="failed", requires_authorization_header=True)
 
     def add_group(self, group_id: str, name: str, parent_id: str | None = None) -> dict[str, Any]:
-        group = {"id": group_id, "parent_id": parent_id, "name": name, "child_ids": []}
+        group: dict[str, Any] = {"id": group_id, "parent_id": parent_id, "name": name, "child_ids": []}
         self.groups[group_id] = group
         if parent_id is not None:
             self.groups[parent_id]["child_ids"].append(group_id)
@@ -188,20 +188,22 @@ class LevelSimulator(Simulator):
                   n: int | None = None, resolved: bool = False) -> dict[str, Any]:
         n = len(self.alerts) + 1 if n is None else n
         started = EPOCH + timedelta(hours=n)
-        alert = {"id": gid("Alert", n), "device_id": device_id,
-                 "device_hostname": self.devices.get(device_id, {}).get("hostname"), "name": name,
-                 "description": description, "payload": {}, "severity": severity, "is_resolved": resolved,
-                 "started_at": _iso(started), "resolved_at": _iso(started + timedelta(minutes=30)) if resolved else None}
+        alert: dict[str, Any] = {
+            "id": gid("Alert", n), "device_id": device_id,
+            "device_hostname": self.devices.get(device_id, {}).get("hostname"), "name": name,
+            "description": description, "payload": {}, "severity": severity, "is_resolved": resolved,
+            "started_at": _iso(started), "resolved_at": _iso(started + timedelta(minutes=30)) if resolved else None}
         self.alerts[alert["id"]] = alert
         return alert
 
     def add_update(self, device_id: str, name: str, category: str, *, available: bool = True,
                    n: int | None = None) -> dict[str, Any]:
         n = len(self.updates) + 1 if n is None else n
-        update = {"id": gid("Update", n), "device_id": device_id,
-                  "device_hostname": self.devices.get(device_id, {}).get("hostname"), "name": name,
-                  "category": category, "is_available": available,
-                  "installed_on": None if available else _iso(EPOCH - timedelta(days=1))}
+        update: dict[str, Any] = {
+            "id": gid("Update", n), "device_id": device_id,
+            "device_hostname": self.devices.get(device_id, {}).get("hostname"), "name": name,
+            "category": category, "is_available": available,
+            "installed_on": None if available else _iso(EPOCH - timedelta(days=1))}
         self.updates[update["id"]] = update
         return update
 
@@ -255,7 +257,7 @@ class LevelSimulator(Simulator):
         return self.error(404, f"{kind} not found")
 
     def _page(self, request: httpx.Request, items: list[dict[str, Any]]) -> httpx.Response:
-        """F5: ``{"data", "has_more"}``; ``limit`` 1–100 (default 20), ``starting_after``/``ending_before``."""
+        """F5: ``{"data", "has_more"}``; ``limit`` 1-100 (default 20), ``starting_after``/``ending_before``."""
         q = request.url.params
         try:
             limit = int(q.get("limit") or DEFAULT_LIMIT)
@@ -282,7 +284,7 @@ class LevelSimulator(Simulator):
 
     @staticmethod
     def _flag(request: httpx.Request, name: str) -> bool:
-        return request.url.params.get(name, "").lower() == "true"
+        return str(request.url.params.get(name, "")).lower() == "true"
 
     # -- groups and devices ---------------------------------------------------------------------------
 

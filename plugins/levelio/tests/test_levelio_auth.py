@@ -1,4 +1,4 @@
-"""The API key and Level's refusals: what a tenant sees when the key is missing, wrong or read-only (F2–F4),
+"""The API key and Level's refusals: what a tenant sees when the key is missing, wrong or read-only (F2-F4),
 and 429/5xx on the core's rails (F14)."""
 
 from __future__ import annotations

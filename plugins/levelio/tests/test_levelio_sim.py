@@ -1,4 +1,4 @@
-"""The simulator on its own: it must refuse what Level refuses (F1–F13), so the plugin's tests mean something."""
+"""The simulator on its own: it must refuse what Level refuses (F1-F13), so the plugin's tests mean something."""
 
 from __future__ import annotations
 
