@@ -109,52 +109,8 @@ levelio = Module(
 # -- the client: paths, shapes and the advice on refusals --------------------------------------------------
 
 
-class Level:
-    """Level's API v2 for one tenant; every list is cursor-paged by the core (F5)."""
-
-    def __init__(self, ctx: ActionContext) -> None:
-        self.http = ctx.http()
-
-    def devices(self, params: dict[str, Any], *, limit: int | None) -> list[dict[str, Any]]:
-        with _advice(write=False):
-            return self.http.pages(("devices",), params=params, limit=limit)
-
-    def device(self, device_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        with _advice(write=False):
-            return dict(self.http.get(("devices", device_id), params=params))
-
-    def alerts(self, *, device_id: str | None, status: str, limit: int | None) -> list[dict[str, Any]]:
-        with _advice(write=False):
-            return self.http.pages(("alerts",), params={"device_id": device_id, "status": status}, limit=limit)
-
-    def resolve_alert(self, alert_id: str) -> None:
-        with _advice(write=True):
-            self.http.post(("alerts", alert_id, "resolve"))  # F8: no body, reply not relied on
-
-    def updates(self, *, device_id: str | None, status: str | None, limit: int | None) -> list[dict[str, Any]]:
-        with _advice(write=False):
-            return self.http.pages(("updates",), params={"device_id": device_id, "status": status}, limit=limit)
-
-    def automations(self) -> list[dict[str, Any]]:
-        with _advice(write=False):
-            return self.http.pages(("automations",))
-
-    def webhooks(self) -> list[dict[str, Any]]:
-        with _advice(write=False):
-            return self.http.pages(("automations", "webhooks"))
-
-    def trigger(self, token: str, body: dict[str, Any]) -> Any:
-        with _advice(write=True):
-            return self.http.post(("automations", "webhooks", token), json=body)
-
-    def run(self, run_id: str, *, include_steps: bool) -> dict[str, Any]:
-        with _advice(write=False):
-            params = {"include_steps": "true" if include_steps else None}
-            return dict(self.http.get(("automation-runs", run_id), params=params))
-
-
 @contextmanager
-def _advice(*, write: bool) -> Iterator[None]:
+def _refusal_advice(*, write: bool) -> Iterator[None]:
     """F2-F4: Level's refusals, with what to do about them. A 401 on a read is a bad key; a 401 or 403 on a
     write may also be a Read-only key (which status it gets is unknown)."""
     try:
@@ -178,6 +134,50 @@ def _advice(*, write: bool) -> Iterator[None]:
             reason = "KEY_FORBIDDEN"
         raise ActionError.permission_denied(f"Level API {status}: {said}; {advice}", reason=reason,
                                             status=status, vendor_error=said) from None
+
+
+class Level:
+    """Level's API v2 for one tenant; every list is cursor-paged by the core (F5)."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self.http = ctx.http()
+
+    @_refusal_advice(write=False)
+    def devices(self, params: dict[str, Any], *, limit: int | None) -> list[dict[str, Any]]:
+        return self.http.pages(("devices",), params=params, limit=limit)
+
+    @_refusal_advice(write=False)
+    def device(self, device_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.http.get(("devices", device_id), params=params))
+
+    @_refusal_advice(write=False)
+    def alerts(self, *, device_id: str | None, status: str, limit: int | None) -> list[dict[str, Any]]:
+        return self.http.pages(("alerts",), params={"device_id": device_id, "status": status}, limit=limit)
+
+    @_refusal_advice(write=True)
+    def resolve_alert(self, alert_id: str) -> None:
+        self.http.post(("alerts", alert_id, "resolve"))  # F8: no body, reply not relied on
+
+    @_refusal_advice(write=False)
+    def updates(self, *, device_id: str | None, status: str | None, limit: int | None) -> list[dict[str, Any]]:
+        return self.http.pages(("updates",), params={"device_id": device_id, "status": status}, limit=limit)
+
+    @_refusal_advice(write=False)
+    def automations(self) -> list[dict[str, Any]]:
+        return self.http.pages(("automations",))
+
+    @_refusal_advice(write=False)
+    def webhooks(self) -> list[dict[str, Any]]:
+        return self.http.pages(("automations", "webhooks"))
+
+    @_refusal_advice(write=True)
+    def trigger(self, token: str, body: dict[str, Any]) -> Any:
+        return self.http.post(("automations", "webhooks", token), json=body)
+
+    @_refusal_advice(write=False)
+    def run(self, run_id: str, *, include_steps: bool) -> dict[str, Any]:
+        params = {"include_steps": "true" if include_steps else None}
+        return dict(self.http.get(("automation-runs", run_id), params=params))
 
 
 def _text(value: Any) -> str | None:
