@@ -233,11 +233,19 @@ class LevelSimulator(Simulator):
         return {"levelio_api_key": self.api_key}
 
     def demo_calls(self) -> list[tuple[str, dict[str, Any]]]:
-        """Find devices, restart the print spooler on the front desk PC, then read that run."""
+        """Find devices, restart the print spooler on the front desk PC, then read that run: the first run of a
+        fresh simulator, so its id is known in advance (and each call also works on its own). The trigger names
+        its Webhook trigger's token, so the call is the one POST (by automation id, a lookup comes first)."""
         return [("levelio.devices.find", {"live": True, "limit": 3}),
-                ("levelio.automations.trigger", {"automation_id": RESTART_SPOOLER, "device_ids": [FRONTDESK]}),
-                ("levelio.automations.run_status", {"run_id": {"$ref": "steps.2.output.run_id"},
+                ("levelio.automations.trigger", {"webhook_token": self.token_of(RESTART_SPOOLER),
+                                                 "device_ids": [FRONTDESK]}),
+                ("levelio.automations.run_status", {"run_id": self.run_id(1, RESTART_SPOOLER, FRONTDESK),
                                                     "include_steps": True})]
+
+    @staticmethod
+    def run_id(n: int, automation_id: str, device_id: str | None) -> str:
+        """The id of the ``n``-th run this simulator starts (numbered from 1), for that automation and device."""
+        return gid("AutomationRun", f"{n}|{automation_id}|{device_id or ''}")
 
     # -- auth and errors ------------------------------------------------------------------------------
 
@@ -381,8 +389,7 @@ class LevelSimulator(Simulator):
             return self.error(400, "device_ids must be a list of device ids")
         automation = self.automations[webhook["automation_id"]]
         device_id = devices[0] if devices else None
-        n = len(self.runs) + 1
-        run_id = gid("AutomationRun", f"{n}|{automation['id']}|{device_id or ''}")
+        run_id = self.run_id(len(self.triggers) + 1, automation["id"], device_id)
         self.runs[run_id] = self._new_run(run_id, automation, device_id, datetime.now(UTC))
         self.triggers.append({"token": token, "automation_id": automation["id"], "body": body, "run_id": run_id})
         return self.json({"automation_run_id": run_id} if self.trigger_reply_has_run_id else {"success": True})
