@@ -222,8 +222,9 @@ class Device(BaseModel):
         return cls(external_device_id=a.device_id, asset_id=a.asset_id, hostname=a.hostname, nickname=a.name,
                    group_id=a.organization_id, role=a.node_class, platform=None, online=a.agent_online,
                    maintenance_mode=None, last_seen_at=_iso(a.last_seen_at), last_logged_in_user=None,
-                   serial_number=None, tags=[], included={"operating_system": {"name": a.os_name}} if a.os_name
-                   else {}, source="local")
+                   serial_number=None, tags=[],
+                   included={"operating_system": {"full_operating_system": a.os_name}} if a.os_name else {},
+                   source="local")
 
 
 class Alert(BaseModel):

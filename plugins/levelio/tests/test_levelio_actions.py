@@ -58,6 +58,7 @@ def test_find_reads_synced_assets_without_calling_level(level: Any) -> None:
     assert set(device) == DEVICE_FIELDS
     assert (device["external_device_id"], device["asset_id"], device["group_id"], device["online"],
             device["source"]) == (FRONTDESK, mine, CONTOSO_HQ, True, "local")
+    assert device["included"] == {"operating_system": {"full_operating_system": "Windows 11 Pro"}}
     assert level.ok("devices.find", {"device_id": FILESERVER}) == {"devices": [], "count": 0}
 
 
