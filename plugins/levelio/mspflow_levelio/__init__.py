@@ -119,7 +119,7 @@ def _refusal_advice(*, write: bool) -> Iterator[None]:
         status = err.details.get("status")
         if err.code != "PERMISSION_DENIED" or status not in (401, 403):
             raise
-        said = err.details.get("vendor_error") or "Access denied"
+        said = err.details.get("vendor_error")  # Level's own words ("Access denied"), already scrubbed
         if write:
             advice = (f'the Level API key needs access level "Read and write" ({KEY_HELP}): a Read-only key '
                       "can't create, update or delete. If it already is, regenerate it and store the new key as "
@@ -132,8 +132,20 @@ def _refusal_advice(*, write: bool) -> Iterator[None]:
         else:
             advice = f"the Level API key may not read this; check its access level ({KEY_HELP})"
             reason = "KEY_FORBIDDEN"
-        raise ActionError.permission_denied(f"Level API {status}: {said}; {advice}", reason=reason,
-                                            status=status, vendor_error=said) from None
+        raise ActionError.permission_denied(f"Level API {status}{f': {said}' if said else ''}; {advice}",
+                                            reason=reason, status=status, vendor_error=said) from None
+
+
+def _record(body: Any, what: str) -> dict[str, Any]:
+    """F15: a record is a JSON object with an ``id``; any other 2xx body is a malformed reply, not a crash."""
+    if isinstance(body, dict) and body.get("id") not in (None, ""):
+        return body
+    raise ActionError("TRANSIENT_FAILURE", f"Level API returned a {what} that is not an object with an id",
+                      details={"reason": "VENDOR_REPLY_SHAPE", "field": what})
+
+
+def _records(items: list[Any], what: str) -> list[dict[str, Any]]:
+    return [_record(item, what) for item in items]
 
 
 class Level:
@@ -144,15 +156,16 @@ class Level:
 
     @_refusal_advice(write=False)
     def devices(self, params: dict[str, Any], *, limit: int | None) -> list[dict[str, Any]]:
-        return self.http.pages(("devices",), params=params, limit=limit)
+        return _records(self.http.pages(("devices",), params=params, limit=limit), "device")
 
     @_refusal_advice(write=False)
     def device(self, device_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.http.get(("devices", device_id), params=params))
+        return _record(self.http.get(("devices", device_id), params=params), "device")
 
     @_refusal_advice(write=False)
     def alerts(self, *, device_id: str | None, status: str, limit: int | None) -> list[dict[str, Any]]:
-        return self.http.pages(("alerts",), params={"device_id": device_id, "status": status}, limit=limit)
+        return _records(self.http.pages(("alerts",), params={"device_id": device_id, "status": status}, limit=limit),
+                        "alert")
 
     @_refusal_advice(write=True)
     def resolve_alert(self, alert_id: str) -> None:
@@ -160,15 +173,16 @@ class Level:
 
     @_refusal_advice(write=False)
     def updates(self, *, device_id: str | None, status: str | None, limit: int | None) -> list[dict[str, Any]]:
-        return self.http.pages(("updates",), params={"device_id": device_id, "status": status}, limit=limit)
+        return _records(self.http.pages(("updates",), params={"device_id": device_id, "status": status},
+                                        limit=limit), "update")
 
     @_refusal_advice(write=False)
     def automations(self) -> list[dict[str, Any]]:
-        return self.http.pages(("automations",))
+        return _records(self.http.pages(("automations",)), "automation")
 
     @_refusal_advice(write=False)
     def webhooks(self) -> list[dict[str, Any]]:
-        return self.http.pages(("automations", "webhooks"))
+        return [w for w in self.http.pages(("automations", "webhooks")) if isinstance(w, dict)]
 
     @_refusal_advice(write=True)
     def trigger(self, token: str, body: dict[str, Any]) -> Any:
@@ -177,7 +191,7 @@ class Level:
     @_refusal_advice(write=False)
     def run(self, run_id: str, *, include_steps: bool) -> dict[str, Any]:
         params = {"include_steps": "true" if include_steps else None}
-        return dict(self.http.get(("automation-runs", run_id), params=params))
+        return _record(self.http.get(("automation-runs", run_id), params=params), "automation run")
 
 
 def _text(value: Any) -> str | None:

@@ -104,3 +104,16 @@ def test_a_bare_host_instance_url_gets_v2(level: Any) -> None:
     level.update_integration(instance_url="https://api.level.io")
     assert level.ok("devices.get", {"device_id": FRONTDESK})["device"]["hostname"] == "FRONTDESK-01"
     assert level.sim.requests[0].url.path.startswith("/v2/devices/")
+
+
+@pytest.mark.parametrize("body", ["Access granted", ["not", "records"], [{"no_id": 1}], 42])
+def test_a_reply_that_is_not_a_record_is_transient_not_a_crash(level: Any, body: Any) -> None:
+    import httpx
+
+    from mspflow import vendor as http
+
+    http.mount(level.sim.base_url, httpx.MockTransport(lambda request: httpx.Response(200, json=body)))
+    for action, params in READS:
+        err = level.fail(action, params)
+        assert (err.code, err.retryable) == ("TRANSIENT_FAILURE", True), (action, err.to_dict())
+        assert err.details["reason"] == "VENDOR_REPLY_SHAPE", (action, err.to_dict())
