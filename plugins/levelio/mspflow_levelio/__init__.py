@@ -66,7 +66,8 @@ PROVIDER = "levelio"
 #      device_hostname, status, started_at, ended_at, steps (Alga PSA only). [U] the status values: a run is
 #      finished once ended_at is set or its status is one of FINAL_STATUSES.
 #  F14 [U] Rate limits: none published, so none declared; a 429 is handled by the core.
-#  F15 [S] Field names of devices, alerts and updates (Alga PSA's typed client).
+#  F15 [S] Field names of devices, alerts and updates (Alga PSA's typed client). [I] Every record (device,
+#      alert, update, automation, run) is a JSON object with an "id"; any other 2xx body is malformed.
 
 BASE_URL = "https://api.level.io/v2"  # F1
 INCLUDE_FLAGS = ("include_operating_system", "include_cpus", "include_memory", "include_disks",
