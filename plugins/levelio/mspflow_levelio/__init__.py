@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator
 
 from mspflow import (
     ActionContext,
@@ -31,6 +31,7 @@ from mspflow import (
     SyncedAsset,
     Vendor,
     auth,
+    exactly_one_of,
     hookimpl,
     rmm_integration,
 )
@@ -294,16 +295,16 @@ class FindDevicesInput(IncludeFlags):
     device_id: LevelId | None = Field(None, description="Level's device id")
     asset_id: str | None = Field(None, max_length=36, description="The PSA asset synced from the device")
     query: str | None = Field(None, min_length=1, max_length=255, description="Part of the host name or nickname")
-    group_id: LevelId | None = Field(None, description="Devices directly in this Level group (needs live)")
-    ancestor_group_id: LevelId | None = Field(None, description="Devices in this group or below it (needs live)")
-    live: bool = Field(False, description="Ask Level instead of the devices already synced into the PSA")
+    group_id: LevelId | None = Field(None, description="Devices directly in this Level group (asks Level)")
+    ancestor_group_id: LevelId | None = Field(None, description="Devices in this group or below it (asks Level)")
+    live: bool = Field(False, description="Ask Level instead of the devices already synced into the PSA (a group "
+                                          "filter or an include flag asks Level too)")
     limit: int = Field(50, ge=1, le=1000)
 
-    @model_validator(mode="after")
-    def _live_only(self) -> FindDevicesInput:
-        if not self.live and (self.group_id or self.ancestor_group_id or self.include_query()):
-            raise ValueError("group_id, ancestor_group_id and include_* are asked of Level itself: set live to true")
-        return self
+    @property
+    def asks_level(self) -> bool:
+        """Synced assets carry no Level group or detail records, so those filters and flags always ask Level."""
+        return self.live or bool(self.group_id or self.ancestor_group_id or self.include_query())
 
 
 class Devices(BaseModel):
@@ -315,10 +316,10 @@ class Devices(BaseModel):
 def find_devices(params: FindDevicesInput, ctx: ActionContext) -> Devices:
     """Find Level devices among those synced into the PSA, or live in Level (with live).
 
-    Filters combine: a device id, a PSA asset id, a query matched against host name and nickname, and (live)
-    a Level group, directly or anywhere below it. The include flags add Level's detail records.
+    Filters combine: a device id, a PSA asset id, a query matched against host name and nickname, and a Level
+    group, directly or anywhere below it. A group filter or an include flag (Level's detail records) asks Level.
     """
-    if not params.live:
+    if not params.asks_level:
         rows = ctx.assets.find(device_id=params.device_id, asset_id=params.asset_id, query=params.query,
                                limit=params.limit)
         return Devices(devices=[Device.from_asset(a) for a in rows], count=len(rows))
@@ -520,16 +521,17 @@ class TriggerInput(BaseModel):
     device_ids: list[LevelId] | None = Field(
         None, min_length=1, max_length=1000,
         description="Run it for these Level devices (the trigger's conditions still apply); omit for none")
-    parameters: dict[str, Any] = Field(default_factory=dict,
-                                       description="Extra keys Level maps onto automation variables")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Extra keys Level maps onto automation variables (not device_ids)",
+        json_schema_extra={"propertyNames": {"not": {"const": "device_ids"}}})
+    _one = exactly_one_of("automation_id", "webhook_token")  # a rule the published schema states too
 
-    @model_validator(mode="after")
-    def _one_target(self) -> TriggerInput:
-        if (self.automation_id is None) == (self.webhook_token is None):
-            raise ValueError("give exactly one of automation_id or webhook_token")
-        if "device_ids" in self.parameters:
+    @field_validator("parameters")
+    @classmethod
+    def _not_device_ids(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "device_ids" in value:
             raise ValueError("pass device_ids as its own field, not inside parameters")
-        return self
+        return value
 
 
 class TriggerOutput(BaseModel):
