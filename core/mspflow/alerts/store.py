@@ -3,6 +3,7 @@
 Examples::
 
     ctx.alerts.active(limit=50)                           # newest first
+    ctx.alerts.active(device_id="1041")                   # one device's
     ctx.alerts.find("3f2c…")                              # by the vendor's alert id (or the PSA's, see below)
     ctx.alerts.record("3f2c…", device_id="1041", severity="CRITICAL", title="Disk full")
     ctx.alerts.acknowledge(alert.alert_id)
@@ -67,14 +68,16 @@ class AlertStore:
 
         return (RmmAlert.tenant == self.tenant) & (RmmAlert.provider == self.provider)
 
-    def active(self, *, limit: int = 50) -> list[StoredAlert]:
-        """Active alerts, newest first."""
+    def active(self, *, limit: int = 50, device_id: str | None = None) -> list[StoredAlert]:
+        """Active alerts, newest first; with ``device_id``, only that vendor device's."""
         from sqlalchemy import select
 
         from mspflow.db.models import RmmAlert
 
-        rows = self._session().execute(select(RmmAlert).where(self._mine(), RmmAlert.status == "active")
-                                       .order_by(RmmAlert.created_at.desc(), RmmAlert.alert_id).limit(limit))
+        q = select(RmmAlert).where(self._mine(), RmmAlert.status == "active")
+        if device_id is not None:
+            q = q.where(RmmAlert.external_device_id == device_id)
+        rows = self._session().execute(q.order_by(RmmAlert.created_at.desc(), RmmAlert.alert_id).limit(limit))
         return [StoredAlert.of(r) for r in rows.scalars()]
 
     def find(self, ref: str, *, or_alert_id: bool = False) -> StoredAlert | None:

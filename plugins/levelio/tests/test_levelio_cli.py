@@ -1,0 +1,88 @@
+"""Black box, as an operator runs it: ``mspflow sim serve levelio``, ``tenant connect``, ``set-secret``, ``run``;
+and ``mspflow demo`` with its Level step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mspflow_levelio.sim import FRONTDESK, PATCH_NOW, RESTART_SPOOLER, LevelSimulator
+
+from mspflow.testing.cli import MSPFLOW, cli_env, run_cli, served_simulator
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return cli_env(tmp_path / "home", plugin="levelio")
+
+
+@pytest.fixture
+def served(env: dict[str, str]) -> Iterator[str]:
+    with served_simulator("levelio", env) as url:
+        yield url
+
+
+mspflow = run_cli
+
+
+def test_an_operator_triggers_an_automation_and_reads_its_run(env: dict[str, str], served: str) -> None:
+    # A bare host, as an operator types it: the plugin adds Level's /v2 prefix.
+    mspflow(env, "tenant", "connect", "acme", "levelio", "--instance-url", served)
+    mspflow(env, "tenant", "set-secret", "acme", "levelio_api_key", stdin=LevelSimulator.api_key)
+
+    def run(action: str, payload: dict[str, object], *extra: str) -> dict[str, object]:
+        out = mspflow(env, "run", f"levelio.{action}", "--tenant", "acme", "--input", json.dumps(payload),
+                      "--json", *extra, ok=False)
+        return dict(json.loads(out.stdout))
+
+    step = ("--run-id", "run-1", "--step-path", "steps.restart")
+    payload = {"automation_id": RESTART_SPOOLER, "device_ids": [FRONTDESK]}
+    first = run("automations.trigger", payload, *step)
+    assert first["ok"] and first["replayed"] is False, first
+    output = first["output"]
+    assert isinstance(output, dict) and output["run_id_reported"] is True
+    run_id = output["run_id"]
+
+    statuses = [run("automations.run_status", {"run_id": run_id}) for _ in range(3)]
+    assert [s["ok"] for s in statuses] == [True] * 3
+    assert [(s["output"]["run_id"], s["output"]["status"], s["output"]["finished"])  # type: ignore[index]
+            for s in statuses] == [(run_id, "running", False), (run_id, "running", False), (run_id, "succeeded", True)]
+
+    again = run("automations.trigger", payload, *step)  # the same run id and step path: a replay
+    assert again["ok"] and again["replayed"] is True and again["output"] == output
+
+    refused = run("automations.trigger", {"automation_id": PATCH_NOW})
+    assert refused["ok"] is False and refused["error"]["code"] == "CONFLICT"  # type: ignore[index]
+    assert "add a Webhook trigger" in refused["error"]["message"]  # type: ignore[index]
+
+    log = httpx.get(f"{served}/_sim/requests").json()
+    triggers = [r for r in log if r["method"] == "POST" and r["path"].startswith("/v2/automations/webhooks/")]
+    assert len(triggers) == 1
+    runs = [r for r in log if r["path"].startswith("/v2/automation-runs/")]
+    assert len(runs) == 3 and all(r["path"].endswith(run_id.replace("=", "%3D")) for r in runs)
+
+
+def test_the_demo_triggers_on_one_device_then_reads_that_run(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")}
+    env |= {"MSPFLOW_HOME": str(tmp_path / "home"), "MSPFLOW_LOAD_PLUGINS": "levelio"}
+    runs = [json.loads(subprocess.run([MSPFLOW, "demo", "--json"], env=env, capture_output=True, text=True,
+                                      timeout=120, check=True).stdout) for _ in range(2)]
+    first, second = ({s["action_id"]: s for s in r["workflow"]["steps"]} for r in runs)
+    assert [r["available"] for r in runs[0]["catalogs"][1]["records"] if r["group_key"] == "app:levelio"] == [False]
+    assert first["levelio.devices.find"]["ok"] and first["levelio.devices.find"]["output"]["count"] == 3
+    trigger, status = first["levelio.automations.trigger"], first["levelio.automations.run_status"]
+    assert trigger["ok"] and trigger["output"]["device_ids"] == [FRONTDESK], trigger
+    assert status["ok"] and status["output"]["run_id"] == trigger["output"]["run_id"], status
+    assert status["output"]["device_id"] == FRONTDESK and status["output"]["status"] == "running"
+    assert [s["name"] for s in status["output"]["steps"]] == ["Restart service"]
+    # Run again: the trigger replays (no second run), and Level still knows the earlier run, which has finished.
+    assert second["levelio.automations.trigger"]["replayed"] is True
+    assert second["levelio.automations.trigger"]["output"] == trigger["output"]
+    again = second["levelio.automations.run_status"]
+    assert again["ok"] and again["output"]["run_id"] == trigger["output"]["run_id"]
+    assert again["output"]["finished"] is True
