@@ -19,7 +19,7 @@ Examples::
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 MEGABYTE_STRING = "x" * (1024 * 1024)
 PROFILE_ENV = "MSPFLOW_HYPOTHESIS_PROFILE"
 FAST, CI = "mspflow-fast", "mspflow-ci"
+_SURROGATES: list[Literal["Cs"]] = ["Cs"]  # lone surrogates are not text (the core refuses them)
 
 _common: dict[str, Any] = {"deadline": None, "derandomize": False,
                            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much,
@@ -140,7 +141,7 @@ def _string(node: dict[str, Any]) -> st.SearchStrategy[str]:
     if "pattern" in node:
         text = st.from_regex(node["pattern"], fullmatch=True)
         return text.filter(lambda s: low <= len(s) <= (high if high is not None else len(s)))
-    alphabet = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+    alphabet = st.characters(exclude_categories=_SURROGATES, exclude_characters="\x00")
     return st.text(alphabet, min_size=low, max_size=min(int(high), low + 40) if high is not None else low + 40)
 
 
@@ -182,7 +183,7 @@ def broken_inputs(schema: dict[str, Any]) -> st.SearchStrategy[tuple[str, Any]]:
         elif kind == "1 MB string":
             candidates = [MEGABYTE_STRING]
         elif kind == "unicode":  # text of the wrong length or shape, in scripts beyond ASCII
-            candidates = [draw(st.text(alphabet=st.characters(min_codepoint=0x80, exclude_categories=("Cs",)),
+            candidates = [draw(st.text(alphabet=st.characters(min_codepoint=0x80, exclude_categories=_SURROGATES),
                                        min_size=1, max_size=300))]
         else:
             candidates = list(_WRONG)
