@@ -92,7 +92,7 @@ def test_hook_is_called_by_a_test(name: str) -> None:
 
 def test_the_checks_bite_on_a_planted_hook(tmp_path: Path) -> None:
     planted = types.ModuleType("planted_hookspecs")
-    exec(  # noqa: S102 - a hookspec module written for this test
+    exec(  # a hookspec module written for this test
         "from mspflow.hookspecs import hookspec\n"
         "@hookspec\n"
         "def register_receivers(register, verify):\n"
