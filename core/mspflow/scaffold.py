@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import keyword
 import re
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 TEMPLATES = Path(__file__).parent / "templates" / "plugin"
@@ -35,15 +34,11 @@ class ScaffoldError(ValueError):
 
 
 def core_requirement() -> str:
-    """The core range a plugin built against this core declares: ``mspflow>=0.2,<0.3`` for mspflow 0.2.x
-    (while the major is 0, a minor release may break plugins; from 1.0 on, a major release)."""
-    try:
-        parts = [int(p) for p in re.findall(r"\d+", version("mspflow"))[:2]]
-    except PackageNotFoundError:
-        parts = [0, 1]
-    major, minor = [*parts, 0, 0][:2]
-    upper = f"{major}.{minor + 1}" if major == 0 else f"{major + 1}"
-    return f"mspflow>={major}.{minor},<{upper}"
+    """The core range a plugin built against this core declares (``mspflow>=0.2,<0.3`` for plugin API 0.2),
+    as :func:`mspflow.plugins.supported_range` says and the loader checks."""
+    from mspflow.plugins import supported_range
+
+    return f"mspflow{supported_range()}"
 
 
 def check_name(name: str) -> None:

@@ -19,6 +19,7 @@ Examples::
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Literal
 
 from hypothesis import HealthCheck, settings
@@ -195,6 +196,15 @@ def broken_inputs(schema: dict[str, Any]) -> st.SearchStrategy[tuple[str, Any]]:
     return broken().filter(lambda pair: not validator.is_valid(pair[1]))
 
 
+def _bounded_pattern(pattern: Any) -> bool:
+    """Whether ``pattern`` is anchored at both ends and repeats nothing without bound (no ``*``, ``+``,
+    ``{n,}``): then it cannot match a 1 MB string."""
+    if not isinstance(pattern, str) or not pattern.startswith("^") or not pattern.endswith("$"):
+        return False
+    bare = re.sub(r"\\.", "", pattern)
+    return not re.search(r"[*+]|\{\d*,\}", bare)
+
+
 def unbounded_strings(schema: dict[str, Any]) -> list[str]:
     """Paths (``args[]``, ``window.note``) where ``schema`` accepts a string with no ``maxLength``."""
     defs = schema.get("$defs") or {}
@@ -211,7 +221,7 @@ def unbounded_strings(schema: dict[str, Any]) -> list[str]:
         types = node.get("type")
         types = [types] if isinstance(types, str) else list(types or [])
         if "string" in types and "maxLength" not in node and "enum" not in node and "const" not in node \
-                and "format" not in node:
+                and "format" not in node and not _bounded_pattern(node.get("pattern")):
             found.append(path or "(root)")
         for key in ("anyOf", "oneOf", "allOf"):
             for sub in node.get(key) or []:
