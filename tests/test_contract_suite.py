@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mspflow.scaffold import core_requirement
-from mspflow.testing.inputs import broken_inputs, unbounded_strings, valid_inputs
+from mspflow.testing.strategies import broken_inputs, unbounded_strings, valid_inputs
 
 BROKEN = Path(__file__).parent / "plugin_sources" / "mspflow_broken"
 

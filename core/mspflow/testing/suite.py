@@ -33,7 +33,7 @@ fixture) and its own simulator (``Module(simulator=...)``, mounted in-process):
 * ``test_sources_follow_the_import_rule`` — :func:`mspflow.testing.check_imports` on the package.
 
 Inputs are drawn with Hypothesis (profile ``mspflow-fast`` by default, ``mspflow-ci`` with more examples
-when ``CI`` is set or ``MSPFLOW_HYPOTHESIS_PROFILE=ci``; see :mod:`mspflow.testing.inputs`).
+when ``CI`` is set or ``MSPFLOW_HYPOTHESIS_PROFILE=ci``; see :mod:`mspflow.testing.strategies`).
 
 Class attributes a plugin may set besides ``module``: ``examples`` (``{action id: input}`` known to
 succeed against the simulator; the simulator's ``demo_calls()`` are used too) and ``tenant``. A tile
@@ -60,7 +60,7 @@ from pydantic import BaseModel, ValidationError
 
 from mspflow.testing.contract import check_module
 from mspflow.testing.imports import check_imports
-from mspflow.testing.inputs import broken_inputs, profile, unbounded_strings, valid_inputs
+from mspflow.testing.strategies import broken_inputs, profile, unbounded_strings, valid_inputs
 from mspflow.vendor.transport import mount, unmount
 
 if TYPE_CHECKING:
