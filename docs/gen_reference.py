@@ -52,6 +52,7 @@ def cli_reference() -> str:
         name = " ".join(path)
         lines += [f"## `{name}`", "", _help(command.help), ""]
         usage = command.get_usage(ctx).removeprefix("Usage:").strip()
+        usage = re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), usage)  # Typer writes {name}: NAME
         lines += ["```text", usage, "```", ""]
         if hasattr(command, "commands"):
             subs = [f"[`{name} {sub}`](#{_anchor(f'{name} {sub}')})" for sub in sorted(command.commands)]
