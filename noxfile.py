@@ -95,6 +95,15 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """The MkDocs site in strict mode; docs/gen_reference.py writes the CLI and hooks reference from the code."""
+    install(session, ".[docs]")
+    site = Path(str(session.virtualenv.location)) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site), *session.posargs)
+    session.log(f"built {site}")
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     install(session, ".")
     session.run("mspflow", "demo", *session.posargs)
