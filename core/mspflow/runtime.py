@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from mspflow.availability import request_scope, resolve
@@ -215,7 +215,15 @@ class Runtime:
                         return claimed
                     return self._run(conn, call, action, params, run_id, key, claimed)
             raise AssertionError("unreachable")
-        except (OperationalError, _DeadConnection) as exc:  # database down, or SQLite's lock busy too long
+        except (DBAPIError, _DeadConnection) as exc:  # database down, SQLite's lock busy too long, no schema
+            from mspflow.db.errors import SCHEMA_NOT_CURRENT, database_problem
+
+            problem = database_problem(exc)
+            if problem is not None and problem.code == SCHEMA_NOT_CURRENT:  # it never will succeed: say why
+                return ActionResult(ok=False, invocation_id=invocation_id, error=ActionError(
+                    "INTERNAL_ERROR", str(problem), details={"reason": SCHEMA_NOT_CURRENT}, retryable=False))
+            if not isinstance(exc, OperationalError | _DeadConnection):
+                raise
             log.warning("action %s could not be recorded: %s", action.key,
                         str(getattr(exc, "orig", exc)).strip().splitlines()[:1])
             return ActionResult(ok=False, invocation_id=invocation_id, error=ActionError(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mspflow.vendor import limits
 from tests.reliability.conftest import Figures
 from tests.reliability.world import TENANTS, World
 
@@ -32,6 +33,7 @@ def _check(world: World, fault: str, retry_after: str | None, provider: str, act
     result = world.app.execute(action_id, tenant=TENANTS[0], input=data, run_id=f"vf-{n}", step_path="s")
     sent = len(sim.requests) - before
     world.fault = None
+    limits._limiter_backend = None  # a vendor's "come back in an hour" pauses its key; each case starts fresh
     where = f"{action_id} under {fault}{f' Retry-After {retry_after!r}' if fault == '429' else ''}"
     if result.ok:
         return None if fault == "429" and not writes else f"{where}: succeeded while the vendor failed"
