@@ -11,6 +11,7 @@ from urllib.parse import quote, quote_plus
 from sqlalchemy import MetaData, select
 
 from mspflow.db.engine import Database
+from mspflow.redaction import is_secret_key
 
 PLANTED = (
     'Pl@nt"ed\\Secret/1+=é🔑-A1b2C3d4E5',
@@ -27,8 +28,8 @@ def secret_values(secrets: Iterable[str]) -> set[str]:
             parsed = json.loads(secret)
         except ValueError:
             parsed = None
-        if isinstance(parsed, dict):
-            out |= {v for v in parsed.values() if isinstance(v, str) and len(v) >= 8}
+        if isinstance(parsed, dict):  # its secret parts: tokens, not e.g. the instance URL beside them
+            out |= {v for k, v in parsed.items() if isinstance(v, str) and len(v) >= 8 and is_secret_key(k)}
         else:
             out.add(secret)
     return out
