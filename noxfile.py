@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import nox
@@ -44,6 +45,20 @@ def names_a_path(arg: str) -> bool:
     return not arg.startswith("-") and (ROOT / arg.split("::")[0]).exists()
 
 
+def parallel(session: nox.Session, workers: str, dist: str) -> list[str]:
+    """pytest-xdist arguments, unless the caller chose (``-n``/``-p no:xdist`` in the arguments) or runs a few tests.
+
+    ``MSPFLOW_TEST_WORKERS`` sets the number of processes (``0``: none). Every process starts its own
+    throwaway PostgreSQL and Redis servers, so tests never share a database.
+    """
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses", "-p")) for a in session.posargs):
+        return []
+    if any(map(names_a_path, session.posargs)) or "-k" in session.posargs:
+        return []
+    workers = os.environ.get("MSPFLOW_TEST_WORKERS", workers)
+    return [] if workers == "0" else ["-n", workers, "--dist", dist]
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     session.run(str(ROOT / "scripts" / "ensure-system-deps"), external=True)
@@ -59,6 +74,7 @@ def tests(session: nox.Session) -> None:
         "-m",
         "pytest",
         *paths,
+        *parallel(session, "4", "load"),
         *session.posargs,
         env={
             "MSPFLOW_STRICT_PLUGINS": "1",
@@ -76,7 +92,10 @@ def reliability(session: nox.Session) -> None:
     """
     session.run(str(ROOT / "scripts" / "ensure-system-deps"), external=True)
     install(session, ".[test]")
-    session.run("python", "-m", "pytest", "tests/reliability", *session.posargs,
+    # One process per test file (the defects area counts its reproduced defects within its own file); the
+    # areas mostly wait on servers, workers and vendors, so three processes share two cores well.
+    session.run("python", "-m", "pytest", "tests/reliability", *parallel(session, "3", "loadfile"),
+                *session.posargs,
                 env={"MSPFLOW_STRICT_PLUGINS": "1", "PYTHONDONTWRITEBYTECODE": ""})
 
 

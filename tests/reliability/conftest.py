@@ -33,20 +33,33 @@ class Figure:
 
 
 class Figures:
-    def __init__(self) -> None:
-        self.rows: list[Figure] = []
+    """Where a test records its area's figure.
+
+    The figure travels on the test's report (``user_properties``), so the table is complete when the suite
+    runs in several processes (pytest-xdist) as well as in one.
+    """
+
+    def __init__(self, node: pytest.Item) -> None:
+        self.node = node
 
     def record(self, area: str, text: str, ok: bool) -> bool:
-        self.rows.append(Figure(area, text, ok))
+        self.node.user_properties.append((FIGURE, (area, text, ok)))
         return ok
 
 
-_FIGURES = Figures()
+FIGURE = "reliability-figure"
+_ROWS: list[Figure] = []
 
 
-@pytest.fixture(scope="session")
-def figures() -> Figures:
-    return _FIGURES
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Figures:
+    assert isinstance(request.node, pytest.Item)
+    return Figures(request.node)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _ROWS.extend(Figure(*value) for name, value in report.user_properties if name == FIGURE)
 
 
 @pytest.fixture(scope="session")
@@ -71,12 +84,12 @@ def world(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _FIGURES.rows:
+    if not _ROWS:
         return
     tr = terminalreporter
     tr.section("reliability figures")
-    width = max(len(f.area) for f in _FIGURES.rows)
-    for f in _FIGURES.rows:
+    width = max(len(f.area) for f in _ROWS)
+    for f in _ROWS:
         tr.write_line(f"{'ok  ' if f.ok else 'MISS'}  {f.area:<{width}}  {f.text}")
     profile = os.environ.get("MSPFLOW_RELIABILITY_PROFILE", "ci")
-    tr.write_line(f"(profile {profile}; {sum(not f.ok for f in _FIGURES.rows)} missed)")
+    tr.write_line(f"(profile {profile}; {sum(not f.ok for f in _ROWS)} missed)")

@@ -140,10 +140,16 @@ def _string(node: dict[str, Any]) -> st.SearchStrategy[str]:
     if fmt in ("uri", "url"):
         return st.sampled_from(["https://example.com/", "https://example.com/a?b=c"])
     if "pattern" in node:
+        # The core refuses NUL and lone surrogates in every input string (mspflow.envelope), whatever the
+        # field's own pattern says; a pattern such as `^[^=]+=.*$` would otherwise generate them.
         text = st.from_regex(node["pattern"], fullmatch=True)
-        return text.filter(lambda s: low <= len(s) <= (high if high is not None else len(s)))
+        return text.filter(lambda s: low <= len(s) <= (high if high is not None else len(s)) and _storable(s))
     alphabet = st.characters(exclude_categories=_SURROGATES, exclude_characters="\x00")
     return st.text(alphabet, min_size=low, max_size=min(int(high), low + 40) if high is not None else low + 40)
+
+
+def _storable(text: str) -> bool:
+    return "\x00" not in text and not any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 _WRONG: tuple[Any, ...] = (None, True, 0, -1, 1.5, "x", [], ["x"], {}, {"x": 1})
