@@ -37,7 +37,7 @@ when ``CI`` is set or ``MSPFLOW_HYPOTHESIS_PROFILE=ci``; see :mod:`mspflow.testi
 
 Class attributes a plugin may set besides ``module``: ``examples`` (``{action id: input}`` known to
 succeed against the simulator; the simulator's ``demo_calls()`` are used too) and ``tenant``. A tile
-whose availability is not ``rmm:<provider>`` or ``teams`` overrides :meth:`PluginContract.connect`
+whose availability is not ``rmm:<provider>`` or ``integration:teams`` overrides :meth:`PluginContract.connect`
 and :meth:`PluginContract.disconnect`.
 """
 
@@ -239,7 +239,7 @@ class PluginContract:
         with app.db.session() as s:
             if key.startswith("rmm:"):
                 tenants.connect(s, app.registry, tenant, key[len("rmm:"):], sim.base_url)
-            elif key == "teams":
+            elif key in ("teams", "integration:teams"):
                 tenants.connect(s, app.registry, tenant, "teams")
             else:
                 pytest.fail(f"the contract suite cannot connect a tenant for availability key {key!r}; "
