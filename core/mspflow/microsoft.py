@@ -47,13 +47,17 @@ class MicrosoftProfile:
 @dataclass(frozen=True)
 class TeamsBinding:
     """The tenant's Teams integration: its status, the profile it is bound to (None when the bound id names
-    no profile), the enabled capabilities and the allowed notification categories (None: all)."""
+    no profile), the enabled capabilities, the allowed notification categories (None: all), the Teams app id
+    (``teams_integrations.app_id``) and the activity types its manifest declares per category
+    (``package_metadata.activity_types``)."""
 
     install_status: str
     profile_id: str | None
     profile: MicrosoftProfile | None
     capabilities: tuple[str, ...]
     allowed_categories: tuple[str, ...] | None
+    teams_app_id: str | None = None
+    activity_types: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,13 @@ class MicrosoftStore:
                     bot_multi_tenant=bool(p.bot_multi_tenant), endpoints=dict(p.endpoints or {}),
                     archived=bool(p.is_archived))
         categories = row.allowed_notification_categories
+        declared = (row.package_metadata or {}).get("activity_types")
         return TeamsBinding(install_status=row.install_status, profile_id=row.selected_profile_id, profile=profile,
                             capabilities=tuple(row.enabled_capabilities or ()),
-                            allowed_categories=None if categories is None else tuple(categories))
+                            allowed_categories=None if categories is None else tuple(categories),
+                            teams_app_id=row.app_id,
+                            activity_types={str(k): str(v) for k, v in declared.items()}
+                            if isinstance(declared, dict) else {})
 
     def entra_user_id(self, user_id: str) -> str | None:
         """The Entra object id linked to the PSA user ``user_id`` (``user_auth_accounts``), or None."""
