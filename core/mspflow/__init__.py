@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     from mspflow.hookspecs import hookimpl
     from mspflow.inbound.receivers import Delivery, Ignore, Receiver
     from mspflow.inbound.verify import webhook
-    from mspflow.microsoft import ConversationReference
     from mspflow.inputs import EnvVar, LocalDateTime, exactly_one_of, required_if
+    from mspflow.microsoft import ConversationReference
     from mspflow.modules import Action, DefinitionError, Module, action
     from mspflow.plugins import PLUGIN_API_VERSION
     from mspflow.registry import RegistrationError, Registry

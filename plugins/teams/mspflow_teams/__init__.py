@@ -83,11 +83,11 @@ def _clouds() -> dict[str, Cloud]:
               default: str | None = None) -> Cloud:
         login_host = login.removeprefix("https://")
         label = "" if name == "public" else f" ({name})"
-        return Cloud(name, login,
-                     Vendor("Microsoft Graph" + label, base_url=graph, auth_hosts=(login_host,), rate_limit=graph_limit),
-                     Vendor("Teams bot" + label, hosts=service_hosts, auth_hosts=(login_host,), rate_limit=bot_limit,
-                            retry_statuses=retry),
-                     scope, default)
+        graph_api = Vendor("Microsoft Graph" + label, base_url=graph, auth_hosts=(login_host,),
+                           rate_limit=graph_limit)
+        connector = Vendor("Teams bot" + label, hosts=service_hosts, auth_hosts=(login_host,), rate_limit=bot_limit,
+                           retry_statuses=retry)
+        return Cloud(name, login, graph_api, connector, scope, default)
 
     return {
         "public": cloud("public", "https://login.microsoftonline.com", "https://graph.microsoft.com",
@@ -333,7 +333,7 @@ class MessageOutput(BaseModel):
 
 class SentTo(BaseModel):
     id: str
-    activityId: str | None = None  # noqa: N815 (the connector's name)
+    activityId: str | None = None
 
 
 @teams.action("teams.send_dm", label="Message user in Teams", side_effectful=True)
@@ -400,23 +400,23 @@ CAPTURED = ("conversationUpdate", "installationUpdate", "message")
 
 class Account(BaseModel):
     id: str | None = None
-    aadObjectId: str | None = None  # noqa: N815
+    aadObjectId: str | None = None
 
 
 class Conversation(BaseModel):
     id: str
-    conversationType: str | None = None  # noqa: N815
-    tenantId: str | None = None  # noqa: N815
+    conversationType: str | None = None
+    tenantId: str | None = None
 
 
 class BotActivity(BaseModel):
     """The parts of a Bot Framework activity a conversation reference needs."""
 
     type: str
-    serviceUrl: str  # noqa: N815  (vouched for by the JWT's serviceurl claim)
+    serviceUrl: str
     conversation: Conversation
     from_: Account | None = Field(None, alias="from")
-    channelData: dict[str, Any] = {}  # noqa: N815
+    channelData: dict[str, Any] = {}
 
 
 def parse(delivery: Delivery) -> list[BotActivity]:

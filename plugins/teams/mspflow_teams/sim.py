@@ -40,7 +40,7 @@ from mspflow.testing.sim import Simulator
 from mspflow.testing.tokens import SigningKey
 
 CLIENT_ID = "5c0ffee0-0000-4000-8000-00000000b075"
-CLIENT_SECRET = "sim-teams-client-secret-0123456789abcdef"  # noqa: S105
+CLIENT_SECRET = "sim-teams-client-secret-0123456789abcdef"
 ENTRA_TENANT = "72f988bf-0000-4000-8000-0000000c0de5"
 TEAMS_APP_ID = "0f1e2d3c-0000-4000-8000-0000000a9901"
 ALICE_OID = "a11ce000-0000-4000-8000-000000000001"   # app installed

@@ -13,15 +13,27 @@ from typing import Any
 
 import pytest
 import uvicorn
-from mspflow_teams.sim import ALICE_OID, BOB_OID, CAROL_OID, CLIENT_ID, DAVE_OID, ENTRA_TENANT, TEAMS_APP_ID, \
-    TeamsSimulator
+from mspflow_teams.sim import (
+    ALICE_OID,
+    BOB_OID,
+    CAROL_OID,
+    CLIENT_ID,
+    DAVE_OID,
+    ENTRA_TENANT,
+    TEAMS_APP_ID,
+    TeamsSimulator,
+)
 
 from mspflow import vendor as http
 from mspflow.app import App
 from mspflow.db.engine import Database
 from mspflow.db.migrate import upgrade
-from mspflow.db.models import MicrosoftProfile, TeamsConversationReference, TeamsIntegration, TenantAddon, \
-    UserAuthAccount
+from mspflow.db.models import (
+    MicrosoftProfile,
+    TeamsConversationReference,
+    TeamsIntegration,
+    UserAuthAccount,
+)
 from mspflow.plugins import Plugins
 from mspflow.testing.harness import TENANT, PluginHarness
 from mspflow.vendor import auth as vendor_auth

@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 import pytest
-from conftest import Teams
 from mspflow_teams.sim import (
     ALICE_OID,
     CAROL_OID,
@@ -16,6 +15,8 @@ from mspflow_teams.sim import (
     TEAM_THREAD,
     TEAMS_APP_ID,
 )
+
+from conftest import Teams
 
 AMER = "https://smba.trafficmanager.net/amer"
 NOTE = {"user_id": "tech-alice", "title": "Ticket #4521", "message": "You were assigned ticket #4521",
