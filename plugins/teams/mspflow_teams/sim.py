@@ -52,6 +52,7 @@ GRAPH_TEAM_ID = "8d1f2c3b-0000-4000-8000-00000000aa01"
 SERVICE_DESK = "19:servicedesk0002@thread.tacv2"     # the bot is installed in its team
 OTHER_CHANNEL = "19:othersteam0003@thread.tacv2"     # a team without the bot
 ISSUER = "https://api.botframework.com"
+DEMO_ON_CALL = "demo-tech-ada"  # mspflow demo's on-call technician (core/mspflow/demo.py)
 PUBLIC_HOSTS = ("https://graph.microsoft.com", "https://login.microsoftonline.com", "https://login.botframework.com",
                 "https://smba.trafficmanager.net", "https://smba.trafficmanager.net/amer",
                 "https://smba.trafficmanager.net/teams")
@@ -290,7 +291,17 @@ class TeamsSimulator(Simulator):
     def demo_secrets(self) -> dict[str, str]:
         return {"teams_client_secret": self.client_secret}
 
+    def demo_profile(self, on_call: str) -> dict[str, Any]:
+        """The Microsoft set-up a demo tenant needs (``mspflow demo`` writes it): the app registration, the
+        secret's name, and the on-call technician ``on_call`` linked to a user who has the app."""
+        return {"client_id": self.client_id, "entra_tenant_id": ENTRA_TENANT,
+                "client_secret_ref": "teams_client_secret",
+                "teams_app_id": TEAMS_APP_ID, "users": {on_call: ALICE_OID}}
+
     def demo_calls(self) -> list[tuple[str, dict[str, Any]]]:
-        return [("teams.post_to_channel", {"channel_id": SERVICE_DESK, "text": "New P1 ticket: mail server down"}),
-                ("teams.notify_user", {"user_id": "tech-alice", "title": "Ticket #4521",
-                                       "message": "You are on call for ticket #4521", "category": "assignment"})]
+        """The dispatcher story: post the P1 to the service-desk channel, notify the on-call technician."""
+        return [("teams.post_to_channel", {"channel_id": SERVICE_DESK, "text": "P1 T-1001: Exchange server not "
+                                                                               "responding; on-site within 2 hours"}),
+                ("teams.notify_user", {"user_id": DEMO_ON_CALL, "title": "T-1001: you are on call",
+                                       "message": "Exchange server not responding: on-site check booked",
+                                       "category": "assignment"})]

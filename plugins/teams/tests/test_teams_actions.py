@@ -252,3 +252,26 @@ def test_secrets_never_reach_outputs_or_records(teams: Teams) -> None:
     record = teams.app.invocation(teams.run("notify_user", NOTE).invocation_id)  # type: ignore[arg-type]
     assert teams.sim.client_secret not in str(record)
     assert all(unquote(str(t)) not in str(record) for t in teams.sim._issued)
+
+
+# -- declared rate limits, enforced by the rails ------------------------------------------------------------
+
+
+def test_microsofts_limits_are_declared() -> None:
+    from mspflow_teams import CLOUDS
+
+    from mspflow import RateLimit
+
+    for cloud in CLOUDS.values():
+        assert cloud.graph.rate_limit == RateLimit(5, window_s=1.0)   # activity feed, per app per tenant
+        assert cloud.bot.rate_limit == RateLimit(7, window_s=1.0)     # per bot per conversation
+        assert cloud.bot.retry_statuses == (412, 502, 504)
+        assert not any(h.endswith("botframework.com") for h in cloud.bot.allowed_hosts)
+
+
+def test_the_graph_limit_holds_before_graph_is_asked(teams: Teams, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MSPFLOW_RATE_LIMITS", "Microsoft Graph=1/60")  # an operator's stricter budget
+    teams.ok("notify_user", NOTE)
+    err = teams.fail("notify_user", NOTE)
+    assert (err.code, err.details["reason"]) == ("RATE_LIMITED", "LOCAL_RATE_LIMIT") and err.retryable
+    assert len(teams.sim.notifications[ALICE_OID]) == 1

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 from mspflow_teams import teams
-from mspflow_teams.sim import ALICE_OID, CLIENT_ID, ENTRA_TENANT, TEAMS_APP_ID, TeamsSimulator
+from mspflow_teams.sim import ALICE_OID, CLIENT_ID, DEMO_ON_CALL, ENTRA_TENANT, TEAMS_APP_ID, TeamsSimulator
 
 from mspflow.app import App
 from mspflow.testing import PluginContract, mount, unmount
@@ -31,7 +31,7 @@ class TestContract(PluginContract):
             if s.get(MicrosoftProfile, (tenant, "p1")) is None:
                 s.add(MicrosoftProfile(tenant=tenant, profile_id="p1", display_name="Contoso", client_id=CLIENT_ID,
                                        entra_tenant_id=ENTRA_TENANT, client_secret_ref="teams_client_secret"))
-                s.add(UserAuthAccount(tenant=tenant, user_id="tech-alice", provider="microsoft",
+                s.add(UserAuthAccount(tenant=tenant, user_id=DEMO_ON_CALL, provider="microsoft",
                                       provider_account_id=ALICE_OID))
             row = s.get(TeamsIntegration, tenant)
             assert row is not None
