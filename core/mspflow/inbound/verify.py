@@ -162,6 +162,9 @@ class CustomVerifier:
 
 BOT_FRAMEWORK_OPENID = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
+OPENID_HOSTS = frozenset({"login.botframework.com"})
+"""Hosts the Bot Framework's OpenID metadata may come from (a profile's override must name one, or loopback
+with ``MSPFLOW_ALLOW_HTTP_VENDOR_URLS`` for a simulator): whoever serves the keys decides what is valid."""
 JWKS_MIN_REFRESH_S = 300.0
 """An unknown key id fetches the signing keys again, at most this often per metadata URL."""
 CLOCK_SKEW_S = 300
@@ -223,6 +226,16 @@ def verify_jwt(token: str, *, openid_url: str, issuer: str, audience: str,
     return claims
 
 
+def _check_openid_host(url: str) -> None:
+    import httpx
+
+    from mspflow.vendor.paths import http_allowed
+
+    host = httpx.URL(url).host.lower()
+    if host not in OPENID_HOSTS and not (http_allowed() and host in ("127.0.0.1", "localhost", "::1")):
+        raise ValueError(f"OpenID metadata host {host!r} is not the Bot Framework's")
+
+
 @dataclass(frozen=True)
 class BotFrameworkJwt:
     """The Bot Framework's ``Authorization: Bearer <JWT>``, checked as Microsoft's authentication doc asks.
@@ -256,7 +269,7 @@ class BotFrameworkJwt:
         if not audience or scheme.lower() != "bearer" or not token.strip():
             return False
         openid_url = str(request.context.get("openid_url") or self.openid_url)
-        normalize_base_url(openid_url)  # https (or loopback in development), no user info
+        _check_openid_host(normalize_base_url(openid_url))  # https (or loopback in development), no user info
         claims = verify_jwt(token.strip(), openid_url=openid_url, issuer=self.issuer, audience=str(audience))
         activity = json.loads(request.body)
         service_url = activity.get("serviceUrl") if isinstance(activity, dict) else None

@@ -424,6 +424,12 @@ def parse(delivery: Delivery) -> list[BotActivity]:
     kind = body.get("type") if isinstance(body, dict) else None
     if kind not in CAPTURED:
         raise Ignore(f"activity type {kind!r} carries no conversation to remember")
+    if kind == "installationUpdate" and str(body.get("action", "")).startswith("remove"):
+        raise Ignore("the app was uninstalled: nothing new to remember")
+    bot = (body.get("recipient") or {}).get("id")
+    if kind == "conversationUpdate" and bot and any(m.get("id") == bot for m in body.get("membersRemoved") or []
+                                                    if isinstance(m, dict)):
+        raise Ignore("the bot was removed from the conversation")
     found = BotActivity.model_validate(body)
     if found.conversation.conversationType not in ("personal", "channel"):
         raise Ignore(f"conversation type {found.conversation.conversationType!r} is not stored")

@@ -275,3 +275,10 @@ def test_the_graph_limit_holds_before_graph_is_asked(teams: Teams, monkeypatch: 
     err = teams.fail("notify_user", NOTE)
     assert (err.code, err.details["reason"]) == ("RATE_LIMITED", "LOCAL_RATE_LIMIT") and err.retryable
     assert len(teams.sim.notifications[ALICE_OID]) == 1
+
+
+def test_a_revoked_token_is_dropped_and_fetched_again_once(teams: Teams) -> None:
+    teams.ok("notify_user", NOTE)
+    teams.sim._issued.clear()  # Entra revoked it: the next call gets 401
+    assert teams.ok("notify_user", NOTE)["sent"] is True
+    assert len(teams.sim.tokens) == 2 and len(teams.sim.notifications[ALICE_OID]) == 2

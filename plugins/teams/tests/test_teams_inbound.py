@@ -140,3 +140,22 @@ def test_the_token_names_the_tenants_own_bot(teams: Teams, endpoint: str) -> Non
         p.client_id = "11111111-0000-4000-8000-000000000111"
     answer = teams.sim.send_activity(endpoint, TeamsSimulator.install_activity(AMER), audience=CLIENT_ID)
     assert answer.status_code == 403 and teams.references() == []
+
+
+def test_an_uninstall_stores_nothing(teams: Teams, endpoint: str) -> None:
+    activity = {**TeamsSimulator.install_activity(AMER, team=False), "action": "remove"}
+    answer = teams.sim.send_activity(endpoint, activity)
+    assert answer.status_code == 200
+    wait_processed(teams.app.db, answer.json()["event_id"])
+    assert teams.references() == []
+
+
+def test_openid_metadata_only_from_the_bot_frameworks_host(teams: Teams, endpoint: str) -> None:
+    from mspflow.db.models import MicrosoftProfile
+
+    with teams.app.db.session() as s:
+        p = s.get(MicrosoftProfile, ("acme", "p1"))
+        assert p is not None
+        p.endpoints = {"openid": "https://keys.attacker.example/v1/.well-known/openidconfiguration"}
+    answer = teams.sim.send_activity(endpoint, TeamsSimulator.install_activity(AMER))
+    assert answer.status_code == 403 and teams.references() == []
