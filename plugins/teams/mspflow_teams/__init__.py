@@ -44,6 +44,7 @@ from mspflow import (
     RateLimit,
     Receiver,
     Vendor,
+    VendorClient,
     auth,
     hookimpl,
     teams_integration,
@@ -133,12 +134,12 @@ class Setup:
         login = self.endpoints.get("login") or self.cloud.login
         return f"{login.rstrip('/')}/{quote(authority, safe='')}/oauth2/v2.0/token"
 
-    def graph(self, ctx: ActionContext) -> Any:
+    def graph(self, ctx: ActionContext) -> VendorClient:
         token = auth.oauth2_client_credentials(self.token_url(self.entra_tenant_id), client_id_value=self.client_id,
                                                client_secret=self.secret_ref, scope=self.cloud.graph_scope)
         return ctx.http(self.cloud.graph, auth=token, base_url=self.endpoints.get("graph") or self.cloud.graph.base_url)
 
-    def bot(self, ctx: ActionContext, service_url: str | None) -> Any:
+    def bot(self, ctx: ActionContext, service_url: str | None) -> VendorClient:
         """The connector at ``service_url``: refused (before any token or request) unless its host is exactly
         one of the cloud's Teams hosts, over https."""
         url = service_url or self.cloud.default_service_url
