@@ -180,14 +180,10 @@ class MicrosoftStore:
         self._session().execute(delete(R).where(R.tenant == self.tenant, R.conversation_id == conversation_id))
 
 
-def bot_app_id(session: Session, tenant: str) -> str | None:
-    """The bot's app id (the bound profile's client id) that incoming Bot Framework tokens must name."""
+def bot_profile(session: Session, tenant: str) -> MicrosoftProfile | None:
+    """The profile whose client id incoming Bot Framework tokens must name (its cloud picks the issuer and
+    keys); None when Teams is bound to no profile or to an archived one."""
     binding = MicrosoftStore(lambda: session, tenant).teams()
     if binding is None or binding.profile is None or binding.profile.archived:
         return None
-    return binding.profile.client_id
-
-
-def profile_endpoints(session: Session, tenant: str) -> dict[str, str]:
-    binding = MicrosoftStore(lambda: session, tenant).teams()
-    return {} if binding is None or binding.profile is None else dict(binding.profile.endpoints)
+    return binding.profile

@@ -162,7 +162,12 @@ class CustomVerifier:
 
 BOT_FRAMEWORK_OPENID = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
-OPENID_HOSTS = frozenset({"login.botframework.com"})
+BOT_FRAMEWORK_CLOUDS = {  # cloud: (OpenID metadata, issuer) of tokens the Bot Framework sends to a bot
+    "public": (BOT_FRAMEWORK_OPENID, BOT_FRAMEWORK_ISSUER),
+    "gcch": ("https://login.botframework.azure.us/v1/.well-known/openidconfiguration", "https://api.botframework.us"),
+    "dod": ("https://login.botframework.azure.us/v1/.well-known/openidconfiguration", "https://api.botframework.us"),
+}
+OPENID_HOSTS = frozenset({"login.botframework.com", "login.botframework.azure.us"})
 """Hosts the Bot Framework's OpenID metadata may come from (a profile's override must name one, or loopback
 with ``MSPFLOW_ALLOW_HTTP_VENDOR_URLS`` for a simulator): whoever serves the keys decides what is valid."""
 JWKS_MIN_REFRESH_S = 300.0
@@ -209,7 +214,7 @@ def signing_keys(openid_url: str, *, refresh: bool = False) -> dict[str, Any]:
 
 
 def verify_jwt(token: str, *, openid_url: str, issuer: str, audience: str,
-               algorithms: tuple[str, ...] = ("RS256",)) -> dict[str, Any]:
+               algorithms: tuple[str, ...] = ("RS256", "RS384", "RS512")) -> dict[str, Any]:
     """The claims of ``token`` once its signature (a key from the OpenID metadata, refetched once for an
     unknown key id), issuer, audience and expiry (with 5 minutes of clock skew) check out; else raises."""
     import jwt
@@ -241,7 +246,8 @@ class BotFrameworkJwt:
     """The Bot Framework's ``Authorization: Bearer <JWT>``, checked as Microsoft's authentication doc asks.
 
     Signature by a key from the OpenID metadata (cached, refetched on an unknown key id), issuer
-    ``https://api.botframework.com``, audience the tenant's bot app id (the client id of the Microsoft
+    ``https://api.botframework.com`` (``https://api.botframework.us`` for a GCC High or DoD profile, with
+    that cloud's metadata), audience the tenant's bot app id (the client id of the Microsoft
     profile its Teams integration is bound to), expiry, and the token's ``serviceurl`` claim equal to the
     activity's ``serviceUrl``: only then can a ``serviceUrl`` from an activity be stored and used. A
     refusal is answered 403. ``openid_url`` may be overridden per profile (``endpoints.openid``, for a
@@ -254,10 +260,15 @@ class BotFrameworkJwt:
     refusal_status: int = 403
 
     def load(self, session: Any, tenant: str) -> dict[str, Any]:
-        from mspflow.microsoft import bot_app_id, profile_endpoints
+        from mspflow.microsoft import bot_profile
 
-        return {"audience": bot_app_id(session, tenant),
-                "openid_url": profile_endpoints(session, tenant).get("openid") or self.openid_url}
+        profile = bot_profile(session, tenant)
+        if profile is None or profile.cloud not in BOT_FRAMEWORK_CLOUDS:
+            return {}
+        openid_url, issuer = BOT_FRAMEWORK_CLOUDS[profile.cloud] if profile.cloud != "public" \
+            else (self.openid_url, self.issuer)
+        return {"audience": profile.client_id, "issuer": issuer,
+                "openid_url": profile.endpoints.get("openid") or openid_url}
 
     def verify(self, request: InboundRequest, secret: str | None) -> bool:
         import json
@@ -270,7 +281,8 @@ class BotFrameworkJwt:
             return False
         openid_url = str(request.context.get("openid_url") or self.openid_url)
         _check_openid_host(normalize_base_url(openid_url))  # https (or loopback in development), no user info
-        claims = verify_jwt(token.strip(), openid_url=openid_url, issuer=self.issuer, audience=str(audience))
+        issuer = str(request.context.get("issuer") or self.issuer)
+        claims = verify_jwt(token.strip(), openid_url=openid_url, issuer=issuer, audience=str(audience))
         activity = json.loads(request.body)
         service_url = activity.get("serviceUrl") if isinstance(activity, dict) else None
         claimed = claims.get("serviceurl")

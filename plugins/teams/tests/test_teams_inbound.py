@@ -159,3 +159,16 @@ def test_openid_metadata_only_from_the_bot_frameworks_host(teams: Teams, endpoin
         p.endpoints = {"openid": "https://keys.attacker.example/v1/.well-known/openidconfiguration"}
     answer = teams.sim.send_activity(endpoint, TeamsSimulator.install_activity(AMER))
     assert answer.status_code == 403 and teams.references() == []
+
+
+def test_a_gcc_high_profile_expects_its_own_clouds_issuer(teams: Teams, endpoint: str) -> None:
+    """Tokens for a GCC High bot come from https://api.botframework.us: a public-cloud token is refused."""
+    from mspflow.db.models import MicrosoftProfile
+
+    with teams.app.db.session() as s:
+        p = s.get(MicrosoftProfile, ("acme", "p1"))
+        assert p is not None
+        p.cloud = "gcch"
+        p.endpoints = {"openid": "https://login.botframework.com/v1/.well-known/openidconfiguration"}  # the sim
+    answer = teams.sim.send_activity(endpoint, TeamsSimulator.install_activity(AMER))
+    assert answer.status_code == 403 and teams.references() == []
