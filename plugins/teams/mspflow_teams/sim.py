@@ -11,7 +11,9 @@ every host mspflow-teams talks to (paths do not overlap, so one simulator serves
   ``Retry-After``) through :attr:`faults`;
 * ``POST [/{region}]/v3/conversations`` and ``…/{id}/activities``: 403 ``BotNotInConversationRoster`` for a
   team without the bot or a user without the app, 403 ``MessageWritesBlocked`` for a user who blocked the
-  bot, 404 "conversation not found" for a conversation the user cleared (:meth:`clear_chat`).
+  bot, 404 "conversation not found" for a conversation the user cleared (:meth:`clear_chat`);
+* ``POST /_sim/send_activity`` ``{"endpoint", "service_url", "team"}``: a signed install activity sent to the
+  bot's endpoint, for ``mspflow sim serve teams`` (point the profile's ``endpoints.openid`` at the simulator).
 
 :meth:`signed_activity` signs a bot activity as the Bot Framework does, so a test (or an operator, through
 :meth:`send_activity`) can deliver it to ``mspflow serve``'s ``/hooks/teams/{token}``. What each user and
@@ -265,6 +267,21 @@ class TeamsSimulator(Simulator):
         """POST ``activity`` to the bot's messaging ``endpoint`` (``…/hooks/teams/<token>``), signed."""
         return httpx.post(endpoint, json=activity, headers={"Authorization": self.signed_activity(activity, **sign)},
                           timeout=30)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/_sim/send_activity":
+            return self._deliver(request)  # outside the simulator's lock: the bot fetches our keys meanwhile
+        return super().handle(request)
+
+    def _deliver(self, request: httpx.Request) -> httpx.Response:
+        """``POST /_sim/send_activity`` ``{"endpoint", "service_url", "team": bool, "user"?}``: the Bot Framework
+        sends an install activity, signed, to the bot's endpoint (``mspflow serve``); answers with its reply."""
+        order = self.body(request) or {}
+        activity = self.install_activity(str(order.get("service_url") or f"{request.url.scheme}://"
+                                             f"{request.url.netloc.decode()}/amer/"),
+                                         team=bool(order.get("team", True)), user=str(order.get("user", ALICE_OID)))
+        answer = self.send_activity(str(order["endpoint"]), activity)
+        return self.json({"status": answer.status_code, "body": answer.text, "activity": activity})
 
     @staticmethod
     def install_activity(service_url: str, *, team: bool = True, user: str = ALICE_OID) -> dict[str, Any]:

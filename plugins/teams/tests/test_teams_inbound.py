@@ -172,3 +172,27 @@ def test_a_gcc_high_profile_expects_its_own_clouds_issuer(teams: Teams, endpoint
         p.endpoints = {"openid": "https://login.botframework.com/v1/.well-known/openidconfiguration"}  # the sim
     answer = teams.sim.send_activity(endpoint, TeamsSimulator.install_activity(AMER))
     assert answer.status_code == 403 and teams.references() == []
+
+
+def test_a_served_simulator_delivers_a_signed_install_to_mspflow_serve(
+        teams: Teams, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over real HTTP both ways: the served simulator signs, mspflow serve fetches its keys from it."""
+    import httpx
+
+    from mspflow.db.models import MicrosoftProfile
+
+    monkeypatch.setenv("MSPFLOW_ALLOW_HTTP_VENDOR_URLS", "1")
+    server, url = teams.sim.serve_in_thread()
+    try:
+        with teams.app.db.session() as s:
+            p = s.get(MicrosoftProfile, ("acme", "p1"))
+            assert p is not None
+            p.endpoints = {"openid": f"{url}/v1/.well-known/openidconfiguration"}
+        reply = httpx.post(f"{url}/_sim/send_activity", json={"endpoint": endpoint, "service_url": AMER},
+                           timeout=60).json()
+        assert reply["status"] == 200, reply
+        wait_processed(teams.app.db, __import__("json").loads(reply["body"])["event_id"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r["channel_id"] for r in teams.references()] == [SERVICE_DESK]
