@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from mspflow.inbound.receivers import Delivery, Ignore, Receiver
     from mspflow.inbound.verify import webhook
     from mspflow.inputs import EnvVar, LocalDateTime, exactly_one_of, required_if
+    from mspflow.microsoft import ConversationReference
     from mspflow.modules import Action, DefinitionError, Module, action
     from mspflow.plugins import PLUGIN_API_VERSION
     from mspflow.registry import RegistrationError, Registry
@@ -87,6 +88,7 @@ _EXPORTS = {
     "Ignore": "mspflow.inbound.receivers",
     "Receiver": "mspflow.inbound.receivers",
     "webhook": "mspflow.inbound.verify",
+    "ConversationReference": "mspflow.microsoft",
     "EnvVar": "mspflow.inputs",
     "LocalDateTime": "mspflow.inputs",
     "exactly_one_of": "mspflow.inputs",
@@ -120,6 +122,7 @@ __all__ = [
     "Availability",
     "Catalog",
     "CatalogRecord",
+    "ConversationReference",
     "CursorPaging",
     "DefinitionError",
     "Delivery",

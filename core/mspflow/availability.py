@@ -57,6 +57,7 @@ INACTIVE = "inactive"
 NO_RESOLVER = "no_resolver"
 RESOLVER_ERROR = "resolver_error"
 ADDON_MISSING = "addon_missing"
+TEAMS_KEY = "integration:teams"
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,7 @@ class TeamsIntegrationResolver:
 
     @property
     def key(self) -> str:
-        return "teams"
+        return TEAMS_KEY
 
     def __call__(self, session: Session, tenant_id: str) -> Availability:
         return self.resolve_batch(session, (tenant_id,))[tenant_id]
@@ -414,6 +415,6 @@ def _teams_rows(
 
 
 def teams_integration() -> TeamsIntegrationResolver:
-    """Resolver for Microsoft Teams, key ``teams``."""
+    """Resolver for Microsoft Teams, key ``integration:teams``."""
     return TeamsIntegrationResolver()
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mspflow.alerts.store import AlertStore
     from mspflow.assets import AssetStore
     from mspflow.db.engine import Database
+    from mspflow.microsoft import MicrosoftStore
     from mspflow.modules import Module
     from mspflow.secrets import SecretStore
     from mspflow.vendor import Auth, Vendor, VendorClient
@@ -135,16 +136,27 @@ class ActionContext:
         return dict(self._integration_row()[1])
 
     def http(self, vendor: Vendor | None = None, *, auth: Auth | None = None,
-             timeout_s: float | None = None) -> VendorClient:
+             timeout_s: float | None = None, base_url: str | None = None) -> VendorClient:
         """A client for the tile's vendor (or ``vendor``) for this tenant: base URL, auth, throttling, retries
-        and errors handled by the core. ``auth`` overrides the vendor's declared strategy for this call."""
+        and errors handled by the core. ``auth`` overrides the vendor's declared strategy for this call.
+        ``base_url`` (e.g. a Bot Framework ``serviceUrl`` from a stored conversation) replaces the instance
+        URL; it must name one of the vendor's hosts exactly (else ``VALIDATION_ERROR`` with reason
+        ``HOST_NOT_ALLOWED``, before any request or token is sent)."""
         from mspflow.vendor.client import make_client
 
         spec = vendor if vendor is not None else (self.module.vendor if self.module is not None else None)
         if spec is None:
             raise ActionError.internal("this action's tile declares no vendor; pass Module(..., vendor=Vendor(...))")
         self.load_secrets()  # whatever the vendor echoes back, every secret of the tenant is scrubbed
-        return make_client(self, spec, instance_url=self.instance_url, auth=auth, timeout_s=timeout_s)
+        url = base_url if base_url is not None else self.instance_url
+        return make_client(self, spec, instance_url=url, auth=auth, timeout_s=timeout_s)
+
+    @property
+    def microsoft(self) -> MicrosoftStore:
+        """The tenant's Microsoft set-up: Teams binding and profile, user links, bot conversation references."""
+        from mspflow.microsoft import MicrosoftStore
+
+        return MicrosoftStore(lambda: self.session, self.tenant_id, self.clock)
 
     @property
     def assets(self) -> AssetStore:

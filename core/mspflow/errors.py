@@ -246,6 +246,9 @@ def vendor_error(vendor: str, response: httpx.Response, redactor: _Scrubber | No
         body = response.json()
         if isinstance(body, dict) and isinstance(body.get("error"), str):
             details["vendor_error"] = scrub_cut(body["error"], redactor, 100)
+        elif isinstance(body, dict) and isinstance(body.get("error"), dict) \
+                and isinstance(body["error"].get("code"), str):  # {"error": {"code", "message"}} (Graph, Bot)
+            details["vendor_code"] = scrub_cut(body["error"]["code"], redactor, 100)
     except (ValueError, UnicodeDecodeError):
         pass
     if status in (400, 422):

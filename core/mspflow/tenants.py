@@ -16,6 +16,7 @@ from mspflow.db.models import RmmIntegration, TeamsIntegration, TenantAddon, Ten
 from mspflow.registry import Registry
 
 TEAMS = "teams"
+TEAMS_KEY = "integration:teams"  # the availability key of teams_integration()
 RMM_PREFIX = "rmm:"
 
 
@@ -30,7 +31,7 @@ def known_providers(registry: Registry) -> dict[str, str]:
     for key in filter(None, keys):
         if key.startswith(RMM_PREFIX):
             out[key[len(RMM_PREFIX):]] = "rmm"
-        elif key == TEAMS:
+        elif key in (TEAMS, TEAMS_KEY):
             out[TEAMS] = "teams"
     return dict(sorted(out.items()))
 

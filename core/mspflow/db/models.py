@@ -96,6 +96,78 @@ class TeamsIntegration(Timestamps, Base):
     app_id: Mapped[str | None] = mapped_column(String(255))
     bot_id: Mapped[str | None] = mapped_column(String(255))
     package_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Notification categories the tenant allows (``assignment``, ``customer_reply``, ...); NULL: all of them.
+    allowed_notification_categories: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+TEAMS_CAPABILITIES = ("activity_notifications", "bot")
+TEAMS_NOTIFICATION_CATEGORIES = ("assignment", "customer_reply", "approval_request", "escalation", "sla_risk")
+MICROSOFT_CLOUDS = ("public", "gcch", "dod", "china")
+
+
+class MicrosoftProfile(Timestamps, Base):
+    """A named Entra app registration of a tenant (Graph and the Teams bot use it).
+
+    ``client_secret_ref`` names the tenant secret holding the client secret (never the secret itself).
+    ``cloud`` picks the token authority, scopes and ``serviceUrl`` hosts; ``bot_multi_tenant`` marks a
+    legacy multi-tenant bot (token from the ``botframework.com`` authority). ``endpoints`` overrides the
+    cloud's URLs (``graph``, ``login``, ``bot_login``, ``openid``) for a simulator or a sovereign set-up;
+    each must still name an allowed host.
+    """
+
+    __tablename__ = "microsoft_profiles"
+    __table_args__ = (CheckConstraint("cloud IN ('public', 'gcch', 'dod', 'china')", name="cloud"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[str] = mapped_column(String(255))
+    entra_tenant_id: Mapped[str] = mapped_column(String(255))
+    client_secret_ref: Mapped[str] = mapped_column(String(255))
+    cloud: Mapped[str] = mapped_column(String(16), default="public")
+    bot_multi_tenant: Mapped[bool] = mapped_column(Boolean, default=False)
+    endpoints: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class UserAuthAccount(Timestamps, Base):
+    """A PSA user's account at an identity provider (``microsoft``: the Entra object id)."""
+
+    __tablename__ = "user_auth_accounts"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider_account_id: Mapped[str] = mapped_column(String(255))
+
+
+class TeamsConversationReference(Base):
+    """Where the Teams bot may write: a personal chat with one user, or a team's channel.
+
+    Written only by the inbound receiver from activities whose JWT was verified (so ``service_url`` was
+    vouched for by Microsoft), and when the bot re-creates a conversation. ``bot_team_id`` is Bot
+    Framework's thread id (``19:…@thread.tacv2``); ``graph_team_id`` the team's Graph GUID: never mixed.
+    """
+
+    __tablename__ = "teams_conversation_references"
+    __table_args__ = (
+        CheckConstraint("conversation_type IN ('personal', 'channel')", name="conversation_type"),
+        UniqueConstraint("tenant", "conversation_id", name="uq_teams_conversation_references_conversation"),
+        Index("ix_teams_conversation_references_user", "tenant", "entra_user_id"),
+        Index("ix_teams_conversation_references_channel", "tenant", "channel_id"),
+    )
+
+    reference_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(255))
+    entra_user_id: Mapped[str | None] = mapped_column(String(255))
+    conversation_id: Mapped[str] = mapped_column(String(512))
+    conversation_type: Mapped[str] = mapped_column(String(16))
+    service_url: Mapped[str] = mapped_column(String(2048))
+    entra_tenant_id: Mapped[str | None] = mapped_column(String(255))
+    bot_team_id: Mapped[str | None] = mapped_column(String(512))
+    graph_team_id: Mapped[str | None] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(512))
+    last_activity_at: Mapped[datetime]
 
 
 class TenantSecret(Timestamps, Base):

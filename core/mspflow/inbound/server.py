@@ -14,7 +14,8 @@ Routes: ``POST /hooks/{provider}/{token}`` and ``GET /healthz``. Answers:
 
 =====  ========================================================================================
 200    accepted (journaled, queued for a worker) or duplicate (this delivery id was journaled before)
-401    bad or missing signature or secret: nothing is journaled, nothing of the payload is logged
+401    bad or missing signature or secret: nothing is journaled, nothing of the payload is logged (403
+       for a verifier whose ``refusal_status`` says so, e.g. the Bot Framework's JWT)
 404    no receiver for the provider, or no connection with this token
 413    body larger than the cap (``MSPFLOW_INBOUND_MAX_BODY_BYTES``, default 1 MiB)
 415    a media type the receiver does not accept, or a body it cannot read
@@ -32,7 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -126,6 +127,9 @@ class Inbox:
                 if connection is None:
                     log.info("inbound %s: unknown connection token; answered 404", provider)
                     return NOT_FOUND
+                load = getattr(receiver.verify, "load", None)
+                if callable(load):  # per-tenant values the verifier needs (e.g. the bot app id)
+                    request = replace(request, context=dict(load(session, connection.tenant)))
             secret = known.get(receiver.secret) if receiver.verify.needs_secret else None
             try:
                 verified = receiver.verify.verify(request, secret)
@@ -136,9 +140,10 @@ class Inbox:
             if not verified:
                 why = "no webhook secret is stored for the tenant" if receiver.verify.needs_secret and not secret \
                     else "missing or invalid signature or secret"
-                log.info("inbound %s: %s (connection %s, tenant %s); answered 401", provider, why,
-                         connection.connection_id, connection.tenant)
-                return UNAUTHORIZED
+                status = getattr(receiver.verify, "refusal_status", 401)
+                log.info("inbound %s: %s (connection %s, tenant %s); answered %d", provider, why,
+                         connection.connection_id, connection.tenant, status)
+                return UNAUTHORIZED if status == 401 else Answer(status, {"error": "forbidden: " + why})
             decoded = decode(receiver, request)
             if isinstance(decoded, Answer):
                 log.info("inbound %s: %s (connection %s); answered 415", provider, decoded.body["error"],

@@ -9,7 +9,8 @@ Examples::
     webhook.hmac_signature("X-Level-Signature", prefix="sha256=")   # Level: sha256=<hex of HMAC(body)>
     webhook.shared_secret("X-Tactical-Secret")                      # a header carrying the secret itself
     webhook.shared_secret("Authorization", scheme="Bearer")         # Authorization: Bearer <secret>
-    webhook.custom(check_bot_framework_jwt)                         # (request, secret) -> bool
+    webhook.custom(check_my_vendor)                                 # (request, secret) -> bool
+    webhook.bot_framework()                                         # Bot Framework JWT (Teams bots), 403
     webhook.json_field("event_id")                                  # where the delivery id is
     sign("s3cret", b'{"a": 1}', prefix="sha256=")                   # what a vendor (or simulator) sends
 """
@@ -36,13 +37,20 @@ class InboundRequest:
     headers: Mapping[str, str]
     body: bytes
     query: Mapping[str, str] = field(default_factory=dict)
+    #: What the verifier's ``load(session, tenant)`` read for the connection's tenant (e.g. the bot app id).
+    context: Mapping[str, Any] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
 
 class Verifier(Protocol):
-    """A verification strategy. ``needs_secret``: the tenant's webhook secret must exist (else 401)."""
+    """A verification strategy. ``needs_secret``: the tenant's webhook secret must exist (else 401).
+
+    Optional attributes: ``refusal_status`` (default 401), the status a refused delivery is answered with;
+    ``load(session, tenant) -> Mapping`` per-tenant values read in the connection lookup's transaction,
+    handed to ``verify`` as ``request.context``.
+    """
 
     needs_secret: bool
 
@@ -152,6 +160,139 @@ class CustomVerifier:
         return tuple(h.lower() for h in self.headers)
 
 
+BOT_FRAMEWORK_OPENID = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
+BOT_FRAMEWORK_CLOUDS = {  # cloud: (OpenID metadata, issuer) of tokens the Bot Framework sends to a bot
+    "public": (BOT_FRAMEWORK_OPENID, BOT_FRAMEWORK_ISSUER),
+    "gcch": ("https://login.botframework.azure.us/v1/.well-known/openidconfiguration", "https://api.botframework.us"),
+    "dod": ("https://login.botframework.azure.us/v1/.well-known/openidconfiguration", "https://api.botframework.us"),
+}
+OPENID_HOSTS = frozenset({"login.botframework.com", "login.botframework.azure.us"})
+"""Hosts the Bot Framework's OpenID metadata may come from (a profile's override must name one, or loopback
+with ``MSPFLOW_ALLOW_HTTP_VENDOR_URLS`` for a simulator): whoever serves the keys decides what is valid."""
+JWKS_MIN_REFRESH_S = 300.0
+"""An unknown key id fetches the signing keys again, at most this often per metadata URL."""
+CLOCK_SKEW_S = 300
+_jwks: dict[str, tuple[dict[str, Any], float]] = {}
+
+
+def _fetch_json(url: str) -> Any:
+    import httpx
+
+    from mspflow.vendor.network import AddressPolicy
+    from mspflow.vendor.paths import http_allowed, normalize_base_url
+    from mspflow.vendor.transport import transport_for
+
+    parsed = httpx.URL(url)
+    origin = normalize_base_url(f"{parsed.scheme}://{parsed.netloc.decode('ascii')}")
+    with httpx.Client(base_url=origin, timeout=httpx.Timeout(10.0),
+                      transport=transport_for(origin, AddressPolicy(loopback=http_allowed())),
+                      follow_redirects=False) as client:
+        response = client.get(parsed.raw_path.decode("ascii"))
+        response.raise_for_status()
+        return response.json()
+
+
+def signing_keys(openid_url: str, *, refresh: bool = False) -> dict[str, Any]:
+    """The signing keys (``kid`` → JWK) published through the OpenID metadata at ``openid_url``, cached per
+    process; ``refresh`` fetches them again (at most every :data:`JWKS_MIN_REFRESH_S` seconds). The keys must
+    be served from the metadata's own host."""
+    import time
+
+    import httpx
+
+    cached = _jwks.get(openid_url)
+    if cached is not None and (not refresh or time.monotonic() - cached[1] < JWKS_MIN_REFRESH_S):
+        return cached[0]
+    metadata = _fetch_json(openid_url)
+    jwks_uri = str(metadata["jwks_uri"]) if isinstance(metadata, dict) else ""
+    if httpx.URL(jwks_uri).host != httpx.URL(openid_url).host:
+        raise ValueError("the signing keys are not served from the OpenID metadata's host")
+    keys = {str(k["kid"]): k for k in _fetch_json(jwks_uri).get("keys", []) if isinstance(k, dict) and "kid" in k}
+    _jwks[openid_url] = (keys, time.monotonic())
+    return keys
+
+
+def verify_jwt(token: str, *, openid_url: str, issuer: str, audience: str,
+               algorithms: tuple[str, ...] = ("RS256", "RS384", "RS512")) -> dict[str, Any]:
+    """The claims of ``token`` once its signature (a key from the OpenID metadata, refetched once for an
+    unknown key id), issuer, audience and expiry (with 5 minutes of clock skew) check out; else raises."""
+    import jwt
+
+    kid = jwt.get_unverified_header(token).get("kid")
+    keys = signing_keys(openid_url)
+    if kid not in keys:
+        keys = signing_keys(openid_url, refresh=True)
+    if kid not in keys:
+        raise ValueError("the token is signed with an unknown key")
+    key = jwt.PyJWK(keys[kid]).key
+    claims: dict[str, Any] = jwt.decode(token, key, algorithms=list(algorithms), audience=audience, issuer=issuer,
+                                        leeway=CLOCK_SKEW_S, options={"require": ["exp", "iss", "aud"]})
+    return claims
+
+
+def _check_openid_host(url: str) -> None:
+    import httpx
+
+    from mspflow.vendor.paths import http_allowed
+
+    host = httpx.URL(url).host.lower()
+    if host not in OPENID_HOSTS and not (http_allowed() and host in ("127.0.0.1", "localhost", "::1")):
+        raise ValueError(f"OpenID metadata host {host!r} is not the Bot Framework's")
+
+
+@dataclass(frozen=True)
+class BotFrameworkJwt:
+    """The Bot Framework's ``Authorization: Bearer <JWT>``, checked as Microsoft's authentication doc asks.
+
+    Signature by a key from the OpenID metadata (cached, refetched on an unknown key id), issuer
+    ``https://api.botframework.com`` (``https://api.botframework.us`` for a GCC High or DoD profile, with
+    that cloud's metadata), audience the tenant's bot app id (the client id of the Microsoft
+    profile its Teams integration is bound to), expiry, and the token's ``serviceurl`` claim equal to the
+    activity's ``serviceUrl``: only then can a ``serviceUrl`` from an activity be stored and used. A
+    refusal is answered 403. ``openid_url`` may be overridden per profile (``endpoints.openid``, for a
+    simulator), on an https host or, with ``MSPFLOW_ALLOW_HTTP_VENDOR_URLS``, loopback.
+    """
+
+    openid_url: str = BOT_FRAMEWORK_OPENID
+    issuer: str = BOT_FRAMEWORK_ISSUER
+    needs_secret: bool = False
+    refusal_status: int = 403
+
+    def load(self, session: Any, tenant: str) -> dict[str, Any]:
+        from mspflow.microsoft import bot_profile
+
+        profile = bot_profile(session, tenant)
+        if profile is None or profile.cloud not in BOT_FRAMEWORK_CLOUDS:
+            return {}
+        openid_url, issuer = BOT_FRAMEWORK_CLOUDS[profile.cloud] if profile.cloud != "public" \
+            else (self.openid_url, self.issuer)
+        return {"audience": profile.client_id, "issuer": issuer,
+                "openid_url": profile.endpoints.get("openid") or openid_url}
+
+    def verify(self, request: InboundRequest, secret: str | None) -> bool:
+        import json
+
+        from mspflow.vendor.paths import normalize_base_url
+
+        audience = request.context.get("audience")
+        scheme, _, token = (request.header("authorization") or "").partition(" ")
+        if not audience or scheme.lower() != "bearer" or not token.strip():
+            return False
+        openid_url = str(request.context.get("openid_url") or self.openid_url)
+        _check_openid_host(normalize_base_url(openid_url))  # https (or loopback in development), no user info
+        issuer = str(request.context.get("issuer") or self.issuer)
+        claims = verify_jwt(token.strip(), openid_url=openid_url, issuer=issuer, audience=str(audience))
+        activity = json.loads(request.body)
+        service_url = activity.get("serviceUrl") if isinstance(activity, dict) else None
+        claimed = claims.get("serviceurl")
+        return isinstance(service_url, str) and isinstance(claimed, str) and constant_time_equals(
+            claimed.encode("utf-8"), service_url.encode("utf-8"))
+
+    def secret_headers(self) -> tuple[str, ...]:
+        return ("authorization",)
+
+
 DeliveryIdFn = Callable[[Mapping[str, str], Any], "str | None"]
 
 
@@ -191,6 +332,7 @@ class webhook:  # a namespace, read as `webhook.hmac_signature(...)`
     hmac_signature = HmacSignature
     shared_secret = SharedSecret
     custom = CustomVerifier
+    bot_framework = BotFrameworkJwt
     json_field = JsonField
     header = Header
     sign = staticmethod(sign)

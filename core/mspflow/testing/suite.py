@@ -12,8 +12,8 @@ Examples::
 pytest then runs, against the plugin as installed (its entry point, through the ``mspflow_app``
 fixture) and its own simulator (``Module(simulator=...)``, mounted in-process):
 
-* ``test_action_id_and_module`` — ids are ``<provider>.noun.verb``, the tile offers the action, and the
-  installed plugin registers exactly this module;
+* ``test_action_id_and_module`` — ids are ``<provider>.noun.verb`` (or ``<provider>.verb_noun``), the tile
+  offers the action, and the installed plugin registers exactly this module;
 * ``test_designer_metadata`` — labels, descriptions, icon and category for the designer;
 * ``test_schemas_are_json_schema`` — input and output schemas serialize to JSON and are valid JSON Schema;
 * ``test_side_effects_use_engine_idempotency`` — side-effectful actions declare ``engine_provided``;
@@ -37,7 +37,7 @@ when ``CI`` is set or ``MSPFLOW_HYPOTHESIS_PROFILE=ci``; see :mod:`mspflow.testi
 
 Class attributes a plugin may set besides ``module``: ``examples`` (``{action id: input}`` known to
 succeed against the simulator; the simulator's ``demo_calls()`` are used too) and ``tenant``. A tile
-whose availability is not ``rmm:<provider>`` or ``teams`` overrides :meth:`PluginContract.connect`
+whose availability is not ``rmm:<provider>`` or ``integration:teams`` overrides :meth:`PluginContract.connect`
 and :meth:`PluginContract.disconnect`.
 """
 
@@ -239,7 +239,7 @@ class PluginContract:
         with app.db.session() as s:
             if key.startswith("rmm:"):
                 tenants.connect(s, app.registry, tenant, key[len("rmm:"):], sim.base_url)
-            elif key == "teams":
+            elif key in ("teams", "integration:teams"):
                 tenants.connect(s, app.registry, tenant, "teams")
             else:
                 pytest.fail(f"the contract suite cannot connect a tenant for availability key {key!r}; "
@@ -290,7 +290,9 @@ class PluginContract:
 
     def test_action_id_and_module(self, contract: Contract, action_id: str) -> None:
         provider = self.module.provider
-        assert action_id.split(".")[0] == provider and action_id.count(".") == 2, \
+        # The core's rule (mspflow.modules.ACTION_ID): `provider.noun.verb`, or `provider.verb_noun` as the
+        # builtin `scheduling.create_entry` and the Teams actions the PSA names (`teams.notify_user`).
+        assert action_id.split(".")[0] == provider and action_id.count(".") in (1, 2), \
             f"{action_id}: name it '{provider}.<noun>.<verb>' (its tile is {self.module.group_key})"
         assert action_id in self.module.action_ids
         assert contract.app.registry.module_of(action_id) is not None

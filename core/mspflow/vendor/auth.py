@@ -70,18 +70,35 @@ class BasicAuth:
         return False
 
 
-_token_cache: dict[tuple[str, str, str], tuple[str, float]] = {}
+_token_cache: dict[tuple[str, ...], tuple[str, float]] = {}
 
 
 @dataclass(frozen=True)
 class OAuth2ClientCredentials:
-    token_path: str
-    client_id: str
-    client_secret: str
-    scope: str | None = None
+    """App-only tokens by the client-credentials grant, cached per (tenant, token URL, client, scope) until a
+    minute before they expire and dropped after a 401.
 
-    def _key(self, http: VendorClient) -> tuple[str, str, str]:
-        return (http.tenant, http.base_url, http.secret(self.client_id))
+    :param token_path: a path on the vendor's base URL, or an absolute URL on another host (an identity
+        provider such as ``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token``); that host must
+        be one the vendor declares (``Vendor(hosts=...)``), checked before the secret is sent.
+    :param client_id: the tenant secret holding the client id, or ``client_id_value`` the id itself when
+        it is not secret (an Entra app id kept in a profile).
+    :param client_secret: the tenant secret holding the client secret.
+    :param scope: sent as ``scope`` (``https://graph.microsoft.com/.default``).
+    """
+
+    token_path: str
+    client_id: str = ""
+    client_secret: str = ""
+    scope: str | None = None
+    client_id_value: str | None = None
+
+    def _client_id(self, http: VendorClient) -> str:
+        return self.client_id_value if self.client_id_value is not None else http.secret(self.client_id)
+
+    def _key(self, http: VendorClient) -> tuple[str, ...]:
+        where = self.token_path if "://" in self.token_path else http.base_url + self.token_path
+        return (http.tenant, where, self._client_id(http), self.scope or "")
 
     def headers(self, http: VendorClient) -> dict[str, str]:
         key = self._key(http)
@@ -96,7 +113,7 @@ class OAuth2ClientCredentials:
         return {"Authorization": f"Bearer {cached[0]}"}
 
     def _fetch(self, http: VendorClient) -> tuple[str, float]:
-        form = {"grant_type": "client_credentials", "client_id": http.secret(self.client_id),
+        form = {"grant_type": "client_credentials", "client_id": self._client_id(http),
                 "client_secret": http.secret(self.client_secret)}
         if self.scope:
             form["scope"] = self.scope

@@ -41,7 +41,7 @@ from mspflow.vendor import limits
 from mspflow.vendor.auth import post_token_form, token_error
 from mspflow.vendor.locks import LOGIN_DEADLINE_S
 from mspflow.vendor.network import deadline, deadline_passed
-from mspflow.vendor.paths import Path, address_policy, build_path, check_instance_url
+from mspflow.vendor.paths import Path, address_policy, build_path, check_auth_url, check_instance_url
 from mspflow.vendor.transport import pooled_client
 
 if TYPE_CHECKING:
@@ -128,9 +128,17 @@ class VendorClient:
 
     def token_request(self, path: str, form: dict[str, str], *, dead_grant_is_reconnect: bool = False
                       ) -> dict[str, Any]:
-        """POST an OAuth2 token form to this vendor; refusals map onto the taxonomy, scrubbed."""
+        """POST an OAuth2 token form to this vendor (``path``), or to an absolute URL on one of the vendor's
+        declared hosts (an identity provider); refusals map onto the taxonomy, scrubbed."""
+        client = self.client
+        if "://" in path:
+            url = httpx.URL(path)
+            origin = check_auth_url(self.spec, f"{url.scheme}://{url.netloc.decode('ascii')}")
+            client = pooled_client(self.tenant, self.vendor + " token", origin, self.timeout,
+                                   address_policy(self.spec))
+            path = url.raw_path.decode("ascii")
         with deadline(self.deadline_s):
-            failed, body = post_token_form(self.client, path, form, vendor=self.vendor,
+            failed, body = post_token_form(client, path, form, vendor=self.vendor,
                                            redactor=self.scope.redactor)
         if failed is not None:
             raise self._scrub(token_error(self.vendor, self.tenant, self.provider, failed,
@@ -254,6 +262,9 @@ class VendorClient:
                 "instance URL", reason="REDIRECTED", status=response.status_code))
         err = self._no_answer(response, writes) or vendor_error(self.vendor, response, self.scope.redactor,
                                                                 side_effect=writes)
+        if response.status_code in self.spec.retry_statuses:
+            err = ActionError("TRANSIENT_FAILURE", f"{err.message} (the vendor asks for this to be sent again)",
+                              details={**err.details, "reason": "VENDOR_RETRY_STATUS"}, retry_after=err.retry_after)
         if err.code == "RATE_LIMITED":
             raise _Refused(err)
         inline_ok = err.retry_after is None or err.retry_after <= MAX_INLINE_RETRY_AFTER_S

@@ -130,6 +130,23 @@ def check_instance_url(vendor: Vendor, url: str) -> str:
     return base
 
 
+def check_auth_url(vendor: Vendor, url: str) -> str:
+    """The origin of a token endpoint, normalized, if its host is one of ``vendor.auth_hosts`` (or an
+    operator's ``MSPFLOW_EXTRA_VENDOR_HOSTS``, or loopback with ``MSPFLOW_ALLOW_HTTP_VENDOR_URLS``); else
+    ``VALIDATION_ERROR`` with reason ``HOST_NOT_ALLOWED``: a client secret is never sent elsewhere."""
+    import httpx
+
+    base = normalize_base_url(url)
+    host = httpx.URL(base).host.lower().rstrip(".")
+    loopback = host in ("localhost", "127.0.0.1", "::1")
+    allowed = {h.lower() for h in vendor.auth_hosts} | extra_hosts()
+    if not (host in allowed or (loopback and http_allowed())):
+        raise ActionError.validation(f"{vendor.name} token URL {_shown(base)} names {host!r}, not one of its "
+                                     f"identity hosts ({', '.join(sorted(allowed)) or 'none'})",
+                                     reason="HOST_NOT_ALLOWED", host=host)
+    return base
+
+
 def _segment(value: str | int) -> str:
     text = str(value)
     if text == "":
@@ -151,5 +168,6 @@ def build_path(path: Path, *, trailing_slash: bool = False) -> str:
     return text + "/" if trailing_slash and not text.endswith("/") else text
 
 
-__all__ = ["ALLOW_HTTP_ENV", "EXTRA_HOSTS_ENV", "Path", "address_policy", "build_path", "check_instance_url",
+__all__ = ["ALLOW_HTTP_ENV", "EXTRA_HOSTS_ENV", "Path", "address_policy", "build_path", "check_auth_url",
+           "check_instance_url",
            "extra_hosts", "http_allowed", "normalize_base_url"]

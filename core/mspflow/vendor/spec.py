@@ -59,6 +59,10 @@ class Vendor:
     :param timeout_s: the total deadline of one request, connect to last byte.
     :param trailing_slash: every path ends in ``/`` (Django-style APIs).
     :param normalize: rewrites an instance URL an operator typed (``api.example.com/api/`` → the root).
+    :param auth_hosts: hosts an auth strategy's absolute token URL may name (an identity provider such as
+        ``login.microsoftonline.com``); they are never valid as the API's own base URL.
+    :param retry_statuses: statuses the vendor documents as "refused, send again" (the Bot Framework's
+        412, 502, 504): ``TRANSIENT_FAILURE``, retryable even for a write.
     :param no_answer: the vendor's words (a 2xx JSON-string reply or an error's message) meaning the target
         it relays to (an agent, a device) did not answer: see :class:`NoAnswer`.
     """
@@ -75,6 +79,8 @@ class Vendor:
     trailing_slash: bool = False
     normalize: Callable[[str], str] | None = None
     no_answer: tuple[NoAnswer, ...] = ()
+    auth_hosts: tuple[str, ...] = ()
+    retry_statuses: tuple[int, ...] = ()
 
     @property
     def allowed_hosts(self) -> frozenset[str]:

@@ -1,0 +1,158 @@
+"""Fixtures for mspflow-teams: the plugin on SQLite and PostgreSQL, the simulator mounted at every Microsoft
+host in-process, and a tenant set up as a PSA would (add-on, install, profile, capabilities, user links)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from mspflow_teams.sim import (
+    ALICE_OID,
+    BOB_OID,
+    CAROL_OID,
+    CLIENT_ID,
+    DAVE_OID,
+    ENTRA_TENANT,
+    TEAMS_APP_ID,
+    TeamsSimulator,
+)
+
+from mspflow import vendor as http
+from mspflow.app import App
+from mspflow.db.engine import Database
+from mspflow.db.migrate import upgrade
+from mspflow.db.models import (
+    MicrosoftProfile,
+    TeamsConversationReference,
+    TeamsIntegration,
+    UserAuthAccount,
+)
+from mspflow.plugins import Plugins
+from mspflow.testing.harness import TENANT, PluginHarness
+from mspflow.vendor import auth as vendor_auth
+from mspflow.vendor import limits
+
+USERS = {"tech-alice": ALICE_OID, "tech-bob": BOB_OID, "tech-carol": CAROL_OID, "tech-dave": DAVE_OID}
+SECRET_REF = "teams_client_secret"
+
+
+@pytest.fixture(autouse=True)
+def _only_this_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("MSPFLOW_LOAD_PLUGINS", "teams")
+    monkeypatch.setenv("MSPFLOW_SECRET_KEY", Fernet.generate_key().decode())
+    monkeypatch.delenv("MSPFLOW_BROKER_URL", raising=False)
+    monkeypatch.delenv(limits.OVERRIDE_ENV, raising=False)
+    monkeypatch.setattr(limits, "_limiter_backend", None)
+    vendor_auth._token_cache.clear()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'teams.sqlite3'}" if request.param == "sqlite" \
+        else request.getfixturevalue("postgresql_url")
+    database = Database(url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sim() -> Iterator[TeamsSimulator]:
+    simulator = TeamsSimulator()
+    for url in simulator.hosts():
+        http.mount(url, simulator.transport())
+    yield simulator
+    http.unmount()
+
+
+@pytest.fixture
+def app(db: Database) -> Iterator[App]:
+    instance = App(db=db, plugins=Plugins(strict=True))
+    yield instance
+    instance.close()
+
+
+class Teams(PluginHarness):
+    """The app, the simulator, and a tenant's Microsoft set-up."""
+
+    provider = "teams"
+    sim: TeamsSimulator
+
+    def configure(self, tenant: str = TENANT, *, capabilities: tuple[str, ...] = ("activity_notifications", "bot"),
+                  categories: list[str] | None = None, archived: bool = False, profile: bool = True,
+                  endpoints: dict[str, str] | None = None, activity_types: dict[str, str] | None = None) -> None:
+        self.connect(tenant)
+        with self.app.db.session() as s:
+            if profile and s.get(MicrosoftProfile, (tenant, "p1")) is None:
+                s.add(MicrosoftProfile(tenant=tenant, profile_id="p1", display_name="Contoso bot", client_id=CLIENT_ID,
+                                       entra_tenant_id=ENTRA_TENANT, client_secret_ref=SECRET_REF))
+            s.flush()
+            if profile:
+                p = s.get(MicrosoftProfile, (tenant, "p1"))
+                assert p is not None
+                p.is_archived = archived
+                p.endpoints = endpoints
+            row = s.get(TeamsIntegration, tenant)
+            assert row is not None
+            row.selected_profile_id = "p1"
+            row.enabled_capabilities = list(capabilities)
+            row.allowed_notification_categories = categories
+            row.app_id = TEAMS_APP_ID
+            row.package_metadata = {"activity_types": activity_types} if activity_types else None
+            for user, oid in USERS.items():
+                if s.get(UserAuthAccount, (tenant, user, "microsoft")) is None:
+                    s.add(UserAuthAccount(tenant=tenant, user_id=user, provider="microsoft", provider_account_id=oid))
+        self.set_secret(SECRET_REF, self.sim.client_secret, tenant)
+
+    def add_reference(self, tenant: str = TENANT, **values: Any) -> None:
+        with self.app.db.session() as s:
+            s.add(TeamsConversationReference(tenant=tenant, last_activity_at=datetime.now(UTC), **values))
+
+    def references(self, tenant: str = TENANT) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        with self.app.db.session() as s:
+            rows = s.execute(select(TeamsConversationReference).where(TeamsConversationReference.tenant == tenant)
+                             .order_by(TeamsConversationReference.conversation_id)).scalars().all()
+            return [{c: getattr(r, c) for c in ("conversation_id", "conversation_type", "service_url",
+                                                "entra_user_id", "entra_tenant_id", "bot_team_id", "graph_team_id",
+                                                "channel_id")} for r in rows]
+
+
+@pytest.fixture
+def teams(app: App, sim: TeamsSimulator) -> Teams:
+    t = Teams(app, sim)
+    t.configure()
+    return t
+
+
+class LiveServer:
+    """An ASGI app under a real Uvicorn server in a thread, on 127.0.0.1 and a free port."""
+
+    def __init__(self, asgi: Any) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on",
+                                                    log_config=None))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the Uvicorn server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
