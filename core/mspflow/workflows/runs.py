@@ -148,10 +148,7 @@ class Runner:
                results: dict[str, Any]) -> Scope:
         ids = [r["invocation_id"] for r in results.values()
                if r.get("status") == "SUCCEEDED" and r.get("invocation_id")]
-        outputs: dict[str, Any] = {}
-        if ids:
-            outputs = dict(s.execute(select(Inv.invocation_id, Inv.output)
-                                     .where(Inv.tenant == tenant, Inv.invocation_id.in_(ids))).tuples().all())
+        outputs = _outputs(s, tenant, ids)
         steps = {path: {"status": r.get("status"), "error": r.get("error"),
                         "output": outputs.get(r.get("invocation_id") or "")} for path, r in results.items()}
         return Scope(run_id=run_id, tenant=tenant, trigger=payload, steps=steps)
@@ -207,6 +204,15 @@ class Runner:
             return to_json(run)
 
 
+def _outputs(session: Session, tenant: str, invocation_ids: list[str]) -> dict[str, Any]:
+    """The recorded outputs of the tenant's invocations, by id."""
+    if not invocation_ids:
+        return {}
+    rows = session.execute(select(Inv.invocation_id, Inv.output)
+                           .where(Inv.tenant == tenant, Inv.invocation_id.in_(invocation_ids)))
+    return {row[0]: row[1] for row in rows}
+
+
 def get(session: Session, tenant: str, run_id: str) -> dict[str, Any]:
     run = session.get(Run, run_id)
     if run is None or run.tenant != tenant:
@@ -229,13 +235,10 @@ def to_json(run: Run, *, session: Session | None = None) -> dict[str, Any]:
     """A run as the CLI and the host see it; with ``session``, each step's output from its invocation."""
     steps = [{"path": path, **record} for path, record in (run.steps or {}).items()]
     if session is not None:
-        ids = [s["invocation_id"] for s in steps if s.get("invocation_id")]
-        if ids:
-            outputs: dict[str, Any] = dict(session.execute(select(Inv.invocation_id, Inv.output)
-                                           .where(Inv.tenant == run.tenant, Inv.invocation_id.in_(ids))).tuples())
-            for step in steps:
-                if step.get("status") == "SUCCEEDED":
-                    step["output"] = outputs.get(step.get("invocation_id") or "")
+        outputs = _outputs(session, run.tenant, [s["invocation_id"] for s in steps if s.get("invocation_id")])
+        for step in steps:
+            if step.get("status") == "SUCCEEDED":
+                step["output"] = outputs.get(step.get("invocation_id") or "")
     return {"run_id": run.run_id, "tenant": run.tenant, "workflow": run.workflow_name,
             "version": run.workflow_version, "status": run.status, "current_step": run.current_step,
             "attempt": run.attempt, "trigger": run.trigger, "payload": run.payload, "steps": steps,
