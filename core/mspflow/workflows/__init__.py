@@ -37,10 +37,15 @@ if TYPE_CHECKING:
     from mspflow.app import App
     from mspflow.workflows.runs import Runner
 
-__all__ = ["STORIES", "Workflows", "is_dynamic", "validate_steps"]
+__all__ = ["STORIES", "Workflows", "is_dynamic", "story_files", "validate_steps"]
 
 #: The workflow definitions shipped with mspflow (the demo's stories), one YAML file each.
 STORIES = Path(__file__).parent / "stories"
+
+
+def story_files() -> list[Path]:
+    """The shipped workflow definitions, by file name."""
+    return sorted(STORIES.glob("*.yaml"))
 
 
 class Workflows:
@@ -107,6 +112,10 @@ class Workflows:
 
         with self.app.db.session() as session:
             return disable(session, tenant, name)
+
+    def publish_stories(self, tenant: str) -> list[dict[str, Any]]:
+        """Publish every shipped story (:data:`STORIES`) for ``tenant``; one publish answer each, in file order."""
+        return [self.publish(tenant, file) for file in story_files()]
 
     # -- runs -------------------------------------------------------------------------------------------
 
