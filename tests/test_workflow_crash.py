@@ -134,3 +134,37 @@ def test_a_worker_killed_mid_run_on_postgresql_and_redis_loses_no_step_and_doubl
                 proc.wait(timeout=30)
         app.close()
         db.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_an_outbox_event_watched_by_two_workers_starts_one_run(
+        postgresql_url: str, redis_url: str, tmp_path: Path, dists: Distributions) -> None:
+    from mspflow import outbox
+
+    dists.install("mspflow-counter", "mspflow_counter", SOURCE.read_text())
+    db = Database(postgresql_url)
+    upgrade(db)
+    prepare(db)
+    env = _env(tmp_path, postgresql_url, redis_url) | {"MSPFLOW_TRIGGER_POLL_S": "0.05"}
+    app = App(db=db, broker_url=redis_url, plugins=make_app(db).plugins)
+    app.workflows.publish("acme", {"name": "on-alert", "trigger": {"event": "RMM_ALERT_TRIGGERED"}, "steps": [
+        {"path": "mark", "action_id": "counter.effects.apply", "input": {"label": "alert-{{ trigger.alert_id }}"}}]})
+    workers = [subprocess.Popen([MSPFLOW, "worker", "--threads", "2"], env=env, text=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    try:
+        for proc in workers:
+            assert proc.stderr is not None and "ready" in proc.stderr.readline()
+        with db.session() as s:
+            for n in range(5):
+                outbox.emit(s, "acme", "RMM_ALERT_TRIGGERED", {"alert_id": n})
+        _wait_for(lambda: len(app.workflows.runs("acme")) == 5 and all(
+            r["status"] == "SUCCEEDED" for r in app.workflows.runs("acme")), "five runs to succeed")
+        assert [effects(db, f"alert-{n}") for n in range(5)] == [1] * 5
+        assert len(app.workflows.runs("acme")) == 5
+    finally:
+        for proc in workers:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        app.close()
+        db.dispose()

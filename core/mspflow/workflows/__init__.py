@@ -170,6 +170,21 @@ class Workflows:
             self._launch(started)
         return started
 
+    def watch(self, stop: threading.Event, *, interval_s: float | None = None) -> None:
+        """Call :meth:`dispatch_events` every ``interval_s`` (``MSPFLOW_TRIGGER_POLL_S``, default 1) until
+        ``stop`` is set: ``mspflow worker`` runs this in a thread, so events the alert pipeline or a plugin
+        publish start workflows without a step running. Any number of workers may watch at once."""
+        import logging
+        import os
+
+        every = interval_s if interval_s is not None else float(os.environ.get("MSPFLOW_TRIGGER_POLL_S", "1"))
+        while not stop.wait(every):
+            try:
+                self.dispatch_events()
+            except Exception as exc:  # the database is down, say: try again next time
+                logging.getLogger("mspflow.workflows").warning("could not look for trigger events (%s)",
+                                                               type(exc).__name__)
+
     def _launch(self, run_ids: Iterable[str]) -> None:
         """Send each run's first step to the workers, or (embedded default) drive it here, together with
         the runs its steps' events start."""
