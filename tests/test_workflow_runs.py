@@ -191,3 +191,13 @@ def test_a_step_event_triggers_the_next_workflow_in_process(app: App, db: Databa
     assert run["status"] == "SUCCEEDED"
     assert effects(db, "followed") == 1
     assert [r["workflow"] for r in app.workflows.runs("acme")] == ["follow", "schedule"]
+
+
+def test_the_documented_example_definition_publishes(app: App) -> None:
+    import re
+
+    import yaml
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "workflows.md").read_text()
+    example = yaml.safe_load(re.search(r"```yaml\n(.*?)```", page, re.S).group(1))  # type: ignore[union-attr]
+    assert app.workflows.check(example, tenant="acme") == {"ok": True, "errors": [], "warnings": []}
