@@ -1,4 +1,5 @@
-"""Runs on Dramatiq: one message per step, on the core queue, beside action calls.
+"""Runs on Dramatiq: one message per step, on the queue of the step's action (``mspflow.<vendor>``, or
+``mspflow.core``), so a slow vendor holds up only its own steps.
 
 A message names (run id, step index, run attempt). The worker advances that step
 (:meth:`mspflow.workflows.runs.Runner.advance`) and sends the next one; a message whose step the run
@@ -34,9 +35,12 @@ class WorkflowQueue:
     def send(self, run_id: str, step: int, attempt: int, *, retries: dict[str, int] | None = None,
              delay_s: float = 0.0) -> None:
         from mspflow.errors import sane_delay
+        from mspflow.worker import queue_for
 
+        action_id = self.dispatcher.app.workflows.runner.action_at(run_id, step)
+        queue = queue_for(self.dispatcher.app, action_id) if action_id else self.queue
         message: dramatiq.Message[Any] = dramatiq.Message(
-            queue_name=self.queue, actor_name=ACTOR, kwargs={},
+            queue_name=queue, actor_name=ACTOR, kwargs={},
             args=({"run_id": run_id, "step": step, "attempt": attempt, "retries": retries or {}},), options={})
         if self.dispatcher.embedded:
             self.dispatcher.start_local_worker()

@@ -83,6 +83,18 @@ class Runner:
             self._definitions[key] = row.definition
         return self._definitions[key]
 
+    def action_at(self, run_id: str, step: int) -> str | None:
+        """The action id of a run's step ``step`` (None past the last step, or for an unknown run)."""
+        with self.app.db.sessions() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                return None
+            try:
+                steps = self.definition(s, run)["steps"]
+            except ActionError:
+                return None
+        return str(steps[step]["action_id"]) if 0 <= step < len(steps) else None
+
     # -- one step ----------------------------------------------------------------------------------------
 
     def advance(self, run_id: str, *, step: int | None = None, attempt: int | None = None) -> Advance:
