@@ -201,3 +201,14 @@ def test_the_documented_example_definition_publishes(app: App) -> None:
     page = (Path(__file__).resolve().parent.parent / "docs" / "workflows.md").read_text()
     example = yaml.safe_load(re.search(r"```yaml\n(.*?)```", page, re.S).group(1))  # type: ignore[union-attr]
     assert app.workflows.check(example, tenant="acme") == {"ok": True, "errors": [], "warnings": []}
+
+
+def test_in_a_condition_a_missing_field_reads_as_null_but_in_an_input_it_stops_the_run(app: App, db: Database) -> None:
+    app.workflows.publish("acme", {"name": "missing", "steps": [
+        {"path": "a", "action_id": APPLY, "input": {"label": "m-a"}, "if": {"eq": [{"$ref": "trigger.nope"}, None]}},
+        {"path": "b", "action_id": APPLY, "input": {"label": "m-b"}, "if": {"in": ["x", "{{ trigger.nope }}"]}},
+        {"path": "c", "action_id": APPLY, "input": {"label": {"$ref": "trigger.nope"}}},
+    ]})
+    run = app.workflows.start("missing", tenant="acme", wait=True)
+    assert [s["status"] for s in run["steps"]] == ["SUCCEEDED", "SKIPPED", "FAILED"]
+    assert run["status"] == "FAILED" and run["error"]["message"] == "step c: trigger.nope: trigger has no 'nope'"

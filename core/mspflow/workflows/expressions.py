@@ -13,7 +13,9 @@ Examples::
 
 Conditions (``if``): a literal, a ``$ref`` or template (truthy or not), or one operator: ``eq``, ``ne``,
 ``lt``, ``le``, ``gt``, ``ge`` (two operands), ``in`` (item, list), ``not`` (a condition), ``all`` and
-``any`` (lists of conditions), ``exists`` (a path: present and not null).
+``any`` (lists of conditions), ``exists`` (a path: present and not null). In a condition a field that
+is not there reads as null; a reference to the output of a step that failed or was skipped is an error
+everywhere.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ OPERATORS = (*COMPARISONS, "in", "not", "all", "any", "exists")
 
 class ExpressionError(Exception):
     """A dynamic value that cannot be resolved; the message says which path and why."""
+
+
+class Missing(ExpressionError):
+    """The path names a field that is not there (in a condition, that reads as null)."""
 
 
 class Scope:
@@ -58,7 +64,7 @@ class Scope:
                 raise ExpressionError(f"{path!r} names no step")
             step = self.steps.get(rest[0])
             if step is None:
-                raise ExpressionError(f"{path} refers to step {rest[0]!r}, which has not run")
+                raise Missing(f"{path} refers to step {rest[0]!r}, which has not run")
             if len(rest) > 1 and rest[1] == "output" and step.get("status") != "SUCCEEDED":
                 why = "was skipped" if step.get("status") == "SKIPPED" else "failed"
                 error = step.get("error") or {}
@@ -77,7 +83,7 @@ def _walk(node: Any, parts: list[str], path: str) -> Any:
             node = node[int(part)]
         else:
             where = ".".join([path.split(".")[0], *parts[:depth]]) if depth else path.split(".")[0]
-            raise ExpressionError(f"{path}: {where} has no {part!r}")
+            raise Missing(f"{path}: {where} has no {part!r}")
     return node
 
 
@@ -98,19 +104,30 @@ def references(value: Any) -> list[str]:
     return found
 
 
-def resolve(value: Any, scope: Scope) -> Any:
-    """``value`` with every ``$ref`` and template replaced by what it names."""
+def resolve(value: Any, scope: Scope, *, lenient: bool = False) -> Any:
+    """``value`` with every ``$ref`` and template replaced by what it names.
+
+    ``lenient`` (conditions): a field that is not there reads as null instead of failing the step.
+    """
+    def look(path: str) -> Any:
+        try:
+            return scope.lookup(path)
+        except Missing:
+            if lenient:
+                return None
+            raise
+
     if isinstance(value, Mapping):
         if len(value) == 1 and "$ref" in value:
-            return scope.lookup(str(value["$ref"]))
-        return {key: resolve(item, scope) for key, item in value.items()}
+            return look(str(value["$ref"]))
+        return {key: resolve(item, scope, lenient=lenient) for key, item in value.items()}
     if isinstance(value, list):
-        return [resolve(item, scope) for item in value]
+        return [resolve(item, scope, lenient=lenient) for item in value]
     if isinstance(value, str) and "{{" in value:
         whole = TEMPLATE.fullmatch(value.strip())
         if whole is not None:
-            return scope.lookup(whole.group(1))
-        return TEMPLATE.sub(lambda m: _text(scope.lookup(m.group(1))), value)
+            return look(whole.group(1))
+        return TEMPLATE.sub(lambda m: _text(look(m.group(1))), value)
     return value
 
 
@@ -134,6 +151,8 @@ def evaluate(condition: Any, scope: Scope) -> bool:
                 raise ExpressionError(f"cannot compare {_text(left)!r} and {_text(right)!r} with {op!r}") from None
         if op == "in":
             item, container = _pair(op, arg, scope)
+            if container is None:
+                return False
             if not isinstance(container, list | str | Mapping):
                 raise ExpressionError(f"'in' needs a list, text or object as its second operand, got {container!r}")
             return item in container
@@ -149,10 +168,10 @@ def evaluate(condition: Any, scope: Scope) -> bool:
                 return scope.lookup(str(arg)) is not None
             except ExpressionError:
                 return False
-    return bool(resolve(condition, scope))
+    return bool(resolve(condition, scope, lenient=True))
 
 
 def _pair(op: str, arg: Any, scope: Scope) -> tuple[Any, Any]:
     if not isinstance(arg, list) or len(arg) != 2:
         raise ExpressionError(f"{op!r} needs a list of two operands")
-    return resolve(arg[0], scope), resolve(arg[1], scope)
+    return resolve(arg[0], scope, lenient=True), resolve(arg[1], scope, lenient=True)
