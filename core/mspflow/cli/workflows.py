@@ -163,7 +163,7 @@ def run_cmd(
 
 @workflows_app.command("dispatch")
 def dispatch_cmd(as_json: JsonOpt = False) -> None:
-    """Start the workflows that new outbox events trigger (workers do this after every step)."""
+    """Start the workflows that new outbox events trigger (`mspflow worker` and `serve` do it on their own)."""
     with _app(as_json) as instance:
         started = _call(as_json, lambda: instance.workflows.dispatch_events())
     if as_json:

@@ -63,10 +63,6 @@ class WorkflowQueue:
             self.send(run_id, outcome.step, outcome.attempt)
         elif outcome.what == BUSY:
             self._again(payload, "IN_PROGRESS", outcome.retry_after)
-        try:
-            app.workflows.dispatch_events(launch=True)
-        except Exception:
-            log.warning("workflow run %s: could not look for trigger events", run_id, exc_info=True)
 
     def _again(self, payload: dict[str, Any], kind: str, delay: float | None) -> None:
         from mspflow.worker import BUDGETS, backoff
