@@ -212,3 +212,10 @@ def test_in_a_condition_a_missing_field_reads_as_null_but_in_an_input_it_stops_t
     run = app.workflows.start("missing", tenant="acme", wait=True)
     assert [s["status"] for s in run["steps"]] == ["SUCCEEDED", "SKIPPED", "FAILED"]
     assert run["status"] == "FAILED" and run["error"]["message"] == "step c: trigger.nope: trigger has no 'nope'"
+
+
+def test_a_rate_limited_step_waits_and_goes_on_instead_of_failing_the_run(app: App, db: Database) -> None:
+    app.workflows.publish("acme", {"name": "limited", "steps": [
+        {"path": "a", "action_id": APPLY, "input": {"label": "rl", "fail": "rate_limited"}}]})
+    run = app.workflows.start("limited", tenant="acme", wait=True)
+    assert run["status"] == "SUCCEEDED" and run["steps"][0]["output"] == {"label": "rl", "attempt": 2}

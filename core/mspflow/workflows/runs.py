@@ -13,7 +13,8 @@ attempt), so of two workers given the same step message exactly one records the 
 
 A failed step with ``on_error: stop`` (the default) ends the run FAILED, naming the step; ``mspflow runs
 retry`` drives it again from the first step (attempt + 1). With ``on_error: continue`` the run goes on
-and later steps see ``steps.<path>.status == "FAILED"``; a ``$ref`` into its output stops the run.
+and later steps see ``steps.<path>.status == "FAILED"``; a ``$ref`` into its output stops the run. A
+rate-limited step is not a failure: it is called again after the vendor's ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from mspflow.clock import aware, utcnow
 from mspflow.db.models import WorkflowActionInvocation as Inv
 from mspflow.db.models import WorkflowDefinition as DefRow
 from mspflow.db.models import WorkflowRun as Run
-from mspflow.errors import ActionError
+from mspflow.errors import ActionError, sane_delay
 from mspflow.workflows.expressions import ExpressionError, Scope, evaluate, resolve
 
 if TYPE_CHECKING:
@@ -140,8 +141,11 @@ class Runner:
         result = self.app.execute(spec["action_id"], tenant=tenant, input=data or {}, version=spec.get("version"),
                                   run_id=run_id, step_path=f"steps.{path}")
         err = result.error
-        if err is not None and err.code == "CONFLICT" and err.details.get("reason") == "IN_PROGRESS":
-            return Advance(BUSY, index, attempt, retry_after=max(0.05, err.retry_after or 1.0))
+        if err is not None and ((err.code == "CONFLICT" and err.details.get("reason") == "IN_PROGRESS")
+                                or (err.code == "RATE_LIMITED" and err.retryable)):
+            # running elsewhere, or the vendor asks us to wait: the same call again later (the ledger caps
+            # attempts at MSPFLOW_MAX_ATTEMPTS), not a failed run
+            return Advance(BUSY, index, attempt, retry_after=max(0.05, sane_delay(err.retry_after) or 1.0))
         entry: dict[str, Any] = {"status": "SUCCEEDED" if result.ok else "FAILED", "action_id": spec["action_id"],
                                  "invocation_id": result.invocation_id, "replayed": result.replayed,
                                  "attempt": attempt}
