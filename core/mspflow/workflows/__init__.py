@@ -156,6 +156,7 @@ class Workflows:
 
     def dispatch_events(self, *, limit: int = 100, launch: bool = True) -> list[str]:
         """Hand every outbox event no dispatcher has looked at to :meth:`trigger`; the runs started."""
+        from mspflow.errors import ActionError
         from mspflow.workflows.triggers import pending_events
 
         started: list[str] = []
@@ -163,7 +164,17 @@ class Workflows:
             with self.app.db.sessions() as session:
                 events = pending_events(session, limit=limit)
             for event in events:
-                started += self.trigger(event, launch=False)
+                try:
+                    started += self.trigger(event, launch=False)
+                except ActionError as err:  # a malformed event must not come back on every poll
+                    import logging
+
+                    from mspflow.workflows.triggers import looked_at
+
+                    logging.getLogger("mspflow.workflows").warning(
+                        "outbox event %s starts no workflow: %s", event["event_id"], err.message)
+                    with self.app.db.session() as session:
+                        looked_at(session, event["tenant"], event["event_id"])
             if len(events) < limit:
                 break
         if launch:

@@ -59,8 +59,13 @@ def start_for_event(session: Session, event: Mapping[str, Any]) -> list[str]:
             continue
         new_run(session, definition, payload, {"type": event_type, "event_id": event_id}, run_id=run_id)
         started.append(run_id)
-    _insert_once(session, {"tenant": tenant, "event_id": event_id, "workflow_name": LOOKED_AT, "run_id": None})
+    looked_at(session, tenant, event_id)
     return started
+
+
+def looked_at(session: Session, tenant: str, event_id: str) -> None:
+    """Mark an outbox event as handed to the triggers (:func:`pending_events` skips it from now on)."""
+    _insert_once(session, {"tenant": tenant, "event_id": event_id, "workflow_name": LOOKED_AT, "run_id": None})
 
 
 def pending_events(session: Session, *, limit: int = 100) -> list[dict[str, Any]]:
