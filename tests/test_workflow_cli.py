@@ -55,7 +55,7 @@ def test_publish_list_show_disable(cli: Cli, tmp_path: Path) -> None:
     listed = cli.json("workflows", "list", "--tenant", "acme")
     assert [(w["name"], w["version"], w["enabled"]) for w in listed["workflows"]] == [("nightly", 1, True)]  # type: ignore[index]
     shown = cli("workflows", "show", "nightly", "--tenant", "acme")
-    assert "mark: counter.effects.apply" in shown.stdout and "flaky: counter.effects.apply if" in shown.stdout
+    assert "mark: counter.effects.apply" in shown.stdout and "flaky: counter.effects.apply if {\"eq\"" in shown.stdout
     assert cli("workflows", "disable", "nightly", "--tenant", "acme").returncode == 0
     refused = cli("workflows", "run", "nightly", "--tenant", "acme")
     assert refused.returncode == 1 and "disabled" in refused.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -101,7 +102,8 @@ def _trigger(trigger: dict[str, Any] | None) -> str:
     if not trigger or not trigger.get("event"):
         return "manual"
     flt = trigger.get("filter") or {}
-    return str(trigger["event"]) + (" where " + ", ".join(f"{k}={v}" for k, v in flt.items()) if flt else "")
+    return str(trigger["event"]) + (" where " + ", ".join(f"{k}={json.dumps(v)}" for k, v in flt.items())
+                                    if flt else "")
 
 
 @workflows_app.command("show")
@@ -123,7 +125,7 @@ def show_cmd(
     if w["description"]:
         screen.print(w["description"], highlight=False)
     for step in w["steps"]:
-        extra = (f" if {step['if']}" if "if" in step else "") + (
+        extra = (f" if {json.dumps(step['if'])}" if "if" in step else "") + (
             " (on error: continue)" if step.get("on_error") == "continue" else "")
         screen.print(f"  {step['path']}: {step['action_id']}{extra}", highlight=False)
     for warning in w["warnings"]:
