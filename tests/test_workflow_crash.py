@@ -168,3 +168,36 @@ def test_an_outbox_event_watched_by_two_workers_starts_one_run(
             proc.wait(timeout=30)
         app.close()
         db.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_failed_run_retried_through_the_workers_replays_its_done_step(
+        postgresql_url: str, redis_url: str, tmp_path: Path, dists: Distributions) -> None:
+    dists.install("mspflow-counter", "mspflow_counter", SOURCE.read_text())
+    db = Database(postgresql_url)
+    upgrade(db)
+    prepare(db)
+    env = _env(tmp_path, postgresql_url, redis_url)
+    app = App(db=db, broker_url=redis_url, plugins=make_app(db).plugins)
+    app.workflows.publish("acme", {"name": "outage", "steps": [
+        {"path": "book", "action_id": "counter.effects.apply", "input": {"label": "w-book"}},
+        {"path": "flaky", "action_id": "counter.effects.apply", "input": {"label": "w-flaky", "fail": "transient"}}]})
+    worker = subprocess.Popen([MSPFLOW, "worker", "--threads", "2"], env=env, text=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert worker.stderr is not None and "ready" in worker.stderr.readline()
+        run = app.workflows.start("outage", tenant="acme", wait=True, timeout=60)
+        assert run["status"] == "FAILED" and run["error"]["step"] == "flaky"
+        cli = subprocess.run([MSPFLOW, "runs", "retry", run["run_id"], "--tenant", "acme", "--wait", "--json"],
+                             env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert cli.returncode == 0, cli.stderr
+        healed = json.loads(cli.stdout)
+        assert healed["status"] == "SUCCEEDED"
+        assert [(s["path"], s["replayed"]) for s in healed["steps"]] == [("book", True), ("flaky", False)]
+        assert effects(db, "w-book") == 1
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+        app.close()
+        db.dispose()
