@@ -133,12 +133,15 @@ class Runner:
             results[path] = {"status": "SKIPPED", "action_id": spec["action_id"], "attempt": attempt}
             return self._moved(run_id, index, attempt, results)
         previous = results.get(path) or {}
-        action = self.app.registry.action(spec["action_id"], spec.get("version"))
+        # the version this step ran with before (a retry after a plugin upgrade keeps it, so the idempotency
+        # key, which names the version, still finds the recorded call)
+        version = previous.get("version") or spec.get("version")
+        action = self.app.registry.action(spec["action_id"], version)
         if (previous.get("status") == "SUCCEEDED" and previous.get("invocation_id") and action is not None
                 and not action.side_effectful):  # a read that succeeded before this retry: keep its answer
             results[path] = {**previous, "replayed": True, "attempt": attempt}
             return self._moved(run_id, index, attempt, results)
-        result = self.app.execute(spec["action_id"], tenant=tenant, input=data or {}, version=spec.get("version"),
+        result = self.app.execute(spec["action_id"], tenant=tenant, input=data or {}, version=version,
                                   run_id=run_id, step_path=f"steps.{path}")
         err = result.error
         if err is not None and ((err.code == "CONFLICT" and err.details.get("reason") == "IN_PROGRESS")
@@ -147,6 +150,7 @@ class Runner:
             # attempts at MSPFLOW_MAX_ATTEMPTS), not a failed run
             return Advance(BUSY, index, attempt, retry_after=max(0.05, sane_delay(err.retry_after) or 1.0))
         entry: dict[str, Any] = {"status": "SUCCEEDED" if result.ok else "FAILED", "action_id": spec["action_id"],
+                                 "version": action.version if action else version,
                                  "invocation_id": result.invocation_id, "replayed": result.replayed,
                                  "attempt": attempt}
         if err is not None:
