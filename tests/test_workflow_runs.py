@@ -220,3 +220,56 @@ def test_a_rate_limited_step_waits_and_goes_on_instead_of_failing_the_run(app: A
         {"path": "a", "action_id": APPLY, "input": {"label": "rl", "fail": "rate_limited"}}]})
     run = app.workflows.start("limited", tenant="acme", wait=True)
     assert run["status"] == "SUCCEEDED" and run["steps"][0]["output"] == {"label": "rl", "attempt": 2}
+
+
+def _pinned_plugin(versions: tuple[int, ...], calls: list[int]) -> object:
+    """A tile-less side-effectful action ``pinned.things.apply`` in the given versions, counting its calls."""
+    import types
+
+    from pydantic import BaseModel
+
+    from mspflow import action, hookimpl
+
+    class In(BaseModel):
+        label: str
+
+    class Out(BaseModel):
+        label: str
+
+    def make(version: int) -> Any:
+        def handler(params, ctx):  # type: ignore[no-untyped-def]  # models given below
+            calls.append(version)
+            return Out(label=params.label)
+        return action("pinned.things.apply", label="Apply", handler=handler, version=version, side_effectful=True,
+                      input_model=In, output_model=Out)
+
+    module = types.ModuleType("mspflow_pinned")
+
+    @hookimpl
+    def register_actions(register: Any) -> None:
+        for v in versions:
+            register(make(v))
+
+    module.register_actions = register_actions  # type: ignore[attr-defined]
+    return module
+
+
+def test_a_retry_after_a_plugin_upgrade_keeps_the_version_a_step_ran_with(db: Database) -> None:
+    from mspflow.plugins import Plugins
+    from tests.runtime_support import counter_plugin
+
+    prepare(db)
+    calls: list[int] = []
+    before = App(db=db, plugins=Plugins(entry_points=[], strict=True, extra=[
+        ("mspflow-counter", counter_plugin()), ("mspflow-pinned", _pinned_plugin((1,), calls))]))
+    before.workflows.publish("acme", {"name": "pin", "steps": [
+        {"path": "effect", "action_id": "pinned.things.apply", "input": {"label": "x"}},
+        {"path": "flaky", "action_id": APPLY, "input": {"label": "pin-flaky", "fail": "transient"}}]})
+    failed = before.workflows.start("pin", tenant="acme", wait=True)
+    assert failed["status"] == "FAILED" and calls == [1]
+    after = App(db=db, plugins=Plugins(entry_points=[], strict=True, extra=[  # the plugin now has a version 2
+        ("mspflow-counter", counter_plugin()), ("mspflow-pinned", _pinned_plugin((1, 2), calls))]))
+    healed = after.workflows.retry("acme", failed["run_id"], wait=True)
+    assert healed["status"] == "SUCCEEDED"
+    assert healed["steps"][0]["replayed"] is True and healed["steps"][0]["version"] == 1
+    assert calls == [1]  # the side effect was not repeated under version 2
