@@ -14,6 +14,8 @@ Examples::
     invocation_id = app.enqueue("ninjaone.devices.reboot", tenant="acme", input={"device_id": "1041"},
                                 run_id="run-42", step_path="steps.4")
     app.invocation(invocation_id)            # status, attempt, output or error
+    app.workflows.publish("acme", "escalate.yaml")                         # see mspflow.workflows
+    app.workflows.start("escalate", tenant="acme", payload={}, wait=True)  # a run, once final
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from mspflow.runtime import ActionResult, Runtime
     from mspflow.secrets import SecretStore
     from mspflow.worker import Dispatcher
+    from mspflow.workflows import Workflows
 
 
 class App:
@@ -101,6 +104,13 @@ class App:
         from mspflow.worker import Dispatcher
 
         return Dispatcher(self, self._broker_url)
+
+    @cached_property
+    def workflows(self) -> Workflows:
+        """Publish workflows, start and retry runs, hand over trigger events: :mod:`mspflow.workflows`."""
+        from mspflow.workflows import Workflows
+
+        return Workflows(self)
 
     def catalog(self, tenant: str) -> Catalog:
         """Every module with its availability for ``tenant``; ``.palette`` holds the available ones."""

@@ -108,6 +108,9 @@ class Dispatcher:
         from mspflow.inbound.processing import InboundQueue  # journaled webhook deliveries, same broker
 
         self.inbound = InboundQueue(self)
+        from mspflow.workflows.queue import WorkflowQueue  # workflow runs: one message per step
+
+        self.workflows = WorkflowQueue(self)
         self._local_worker: dramatiq.Worker | None = None
         self._lock = threading.Lock()
         self._booted = False

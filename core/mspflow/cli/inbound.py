@@ -35,6 +35,7 @@ def serve_cmd(
     """Receive vendor webhooks on /hooks/{provider}/{token}: verify, journal once, answer; workers process."""
     import contextlib
     import logging
+    import threading
     from collections.abc import Iterator
 
     import uvicorn
@@ -99,7 +100,13 @@ def serve_cmd(
     config = uvicorn.Config(create_app(instance), host=host, port=port, access_log=False, log_config=log_config,
                             log_level=level, lifespan="on")
     logging.getLogger("mspflow").setLevel(level.upper())
-    Server(config).run()
+    stop = threading.Event()
+    if not broker:  # embedded: this process also starts the workflows its deliveries' events trigger
+        threading.Thread(target=instance.workflows.watch, args=(stop,), name="mspflow-triggers", daemon=True).start()
+    try:
+        Server(config).run()
+    finally:
+        stop.set()
 
 
 def _log_config(level: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ def worker_cmd(
     threads: Annotated[int, typer.Option(min=1, help="Threads per process.")] = 8,
     queues: Annotated[list[str] | None, typer.Option("--queues", help="Only these queues (repeatable).")] = None,
 ) -> None:
-    """Run Dramatiq workers for queued action calls (needs MSPFLOW_BROKER_URL=redis://…)."""
+    """Run Dramatiq workers for queued action calls and workflow steps (needs MSPFLOW_BROKER_URL=redis://…)."""
     import os
     import signal
     import subprocess
@@ -47,9 +47,12 @@ def worker_cmd(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start()
+    watcher = threading.Thread(target=instance.workflows.watch, args=(stop,), name="mspflow-triggers", daemon=True)
+    watcher.start()  # outbox events → workflow runs
     names = sorted(queues) if queues else sorted(instance.dispatcher.broker.get_declared_queues())
     typer.echo(f"mspflow worker {os.getpid()} ready: {threads} thread(s), queues {', '.join(names)}", err=True)
     stop.wait()
     typer.echo(f"mspflow worker {os.getpid()} stopping", err=True)
     worker.stop()
+    watcher.join(timeout=10)
     instance.close()

@@ -457,3 +457,73 @@ class InboundEvent(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_retryable: Mapped[bool | None] = mapped_column(Boolean)
     processed_at: Mapped[datetime | None]
+
+
+# -- workflows: published definitions, runs, and which event started which run (revision 0010) ---------
+
+WORKFLOW_RUN_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED")
+
+
+class WorkflowDefinition(Base):
+    """One published version of a tenant's workflow; the newest version of a name is the one that runs.
+
+    ``trigger_event`` is the event type that starts it (NULL: started by hand only); ``enabled`` is
+    cleared on every version by ``mspflow workflows disable``.
+    """
+
+    __tablename__ = "workflow_definitions"
+    __table_args__ = (Index("ix_workflow_definitions_trigger", "tenant", "trigger_event"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trigger_event: Mapped[str | None] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class WorkflowRun(Base):
+    """A run of one workflow version: durable state advanced one step at a time.
+
+    ``steps`` maps a step path to its outcome (status, the invocation record it refers to, the error
+    code); outputs stay in ``workflow_action_invocations``. ``attempt`` counts how often the run was
+    driven (``mspflow runs retry`` adds one); a step message of an older attempt is ignored.
+    """
+
+    __tablename__ = "workflow_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('RUNNING', 'SUCCEEDED', 'FAILED')", name="status"),
+        Index("ix_workflow_runs_tenant_created", "tenant", "created_at"),
+    )
+
+    run_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(255))
+    workflow_name: Mapped[str] = mapped_column(String(255))
+    workflow_version: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="RUNNING")
+    current_step: Mapped[int] = mapped_column(Integer, default=0)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    steps: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class WorkflowEventRun(Base):
+    """"This event started this run": the unique key makes a twice-delivered event start one run.
+
+    A row with ``workflow_name = ''`` marks an outbox event as looked at by the trigger dispatcher.
+    """
+
+    __tablename__ = "workflow_event_runs"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workflow_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

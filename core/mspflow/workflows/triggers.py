@@ -1,0 +1,79 @@
+"""Triggers: an event (from the outbox, or handed over by a host) starts the tenant's matching workflows,
+exactly once per (event, workflow) whatever the number of workers.
+
+The guarantee is a row, not a lock: ``workflow_event_runs`` has the primary key (tenant, event id,
+workflow name), and the run is inserted in the same transaction as that row, only when the row was new
+(``INSERT … ON CONFLICT DO NOTHING``). A second delivery of the event, or a second worker handed the same
+event, inserts nothing and starts nothing. A row with an empty workflow name marks an outbox event as
+looked at, so :func:`pending_events` does not offer it again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table, and_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from mspflow.db.models import OutboxEvent
+from mspflow.db.models import WorkflowEventRun as Seen
+from mspflow.errors import ActionError
+from mspflow.workflows.definitions import Trigger, triggered_by
+from mspflow.workflows.runs import new_run
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+_T: Table = Seen.__table__  # type: ignore[assignment]
+LOOKED_AT = ""
+
+
+def _insert_once(session: Session, values: dict[str, Any]) -> bool:
+    """Insert a ``workflow_event_runs`` row; False when its key is already there."""
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = pg_insert(_T).values(**values).on_conflict_do_nothing().returning(_T.c.event_id)
+    else:
+        stmt = sqlite_insert(_T).values(**values).on_conflict_do_nothing().returning(_T.c.event_id)
+    return session.execute(stmt).scalar() is not None
+
+
+def start_for_event(session: Session, event: Mapping[str, Any]) -> list[str]:
+    """Start (in the caller's transaction) each matching workflow that this event has not started yet."""
+    for field in ("event_id", "tenant", "event_type"):
+        if not isinstance(event.get(field), str) or not event.get(field):
+            raise ActionError.validation(f"an event needs a non-empty {field!r}", fields=[field])
+    tenant, event_id, event_type = str(event["tenant"]), str(event["event_id"]), str(event["event_type"])
+    payload = event.get("payload") or {}
+    if not isinstance(payload, dict):
+        raise ActionError.validation("an event's payload must be an object", fields=["payload"])
+    started: list[str] = []
+    for definition in triggered_by(session, tenant, event_type):
+        if not Trigger.model_validate(definition.definition.get("trigger") or {}).matches(payload):
+            continue
+        run_id = str(uuid.uuid4())
+        if not _insert_once(session, {"tenant": tenant, "event_id": event_id,
+                                      "workflow_name": definition.name, "run_id": run_id}):
+            continue
+        new_run(session, definition, payload, {"type": event_type, "event_id": event_id}, run_id=run_id)
+        started.append(run_id)
+    looked_at(session, tenant, event_id)
+    return started
+
+
+def looked_at(session: Session, tenant: str, event_id: str) -> None:
+    """Mark an outbox event as handed to the triggers (:func:`pending_events` skips it from now on)."""
+    _insert_once(session, {"tenant": tenant, "event_id": event_id, "workflow_name": LOOKED_AT, "run_id": None})
+
+
+def pending_events(session: Session, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Outbox events no trigger dispatcher has looked at yet, oldest first."""
+    from mspflow.outbox import to_json
+
+    seen = and_(Seen.tenant == OutboxEvent.tenant, Seen.event_id == OutboxEvent.event_id,
+                Seen.workflow_name == LOOKED_AT)
+    stmt = (select(OutboxEvent).outerjoin(Seen, seen).where(Seen.event_id.is_(None))
+            .order_by(OutboxEvent.created_at, OutboxEvent.event_id).limit(limit))
+    return [to_json(e) for e in session.execute(stmt).scalars()]
