@@ -42,6 +42,12 @@ def worker_cmd(
         raise typer.Exit(max(codes))
     instance = load()
     db_guard(False, instance)
+    if routes := os.environ.get("MSPFLOW_SIMULATOR_ROUTES"):  # started by `mspflow demo`: its simulators
+        import json
+
+        from mspflow.vendor.transport import mount_routes
+
+        mount_routes(json.loads(routes))
     worker = instance.dispatcher.worker(threads=threads, queues=queues)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -4,6 +4,7 @@ Examples::
 
     mount("https://app.ninjarmm.com", NinjaOneSimulator().transport())   # tests, the demo
     unmount()                                                             # all of them
+    mount_routes({"https://api.huntress.io": "http://127.0.0.1:8123"})     # a worker: the demo's served sims
 """
 
 from __future__ import annotations
@@ -35,6 +36,33 @@ def unmount(base_url: str | None = None) -> None:
         else:
             _mounted.pop(normalize_base_url(base_url, allow_http=True), None)
         _close_clients()
+
+
+class _Forward(httpx.BaseTransport):
+    """Sends each request to a simulator served on loopback, keeping its path and ``Host`` header."""
+
+    def __init__(self, target: str) -> None:
+        url = httpx.URL(target)
+        if url.scheme != "http" or url.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"a simulator route must point at http://127.0.0.1:PORT, not {target!r}")
+        self.target = url
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url.copy_with(scheme=self.target.scheme, host=self.target.host, port=self.target.port)
+        forwarded = httpx.Request(request.method, url, headers=request.headers, content=request.read(),
+                                  extensions=request.extensions)
+        return self.inner.handle_request(forwarded)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def mount_routes(routes: dict[str, str]) -> None:
+    """Route each vendor base URL to a simulator served on loopback (``mspflow demo`` hands its workers
+    these through ``MSPFLOW_SIMULATOR_ROUTES``); targets other than loopback are refused."""
+    for base_url, target in routes.items():
+        mount(base_url, _Forward(target))
 
 
 def mounted(base_url: str) -> httpx.BaseTransport | None:

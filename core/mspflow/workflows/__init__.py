@@ -120,16 +120,27 @@ class Workflows:
     # -- runs -------------------------------------------------------------------------------------------
 
     def start(self, name: str, *, tenant: str, payload: Mapping[str, Any] | None = None, wait: bool = False,
-              timeout: float = 600.0) -> dict[str, Any]:
+              timeout: float = 600.0, run_id: str | None = None) -> dict[str, Any]:
         """Start a run of the newest version of ``name`` by hand; with ``wait``, return it once final.
 
         On the embedded default the run advances in this process (``wait`` or not); with a broker,
-        workers advance it.
+        workers advance it. A caller-chosen ``run_id`` makes the start idempotent: when the tenant already
+        has a run of ``name`` with that id, it is returned as it stands and nothing starts (``CONFLICT``
+        when the id belongs to another workflow or tenant).
         """
+        from mspflow.db.models import WorkflowRun
         from mspflow.errors import ActionError
         from mspflow.workflows.definitions import latest_row
         from mspflow.workflows.runs import new_run
 
+        if run_id is not None:
+            with self.app.db.sessions() as session:
+                existing = session.get(WorkflowRun, run_id)
+                if existing is not None and (existing.tenant, existing.workflow_name) != (tenant, name):
+                    raise ActionError("CONFLICT", f"run id {run_id!r} is taken", details={"run_id": run_id},
+                                      retryable=False)
+            if existing is not None:
+                return self.wait(tenant, run_id, timeout=timeout) if wait else self.run(tenant, run_id)
         with self.app.db.session() as session:
             row = latest_row(session, tenant, name)
             if row is None:
@@ -138,7 +149,7 @@ class Workflows:
             if not row.enabled:
                 raise ActionError("CONFLICT", f"workflow {name!r} is disabled for tenant {tenant!r}; publish it "
                                   "again to enable it", details={"workflow": name, "reason": "DISABLED"})
-            run_id = new_run(session, row, dict(payload or {}), {"type": "manual"})
+            run_id = new_run(session, row, dict(payload or {}), {"type": "manual"}, run_id=run_id)
         self._launch([run_id])
         return self.wait(tenant, run_id, timeout=timeout) if wait else self.run(tenant, run_id)
 
