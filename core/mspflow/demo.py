@@ -163,8 +163,8 @@ def seed(app: App, sims: Simulators) -> tuple[list[str], list[dict[str, Any]]]:
                     _seed_microsoft(s, sim.demo_profile(ONCALL))
                 for name, value in sim.demo_secrets().items():
                     app.secrets.set(s, CONNECTED, name, value)
-        except SecretKeyMissing as exc:
-            problems.append({"provider": provider, "code": "INTEGRATION_INACTIVE", "message": str(exc)})
+        except SecretKeyMissing as exc:  # PostgreSQL without MSPFLOW_SECRET_KEY: say so before any story runs
+            raise RuntimeError(f"{exc}; the demo stores each simulator's credentials for {CONNECTED}") from None
     return providers, problems
 
 
@@ -422,6 +422,7 @@ def run(app: App, *, workers: int = 0, timeout: float = 120.0,
             "runs": app.workflows.runs(CONNECTED, limit=20),
             "outbox": events,
             "workers": workers,
+            "pid": os.getpid(),
             "simulator_log": str(log),
             "next": NEXT,
         }
