@@ -135,8 +135,8 @@ def test_actions_and_describe(cli: Cli) -> None:
     assert cli("actions", "--module", "app:nope").returncode == 1
 
 
-def test_demo_shows_a_connected_and_a_disconnected_tenant_and_replays_its_workflow(cli: Cli) -> None:
-    result = cli("demo", "--json")
+def test_demo_with_one_plugin_shows_both_tenants_and_says_which_plugins_the_other_stories_need(cli: Cli) -> None:
+    result = cli("demo", "--json")  # only mspflow-acme is installed here (tests/test_demo.py runs them all)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     connected, disconnected = data["catalogs"]
@@ -144,17 +144,15 @@ def test_demo_shows_a_connected_and_a_disconnected_tenant_and_replays_its_workfl
     assert [r["available"] for r in connected["records"]] == [True, True, True]
     assert [r["available"] for r in disconnected["records"]] == [True, True, False]
     assert data["providers"] == ["acme"]
-    steps = data["workflow"]["steps"]
-    assert [(s["action_id"], s["ok"], s["replayed"]) for s in steps] == [
-        ("transform.text.render", True, False), ("scheduling.create_entry", True, False)]
-    assert steps[1]["output"]["work_item_id"] == "demo-ticket-1001"
-    assert [e["event_type"] for e in data["outbox"]] == ["SCHEDULE_ENTRY_CREATED"]
-    again = json.loads(cli("demo", "--json").stdout)
-    assert again["workflow"]["steps"][1]["replayed"] is True
-    assert again["workflow"]["steps"][1]["output"] == steps[1]["output"] and len(again["outbox"]) == 1
+    palettes, *others = data["stories"]
+    assert (palettes["name"], palettes["ok"]) == ("palettes", True)
+    assert [(s["name"], s["ok"]) for s in others] == [
+        ("disk-full-cleanup", False), ("huntress-enrichment", False), ("dispatcher-escalation", False),
+        ("outage-retry", False)]
+    assert "pip install mspflow-tacticalrmm" in others[0]["skipped"] and data["ok"] is True
     human = cli("demo")
     assert human.returncode == 0 and "demo-disconnected" in human.stdout and "not_connected" in human.stdout
-    assert "replayed" in human.stdout
+    assert "skipped" in human.stdout and "mspflow-huntress" in human.stdout
 
 
 @pytest.mark.postgres

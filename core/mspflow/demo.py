@@ -53,7 +53,7 @@ STORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("palettes", ()),
     ("disk-full-cleanup", ("tacticalrmm",)),
     ("huntress-enrichment", ("huntress",)),
-    ("dispatcher-escalation", ()),
+    ("dispatcher-escalation", ("teams",)),
     ("outage-retry", ("ninjaone",)),
 )
 
