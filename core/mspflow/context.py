@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mspflow.assets import AssetStore
     from mspflow.db.engine import Database
     from mspflow.modules import Module
+    from mspflow.records import Records
     from mspflow.secrets import SecretStore
     from mspflow.vendor import Auth, Vendor, VendorClient
 
@@ -80,6 +81,8 @@ class ActionContext:
     on_sending: Callable[[], None] = field(default=lambda: None, repr=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False)
     clock: Callable[[], datetime] = utcnow
+    action_id: str | None = None
+    action_version: int | None = None
     logger: RedactingLogger = field(init=False, repr=False)
     _closers: list[Callable[[], None]] = field(init=False, repr=False, default_factory=list)
     _locked: dict[str, Session] = field(init=False, repr=False, default_factory=dict)
@@ -159,6 +162,16 @@ class ActionContext:
         from mspflow.alerts.store import AlertStore
 
         return AlertStore(lambda: self.session, self.tenant_id, self._require_provider(), self.redactor, self.clock)
+
+    @property
+    def records(self) -> Records:
+        """The tenant's rows of the reference PSA schema (tickets, clients, ...), in the call's transaction;
+        see :mod:`mspflow.records`."""
+        from mspflow.records import Records
+
+        action = (self.action_id, self.action_version or 1) if self.action_id else None
+        return Records(lambda: self.session, self.tenant_id, action=action, run_id=self.run_id,
+                       invocation_id=self.invocation_id, clock=self.clock)
 
     def sending_side_effect(self) -> None:
         """Called by the vendor layer just before a side-effectful request leaves: the runtime records it, so
