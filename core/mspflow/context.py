@@ -173,6 +173,22 @@ class ActionContext:
         return Records(lambda: self.session, self.tenant_id, action=action, run_id=self.run_id,
                        invocation_id=self.invocation_id, clock=self.clock)
 
+    def fetch_public(self, url: str, *, max_bytes: int, field: str = "url") -> tuple[bytes, str | None]:
+        """GET a public https URL (no private, loopback or link-local address, checked after DNS; no redirects;
+        never with the tenant's credentials), at most ``max_bytes``: (content, content type). See
+        :mod:`mspflow.vendor.fetch`."""
+        from mspflow.vendor.fetch import fetch_public
+
+        fetched = fetch_public(url, max_bytes=max_bytes, field=field)
+        return fetched.content, fetched.content_type
+
+    def store_file(self, content: bytes) -> tuple[str, str]:
+        """Keep ``content`` for this tenant (the attachments directory, :mod:`mspflow.files`):
+        (storage reference, sha256)."""
+        from mspflow import files
+
+        return files.put(self.tenant_id, content)
+
     def sending_side_effect(self) -> None:
         """Called by the vendor layer just before a side-effectful request leaves: the runtime records it, so
         a worker killed from here on leaves a call that is never sent again (its outcome is unknown)."""

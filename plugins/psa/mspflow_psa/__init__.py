@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from mspflow import hookimpl
 
-from . import tickets  # noqa: F401  (the actions register on the tile when their module is imported)
+from . import comms, people, tickets, work  # noqa: F401  (actions register on the tile when imported)
 from .base import psa
 
 __all__ = ["psa"]
