@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import mspflow_psa.comms
 import pytest
-from conftest import TENANT, Desk
 
+from conftest import TENANT, Desk
 from mspflow import vendor
 from mspflow.files import read
 from mspflow.vendor.network import GuardedBackend
@@ -41,8 +41,8 @@ def test_given_bytes_are_stored_under_a_storage_reference(desk: Desk) -> None:
                                              "content_base64": base64.b64encode(b"hello").decode()})
     assert out["size_bytes"] == 5 and read(TENANT, out["storage_ref"]) == b"hello"
     assert desk.rows("ticket_attachments")[0]["storage_ref"] == out["storage_ref"]
-    recorded = [r["input"] for r in desk.rows("workflow_action_invocations")
-                if r["action_id"] == "tickets.add_attachment"][0]
+    recorded = next(r["input"] for r in desk.rows("workflow_action_invocations")
+                if r["action_id"] == "tickets.add_attachment")
     assert recorded["content_base64"] == "[REDACTED]"
     err = desk.fail("tickets.add_attachment", {"ticket_id": t["ticket_id"], "file_name": "../x",
                                                "content_base64": "!!"})
