@@ -142,7 +142,8 @@ class PsaConformance:
         assert [x["ticket_id"] for x in self.call(app, "tickets.find", {"state": "open"})["tickets"]
                 if x["ticket_id"] == t["ticket_id"]] == []
         event = next(e for e in self.events(app, "TICKET_CLOSED") if e["ticket_id"] == t["ticket_id"])
-        assert (event["ticket_number"], event["source"], event["source_ref"]) == (t["ticket_number"], "rmm_alert", "al-2")
+        assert (event["ticket_number"], event["source"], event["source_ref"]) == (
+            t["ticket_number"], "rmm_alert", "al-2")
 
     def test_a_replayed_create_creates_nothing(self, app: App) -> None:
         first = self.call(app, "tickets.create", {"title": "once"}, idempotency_key="conformance-replay")
