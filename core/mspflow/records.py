@@ -201,3 +201,60 @@ class Records:
             pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             out.append(or_(*(func.lower(self._column(t, c)).like(pattern, escape="\\") for c in columns)))
         return out
+
+
+# -- read views for the operator's CLI (`mspflow tickets list|show`), on the reference schema -----------------
+
+
+def ticket_list(session: Session, tenant: str, *, status: str | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    """The tenant's tickets, newest first, with their status name (``status`` filters on it, case-insensitive)."""
+    from sqlalchemy import func, select
+
+    from mspflow.db.models import Ticket as T
+    from mspflow.db.models import TicketStatus as S
+
+    stmt = (select(T.ticket_id, T.ticket_number, T.title, T.priority, T.assigned_user_id, T.queue, T.source,
+                   T.source_ref, T.version, T.created_at, T.closed_at, S.name.label("status"),
+                   S.is_closed)
+            .outerjoin(S, (S.tenant == T.tenant) & (S.status_id == T.status_id))
+            .where(T.tenant == tenant).order_by(T.created_at.desc(), T.ticket_id).limit(limit))
+    if status is not None:
+        stmt = stmt.where(func.lower(S.name) == status.lower())
+    return [_plain(dict(r._mapping)) for r in session.execute(stmt)]
+
+
+def ticket_detail(session: Session, tenant: str, number: str) -> dict[str, Any] | None:
+    """One ticket by its per-tenant number: its fields, comments, links, attachments and time entries."""
+    from sqlalchemy import select
+
+    from mspflow.db.models import Base
+
+    tables = Base.metadata.tables
+    t, s = tables["tickets"], tables["ticket_statuses"]
+    row = session.execute(select(t, s.c.name.label("status"), s.c.is_closed)
+                          .outerjoin(s, (s.c.tenant == t.c.tenant) & (s.c.status_id == t.c.status_id))
+                          .where(t.c.tenant == tenant, t.c.ticket_number == number)).first()
+    if row is None:
+        return None
+    ticket = _plain({k: v for k, v in row._mapping.items() if k != "tenant"})
+
+    def children(name: str, *where: Any, order: str = "created_at") -> list[dict[str, Any]]:
+        c = tables[name]
+        rows = session.execute(select(c).where(c.c.tenant == tenant, *where).order_by(c.c[order]))
+        return [_plain({k: v for k, v in r._mapping.items() if k != "tenant"}) for r in rows]
+
+    tid = ticket["ticket_id"]
+    tables_ = {n: tables[n] for n in ("ticket_comments", "entity_links", "ticket_attachments", "time_entries")}
+    ticket["comments"] = children("ticket_comments", tables_["ticket_comments"].c.ticket_id == tid)
+    ticket["links"] = children("entity_links", tables_["entity_links"].c.ticket_id == tid)
+    ticket["attachments"] = children("ticket_attachments", tables_["ticket_attachments"].c.ticket_id == tid)
+    ticket["time_entries"] = children("time_entries", tables_["time_entries"].c.work_item_type == "ticket",
+                                      tables_["time_entries"].c.work_item_id == tid)
+    return ticket
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    from mspflow.clock import aware
+
+    return {k: aware(v).isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
