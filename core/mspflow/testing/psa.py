@@ -50,7 +50,7 @@ CONTRACT: dict[str, tuple[bool, set[str], set[str]]] = {
     "contacts.find": (False, {"contact_id", "email"}, set()),
     "contacts.search": (False, {"query", "client_id", "include_inactive", "page", "page_size"}, set()),
     "email.send": (True, {"to", "cc", "subject", "body_text", "body_html", "reply_to", "ticket_id"},
-                   {"to", "subject"}),
+                   {"to", "subject", "body_text"}),
     "notifications.send_in_app": (True, {"user_id", "title", "body", "link", "dedupe_key"}, {"user_id", "title"}),
     "scheduling.assign_user": (True, {"user_id", "work_item", "window", "title", "notes", "conflict_mode"},
                                {"user_id", "work_item", "window"}),

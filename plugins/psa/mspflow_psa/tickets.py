@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mspflow import ActionContext, ActionError
 
@@ -115,6 +115,8 @@ def add_comment(params: CommentInput, ctx: ActionContext) -> CommentOutput:
 
 
 class Fields(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     title: Text | None = None
     description: Annotated[str, Field(max_length=100_000)] | None = None
     status: Name | None = Field(None, description="A status name; a closed one closes the ticket.")
@@ -186,6 +188,9 @@ def update_fields(params: UpdateInput, ctx: ActionContext) -> TicketResult:
 
 
 class AssignInput(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": [n]} for n in (
+        "assigned_user_id", "assigned_team_id", "queue")]})
+
     ticket_id: Id
     assigned_user_id: Id | None = Field(None, description="An active internal user.")
     assigned_team_id: Id | None = None
