@@ -131,19 +131,21 @@ class Records:
         return int(self._session().execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     def next_value(self, name: str) -> int:
-        """The tenant's next value of the sequence ``name`` (1, 2, ...), taken under a row lock."""
-        from sqlalchemy import insert, select, update
+        """The tenant's next value of the sequence ``name`` (1, 2, ...), taken under a row lock (two calls
+        creating a tenant's very first ticket at once both get a number, never the same one)."""
+        from sqlalchemy import select, update
+        from sqlalchemy.dialects import postgresql, sqlite
 
         from mspflow.db.models import RecordCounter as C
 
         session = self._session()
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(C).values(tenant=self.tenant, name=name, value=0).on_conflict_do_nothing())
         where = (C.tenant == self.tenant, C.name == name)
-        current = session.execute(select(C.value).where(*where).with_for_update()).scalar()
-        if current is None:
-            session.execute(insert(C).values(tenant=self.tenant, name=name, value=1))
-            return 1
+        current = int(session.execute(select(C.value).where(*where).with_for_update()).scalar_one())
         session.execute(update(C).where(*where).values(value=current + 1))
-        return int(current) + 1
+        return current + 1
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> str:
         """An outbox event for the host and for workflow triggers, in the call's transaction."""

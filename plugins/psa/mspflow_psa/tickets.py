@@ -59,6 +59,8 @@ class CreateOutput(BaseModel):
             permission="ticket:create")
 def create(params: CreateInput, ctx: ActionContext) -> CreateOutput:
     """Open a ticket with the next per-tenant number; publishes ``TICKET_CREATED``."""
+    # The number first: its row lock serializes this tenant's creates (and the first one's status seeding).
+    number = str(ctx.records.next_value("ticket_number"))
     check_client_contact(ctx, params.client_id, params.contact_id)
     if params.assigned_user_id is not None:
         require_user(ctx, params.assigned_user_id, "assigned_user_id")
@@ -67,7 +69,6 @@ def create(params: CreateInput, ctx: ActionContext) -> CreateOutput:
     else:
         known = statuses(ctx, seed=True).values()
         status = next((s for s in known if s["is_default"]), next(iter(known)))
-    number = str(ctx.records.next_value("ticket_number"))
     row = ctx.records.insert("tickets", {
         "ticket_number": number, "title": params.title, "description": params.description,
         "client_id": params.client_id, "contact_id": params.contact_id, "board": params.board,
