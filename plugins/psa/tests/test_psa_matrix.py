@@ -130,3 +130,48 @@ def test_the_hosts_permission_checker_can_deny_every_action(desk: Desk, denied: 
     assert counts(desk) == before
     declared = {a.id: a.permission for a in deny.app.registry.actions.values()}
     assert declared[action]
+
+
+#: action id -> (an input with one bad value, the field path the error names).
+BAD: dict[str, tuple[dict[str, Any], str]] = {
+    "tickets.create": ({"title": "x" * 1025}, "title"),
+    "tickets.add_comment": ({"ticket_id": "t", "body": "x", "is_internal": "maybe"}, "is_internal"),
+    "tickets.update_fields": ({"ticket_id": "t", "expected_version": 0, "fields": {"title": "x"}},
+                              "expected_version"),
+    "tickets.assign": ({"ticket_id": "t", "queue": ""}, "queue"),
+    "tickets.close": ({"ticket_id": "t", "resolution": ""}, "resolution"),
+    "tickets.link_entities": ({"ticket_id": "t", "links": []}, "links"),
+    "tickets.add_attachment": ({"ticket_id": "t", "file_name": "a/b", "url": "https://x.example/a"}, "file_name"),
+    "tickets.find": ({"state": "pending"}, "state"),
+    "clients.find": ({"email": "x"}, "email"),
+    "clients.search": ({"page_size": 0}, "page_size"),
+    "contacts.find": ({"contact_id": ""}, "contact_id"),
+    "contacts.search": ({"page": "two"}, "page"),
+    "email.send": ({"to": ["nobody"], "subject": "s", "body_text": "b"}, "to.0"),
+    "notifications.send_in_app": ({"user_id": "u", "title": ""}, "title"),
+    "scheduling.assign_user": ({"user_id": "u", "work_item": {"type": "invoice", "id": "i"},
+                                "window": WINDOW}, "work_item.type"),
+    "projects.create_task": ({"project_id": "p", "name": "n", "due_at": "tomorrow"}, "due_at"),
+    "time.create_entry": ({"user_id": "u", "work_item": {"type": "ticket", "id": "t"},
+                           "started_at": "2026-12-01T09:00:00Z", "duration_minutes": 2000}, "duration_minutes"),
+    "crm.create_activity_note": ({"entity": {"type": "client", "id": "c-1"}, "body": "b", "note_type": "gossip"},
+                                 "note_type"),
+}
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_bad_input_is_a_validation_error_naming_the_field(desk: Desk, action: str) -> None:
+    data, path = BAD[action]
+    err = desk.fail(action, data)
+    assert err.code == "VALIDATION_ERROR" and path in [f["path"] for f in err.details["fields"]], err.to_dict()
+
+
+def test_the_business_operations_tile_is_in_every_tenants_palette(app: App) -> None:
+    from mspflow.catalog import build_catalog
+
+    with app.db.session() as s:
+        catalog = build_catalog(app.registry, s, "brand-new-tenant")
+    tile = next(r.to_json() for r in catalog.palette if r.module.group_key == "app:psa")
+    assert tile["label"] == "Business Operations" and tile["available"] is True
+    assert {a["id"] for a in tile["actions"]} == set(ACTIONS) - {"scheduling.assign_user"}
+    assert {a["category"] for a in tile["actions"]} == {"Business Operations"}
