@@ -64,14 +64,17 @@ class Records:
         return rows[0] if rows else None
 
     def find(self, table: str, where: Where | None = None, *, search: tuple[Sequence[str], str] | None = None,
-             order_by: Sequence[str] = (), limit: int | None = None, offset: int = 0,
-             for_update: bool = False) -> list[dict[str, Any]]:
-        """Rows matching ``where`` and, with ``search=(columns, text)``, whose columns contain ``text``
-        (case-insensitive). ``order_by`` names columns, ``-name`` for descending."""
-        from sqlalchemy import select
+             iexact: Mapping[str, str] | None = None, order_by: Sequence[str] = (), limit: int | None = None,
+             offset: int = 0, for_update: bool = False) -> list[dict[str, Any]]:
+        """Rows matching ``where``; with ``search=(columns, text)``, whose columns contain ``text``; with
+        ``iexact``, whose columns equal the values (both case-insensitive). ``order_by`` names columns,
+        ``-name`` for descending."""
+        from sqlalchemy import func, select
 
         t = self._table(table)
         stmt = select(t).where(*self._filters(t, where, search))
+        for name, value in (iexact or {}).items():
+            stmt = stmt.where(func.lower(self._column(t, name)) == value.lower())
         for name in order_by:
             col = self._column(t, name.lstrip("-"))
             stmt = stmt.order_by(col.desc() if name.startswith("-") else col.asc())

@@ -32,8 +32,7 @@ class ContactOut(BaseModel):
 
 def _by(ctx: ActionContext, table: str, column: str, value: str, field: str) -> dict[str, Any]:
     """The one row whose ``column`` equals ``value`` case-insensitively (``NOT_FOUND`` otherwise)."""
-    rows = ctx.records.find(table, search=([column], value), limit=50)
-    exact = [r for r in rows if (r[column] or "").lower() == value.lower()]
+    exact = ctx.records.find(table, iexact={column: value}, limit=10)
     if not exact:
         raise ActionError.not_found(f"no {table.rstrip('s')} with {column} {value!r}", field=field)
     if len(exact) > 1:

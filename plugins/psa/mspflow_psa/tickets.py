@@ -347,5 +347,6 @@ def find(params: FindInput, ctx: ActionContext) -> FindOutput:
     if params.state != "any":
         wanted = [sid for sid, s in known.items() if s["is_closed"] == (params.state == "closed")]
         where["status_id"] = wanted
-    rows = ctx.records.find("tickets", where, order_by=["-created_at", "-ticket_number"], limit=params.limit)
+    rows = ctx.records.find("tickets", where, order_by=["-created_at", "-ticket_id"], limit=params.limit)
+    ctx.records.audit({"ticket_ids": [r["ticket_id"] for r in rows]})
     return FindOutput(tickets=[ticket_out(ctx, r, known) for r in rows])

@@ -175,3 +175,12 @@ def test_the_business_operations_tile_is_in_every_tenants_palette(app: App) -> N
     assert tile["label"] == "Business Operations" and tile["available"] is True
     assert {a["id"] for a in tile["actions"]} == set(ACTIONS) - {"scheduling.assign_user"}
     assert {a["category"] for a in tile["actions"]} == {"Business Operations"}
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_every_call_leaves_an_audit_entry(desk: Desk, action: str) -> None:
+    result = desk.run(action, ACTIONS[action][1](desk, "acme"), run_id="run-audit")
+    assert result.ok, result.error and result.error.to_dict()
+    entries = [a for a in desk.rows("audit_log") if a["action_id"] == action and a["run_id"] == "run-audit"]
+    assert len(entries) == 1 and entries[0]["action_version"] == 1
+    assert entries[0]["invocation_id"] == result.invocation_id and entries[0]["actor"] == "service:mspflow"
