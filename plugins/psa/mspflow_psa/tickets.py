@@ -25,6 +25,7 @@ from .base import (
     statuses,
     ticket_out,
     ticket_row,
+    touched,
 )
 
 Text = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -349,4 +350,5 @@ def find(params: FindInput, ctx: ActionContext) -> FindOutput:
         where["status_id"] = wanted
     rows = ctx.records.find("tickets", where, order_by=["-created_at", "-ticket_id"], limit=params.limit)
     ctx.records.audit({"ticket_ids": [r["ticket_id"] for r in rows]})
-    return FindOutput(tickets=[ticket_out(ctx, r, known) for r in rows])
+    human = touched(ctx, rows)
+    return FindOutput(tickets=[ticket_out(ctx, r, known, human) for r in rows])
