@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import mspflow_psa.comms
 import pytest
+from psa_support import TENANT, Desk
 
-from conftest import TENANT, Desk
 from mspflow import vendor
 from mspflow.files import read
 from mspflow.vendor.network import GuardedBackend

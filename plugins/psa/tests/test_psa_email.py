@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-
-from conftest import OTHER, TENANT, Desk
+from psa_support import OTHER, TENANT, Desk
 
 PASSWORD = "s3cret-smtp-pass"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Desk
+from psa_support import Desk
 
 
 def test_email_to_ticket_triage(desk: Desk) -> None:

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from psa_support import OTHER, Desk
 
-from conftest import OTHER, Desk
 from mspflow import hookimpl
 from mspflow.app import App
 from mspflow.db.engine import Database

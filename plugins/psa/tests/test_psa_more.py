@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import OTHER, TENANT, Desk
+from psa_support import OTHER, TENANT, Desk
 
 
 def test_clients_find_by_id_email_or_name_and_never_another_tenants(desk: Desk) -> None:

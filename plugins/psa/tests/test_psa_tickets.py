@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import OTHER, TENANT, Desk
+from psa_support import OTHER, TENANT, Desk
 
 
 def test_create_numbers_per_tenant_seeds_statuses_and_publishes_ticket_created(desk: Desk) -> None:
