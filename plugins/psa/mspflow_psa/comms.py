@@ -2,7 +2,8 @@
 
 **Email.** The tenant's outbound server is its PSA settings (``rmm_integrations`` row of provider ``psa``,
 ``settings["smtp"]``: ``host``, ``port``, ``security`` = ``starttls`` (default) | ``smtps`` | ``none``, ``from``,
-optional ``ca_file`` for a private CA) and its secrets ``smtp_username`` / ``smtp_password`` (scrubbed from
+optional ``ca_file`` for a private CA) — or, standalone, the secrets ``smtp_host``, ``smtp_port``,
+``smtp_security``, ``smtp_from`` — and its secrets ``smtp_username`` / ``smtp_password`` (scrubbed from
 everything recorded). Without a server — the embedded default — the message is kept in ``email_messages``
 as ``queued`` and the output says so. Every message is recorded; bodies are kept out of the invocation
 record (``redact_input``). A replayed call returns the recorded result and sends nothing.
@@ -55,8 +56,16 @@ class EmailOutput(BaseModel):
 
 
 def _smtp_settings(ctx: ActionContext) -> dict[str, Any] | None:
+    """The tenant's outbound server: its PSA settings' ``smtp``, else the secrets ``smtp_host``,
+    ``smtp_port``, ``smtp_security`` and ``smtp_from`` (settable with ``mspflow tenant set-secret``)."""
     smtp = ctx.settings.get("smtp")
-    return dict(smtp) if isinstance(smtp, dict) and smtp.get("host") else None
+    if isinstance(smtp, dict) and smtp.get("host"):
+        return dict(smtp)
+    host = ctx.secret("smtp_host", required=False)
+    if not host:
+        return None
+    return {"host": host, "port": ctx.secret("smtp_port", required=False),
+            "security": ctx.secret("smtp_security", required=False), "from": ctx.secret("smtp_from", required=False)}
 
 
 def _deliver(ctx: ActionContext, smtp: dict[str, Any], message: EmailMessage, recipients: list[str]) -> None:

@@ -161,3 +161,19 @@ def test_bad_addresses_header_injection_and_other_tenants_tickets(desk: Desk) ->
     assert desk.fail("email.send", {"to": ["a@b.example"], "subject": "x"}).code == "VALIDATION_ERROR"
     theirs = desk.ok("tickets.create", {"title": "theirs"}, tenant=OTHER)["ticket"]
     assert desk.fail("email.send", {**MAIL, "ticket_id": theirs["ticket_id"]}).code == "NOT_FOUND"
+
+
+def test_standalone_the_server_can_be_given_as_tenant_secrets(desk: Desk) -> None:
+    """`mspflow tenant set-secret T smtp_host` ...: no PSA settings row needed."""
+    inbox, port = Inbox(), _free_port()
+    server = Controller(inbox, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        with desk.app.db.session() as s:
+            for name, value in (("host", "127.0.0.1"), ("port", str(port)), ("security", "none"),
+                                ("from", "desk@msp.example")):
+                desk.app.secrets.set(s, TENANT, f"smtp_{name}", value)
+        out = desk.ok("email.send", MAIL)
+    finally:
+        server.stop()
+    assert out["status"] == "sent" and [m.mail_from for m in inbox.messages] == ["desk@msp.example"]
