@@ -197,7 +197,7 @@ def palettes(app: App) -> dict[str, Any]:
         catalog = app.catalog(tenant)
         palette = [r.module.group_key for r in catalog.records if r.available]
         missing = {r.module.group_key: r.unavailable_reason for r in catalog.records if not r.available}
-        integrations = [r for r in catalog.records if r.module.provider]  # not the core groups
+        integrations = [r for r in catalog.records if r.module.availability_key not in (None, "core")]
         if tenant == CONNECTED:
             ok = ok and not missing
         else:
