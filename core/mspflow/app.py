@@ -178,6 +178,19 @@ class App:
                 raise TimeoutError(f"invocation {invocation_id} did not finish within {timeout:g} s")
             time.sleep(poll)
 
+    def ingest_alert(self, event: Any) -> Any:
+        """Run one :class:`mspflow.AlertEvent` through the alert pipeline now (see :mod:`mspflow.alerts.pipeline`)."""
+        from mspflow.alerts.pipeline import ingest
+
+        return ingest(self, event)
+
+    def ticket_closed(self, tenant: str, ticket_id: str) -> list[dict[str, Any]]:
+        """Tell mspflow the host closed ``ticket_id``: its still-active alerts are reset in their RMM (unless
+        their rule opted out); failures are recorded on the alert and returned, never raised."""
+        from mspflow.alerts.pipeline import ticket_closed
+
+        return ticket_closed(self, tenant, ticket_id)
+
     def validate_workflow(self, steps: Iterable[Mapping[str, Any]], *,
                           tenant: str | None = None) -> dict[str, Any]:
         """Check a workflow's steps at publish time; see :func:`mspflow.workflows.validate_steps`.

@@ -346,6 +346,7 @@ class RmmAlert(Timestamps, Base):
     auto_resolve_ticket: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     reset_on_ticket_close: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     reset_error: Mapped[str | None] = mapped_column(Text)
+    pipeline_state: Mapped[str] = mapped_column(String(16), default="done", server_default="done")
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 

@@ -32,6 +32,7 @@ def _alert_columns() -> list[sa.Column]:  # type: ignore[type-arg]
         sa.Column("auto_resolve_ticket", sa.Boolean(), server_default="0", nullable=False),
         sa.Column("reset_on_ticket_close", sa.Boolean(), server_default="1", nullable=False),
         sa.Column("reset_error", sa.Text(), nullable=True),
+        sa.Column("pipeline_state", sa.String(16), server_default="done", nullable=False),
         sa.Column("raw", sa.JSON(), nullable=True),
     ]
 
