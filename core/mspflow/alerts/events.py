@@ -99,7 +99,7 @@ class AlertSource:
     :param normalize: ``(delivery) -> iterable of AlertEvent``; use it as the provider's receiver ``parse``.
     :param poll: ``(ctx) -> the provider's currently active alerts`` as ``triggered`` events (optional).
     :param reset_action: the id of one of the plugin's own actions that resets an alert in the RMM
-        (input ``{"alert_id": <external alert id>}``), run through the runtime when an alert-linked
+        (input ``{"external_alert_id": <the vendor's alert id>}``), run through the runtime when an alert-linked
         ticket closes (optional).
     """
 
