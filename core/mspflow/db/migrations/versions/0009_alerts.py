@@ -1,14 +1,14 @@
 """The RMM alert pipeline: alert lifecycle columns, alert rules, maintenance windows, alert polling.
 
 Revision ID: 0009_alerts
-Revises: 0006_invocation_sent_attempt
+Revises: 0008_psa (chained locally after merging psa; on its own: 0006_invocation_sent_attempt)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_alerts"
-down_revision = "0006_invocation_sent_attempt"
+down_revision = "0008_psa"
 branch_labels = None
 depends_on = None
 
