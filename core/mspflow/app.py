@@ -139,8 +139,13 @@ class App:
         """Run one action call now, in this process, and return its result (never raises for failures)."""
         from mspflow.runtime import ActionCall
 
-        return self.runtime.execute(ActionCall(action_id, tenant, _as_input(input), version, run_id, step_path,
-                                               idempotency_key))
+        result = self.runtime.execute(ActionCall(action_id, tenant, _as_input(input), version, run_id, step_path,
+                                                 idempotency_key))
+        if result.ok and not result.replayed and action_id == "tickets.close":
+            from mspflow.alerts.pipeline import after_action
+
+            after_action(self, action_id, tenant, result.output)
+        return result
 
     def enqueue(self, action_id: str, *, tenant: str, input: Mapping[str, Any], version: int | None = None,
                 run_id: str | None = None, step_path: str | None = None,

@@ -163,6 +163,9 @@ class AlertPipeline:
         if row.auto_ticket and rule is not None and rule.actions.create_ticket is not None:
             tickets = Tickets(self.app, event.tenant)
             base = f"alert:{event.tenant}:{event.provider}:{event.external_alert_id}:triggered"
+            if primary is not None and primary.ticket_id is not None and not tickets.is_open(primary.ticket_id):
+                self._ticket_gone(event.tenant, primary.ticket_id)  # closed without mspflow hearing of it
+                primary = None
             if primary is not None:
                 ticket_id, joined_count = primary.ticket_id, primary.occurrence_count + 1
                 assert ticket_id is not None
@@ -196,6 +199,11 @@ class AlertPipeline:
                  f" ticket {ticket_id}" if ticket_id else "")
         return Decision(alert_id, outcome, ticket_id)
 
+    def _ticket_gone(self, tenant: str, ticket_id: str) -> None:
+        with self.app.db.session(write=True) as s:
+            s.execute(update(RmmAlert).where(RmmAlert.tenant == tenant, RmmAlert.ticket_id == ticket_id)
+                      .values(ticket_open=False))
+
     def _create_ticket(self, tickets: Tickets, rule: Rule, snap: _Snapshot, event: AlertEvent, base: str) -> str:
         spec = rule.actions.create_ticket
         assert spec is not None
@@ -206,9 +214,8 @@ class AlertPipeline:
         ticket_id = tickets.create({
             "title": render(spec.title_template, values)[:255] or f"{event.provider} alert",
             "description": render(spec.description_template, values),
-            "board": spec.board, "priority": spec.priority or mapped, "assigned_to": spec.assignee,
-            "client_id": snap.client_id, "asset_id": snap.asset_id, "source": f"rmm:{event.provider}",
-            "source_reference": event.external_alert_id,
+            "board": spec.board, "priority": spec.priority or mapped, "assigned_user_id": spec.assignee,
+            "client_id": snap.client_id, "source": "rmm_alert", "source_ref": snap.alert_id,
         }, key=f"{base}:create")
         if snap.asset_id is not None:
             tickets.link(ticket_id, "asset", snap.asset_id, key=f"{base}:link-asset")
@@ -479,3 +486,18 @@ def ticket_closed(app: App, tenant: str, ticket_id: str) -> list[dict[str, Any]]
                         ticket_id, error.code, error.message)
             report.append({"alert_id": alert_id, "reset": "failed", "reason": f"{error.code}: {error.message}"})
     return report
+
+
+def after_action(app: App, action_id: str, tenant: str, output: dict[str, Any] | None) -> None:
+    """Called after every successful action call: a ``tickets.close`` (whoever provides it) means its
+    alerts are reset in their RMM (:func:`ticket_closed`). Never raises."""
+    if action_id != "tickets.close" or not output:
+        return
+    ticket = output.get("ticket")
+    ticket_id = ticket.get("ticket_id") if isinstance(ticket, dict) else output.get("ticket_id")
+    if not ticket_id:
+        return
+    try:
+        ticket_closed(app, tenant, str(ticket_id))
+    except Exception:
+        log.exception("ticket %s closed, but its alerts could not be looked at", ticket_id)

@@ -49,8 +49,8 @@ class Tickets:
         return result.output or {}
 
     def create(self, data: dict[str, Any], *, key: str) -> str:
-        """A new ticket (``data``: title, description, board, priority, assigned_to, client_id, asset_id,
-        source, source_reference); returns its id."""
+        """A new ticket (``data``: title, description, board, priority, assigned_user_id, client_id, source,
+        source_ref); returns its id."""
         out = self._run(CREATE, {k: v for k, v in data.items() if v is not None}, key)
         nested = out.get("ticket")
         ticket: dict[str, Any] = nested if isinstance(nested, dict) else out
@@ -59,25 +59,36 @@ class Tickets:
         return str(ticket["ticket_id"])
 
     def comment(self, ticket_id: str, text: str, *, key: str, internal: bool = True) -> None:
-        self._run(COMMENT, {"ticket_id": ticket_id, "text": text, "internal": internal}, key)
+        self._run(COMMENT, {"ticket_id": ticket_id, "body": text, "is_internal": internal,
+                            "author_kind": "automation"}, key)
 
     def link(self, ticket_id: str, entity_type: str, entity_id: str, *, key: str) -> None:
         if self.app.registry.action(LINK) is None:
             return
-        self._run(LINK, {"ticket_id": ticket_id, "entities": [{"entity_type": entity_type, "entity_id": entity_id}]},
+        self._run(LINK, {"ticket_id": ticket_id, "links": [{"entity_type": entity_type, "entity_id": entity_id}]},
                   key)
 
     def find(self, ticket_id: str) -> dict[str, Any] | None:
+        """The ticket as ``tickets.find`` shows it (``untouched``, ``is_closed``, ...), or None."""
         out = self._run(FIND, {"ticket_id": ticket_id}, None)
         found = out.get("tickets")
         if isinstance(found, list):
-            return found[0] if found else None
-        return out.get("ticket") if isinstance(out.get("ticket"), dict) else out or None
+            return found[0] if found and isinstance(found[0], dict) else None
+        return None
 
     def untouched(self, ticket_id: str) -> bool:
-        """Whether nobody but mspflow has worked on the ticket (``tickets.find``'s ``untouched``)."""
+        """Whether nobody but automation has worked on the ticket (``tickets.find``'s ``untouched``)."""
         ticket = self.find(ticket_id)
-        return bool(ticket and ticket.get("untouched") is True)
+        return bool(ticket and ticket.get("untouched") is True and not ticket.get("is_closed"))
+
+    def is_open(self, ticket_id: str) -> bool:
+        ticket = self.find(ticket_id)
+        return bool(ticket and not ticket.get("is_closed"))
 
     def close(self, ticket_id: str, note: str, *, key: str) -> None:
-        self._run(CLOSE, {"ticket_id": ticket_id, "resolution": note}, key)
+        """Close the ticket; one already closed (by someone else meanwhile) counts as done."""
+        try:
+            self._run(CLOSE, {"ticket_id": ticket_id, "resolution": note}, key)
+        except ActionError as exc:
+            if exc.code != "CONFLICT" or (exc.details or {}).get("reason") != "ALREADY_CLOSED":
+                raise
