@@ -226,11 +226,15 @@ class AlertPipeline:
         return ticket_id
 
     def release(self, tenant: str, alert_id: str) -> Decision:
-        """A suppressed alert still firing after its window ended: through the rules as if it had just fired."""
+        """A suppressed alert still firing after its window ended: through the rules as if it had just fired
+        (``still_suppressed`` while a matching window is active)."""
         with self.app.db.session(write=True) as s:
             row = self._by_id(s, tenant, alert_id)
             if row.status != "suppressed":
                 return Decision(alert_id, "duplicate", row.ticket_id)
+            if matching_window(s, tenant, provider=row.provider, client_id=self._client(s, row), asset_id=row.asset_id,
+                               at=self.clock()) is not None:
+                return Decision(alert_id, "still_suppressed")
             event = event_of(row)
             row.status, row.suppressed_by_window_id, row.pipeline_state = "active", None, "pending"
             self._apply_rules(s, row, event)
