@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from mspflow.app import App
 from mspflow.db import models
 from mspflow.inbound.journal import ensure_webhook
 from mspflow.tenants import connect
-from tests.inbound_support import LiveServer, wait_final
+from tests.inbound_support import LiveServer
 
 TENANT = "acme"
 PLUGINS = "psa,ninjaone,tacticalrmm"
@@ -83,7 +84,7 @@ class Desk:
         assert answer.status_code == 200, answer.text
         data: dict[str, Any] = answer.json()
         if wait and data["status"] == "accepted":
-            row = wait_final(self.app.db, data["event_id"])
+            row = wait_final(self.app, data["event_id"])
             assert row["status"] == "PROCESSED", row
         return data
 
@@ -131,3 +132,19 @@ class Desk:
         result = self.app.execute("tickets.add_comment", tenant=TENANT, input={
             "ticket_id": ticket_id, "body": "Looking into it", "author_kind": "human"})
         assert result.ok, result.error
+
+
+def wait_final(app: App, event_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll the journal until the delivery is PROCESSED, IGNORED or FAILED for good."""
+    from mspflow.inbound.journal import get
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with app.db.sessions() as s:
+            row = get(s, event_id)
+        if row is not None and (row["status"] in ("PROCESSED", "IGNORED") or (
+                row["status"] == "FAILED" and not (row["error"] or {}).get("retryable"))):
+            return row
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"event {event_id} not final: {row}")
+        time.sleep(0.02)
