@@ -7,8 +7,14 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -21,6 +27,7 @@ from mspflow import worker as worker_module
 from mspflow.alerts.polling import poll_due, reconcile
 from mspflow.app import App
 from mspflow.db.engine import Database
+from mspflow.inbound.processing import Processor
 from mspflow.inbound.server import create_app
 from mspflow.plugins import Plugins
 from tests.alerts_support import DISK, FILESERVER_ID, PLUGINS, TENANT, Desk
@@ -272,3 +279,57 @@ def _delivery(payload: dict):  # type: ignore[no-untyped-def]
     from mspflow import Delivery
 
     return Delivery("e", TENANT, "ninjaone", "d", datetime.now(UTC), payload)
+
+
+KILLED_WORKER = """
+import sys, time
+from mspflow.alerts import tickets
+from mspflow.app import App
+from mspflow.db.engine import Database
+from mspflow.inbound.processing import Processor
+from mspflow.plugins import Plugins
+
+url, event_id, marker = sys.argv[1:4]
+
+def stuck(self, *args, **kwargs):  # the ticket exists; the worker dies before its first comment
+    open(marker, "w").write("ticket created")
+    time.sleep(600)
+
+tickets.Tickets.comment = stuck
+Processor(App(db=Database(url), plugins=Plugins(strict=True))).process(event_id)
+"""
+
+
+def test_an_event_whose_worker_is_sigkilled_mid_processing_makes_one_alert_and_one_ticket(
+        db: Database, sims: tuple[NinjaOneSimulator, TacticalRMMSimulator], tmp_path: Path) -> None:
+    app = App(db=db, plugins=Plugins(strict=True))
+    server = LiveServer(create_app(app, enqueue=False))  # journal only: the worker below takes it
+    try:
+        desk = Desk(app, server, *sims)
+        desk.rule()
+        activity = fire_disk(desk)
+        event_id = desk.post("ninjaone", activity, wait=False)["event_id"]
+        script, marker = tmp_path / "worker.py", tmp_path / "marker"
+        script.write_text(KILLED_WORKER)
+        worker = subprocess.Popen([sys.executable, str(script), db.url, event_id, str(marker)], env=os.environ.copy())
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert worker.poll() is None, "the worker ended before it was killed"
+            assert time.monotonic() < deadline, "the worker never got to the ticket"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        assert len(desk.tickets()) == 1 and desk.alert(activity["seriesUid"]).pipeline_state == "pending"
+        answers = [desk.post("ninjaone", activity, wait=False)["status"] for _ in range(4)]
+        assert answers == ["duplicate"] * 4
+        later = datetime.now(UTC) + timedelta(hours=1)  # the dead worker's lease has run out
+        outcome = Processor(app, clock=lambda: later).process(event_id)
+        assert outcome.status == "PROCESSED"
+        [alert] = desk.alerts()
+        [ticket] = desk.tickets()
+        assert alert.ticket_id == ticket["ticket_id"] and alert.pipeline_state == "done"
+        assert len(desk.comments(ticket["ticket_id"])) == 1
+        assert len(desk.events(outbox.RMM_ALERT_TRIGGERED)) == 1
+    finally:
+        server.stop()
+        app.close()
