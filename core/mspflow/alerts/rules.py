@@ -139,21 +139,78 @@ class RegexTimeout(Exception):
 
 
 def regex_search(pattern: re.Pattern[str], text: str, limit_s: float = REGEX_TIME_LIMIT_S) -> bool:
-    """``pattern.search(text)`` within ``limit_s`` (on the first 10,000 characters); RegexTimeout beyond.
+    """``pattern.search(text)`` on the first 10,000 characters, within ``limit_s``; RegexTimeout beyond.
 
-    Short inputs are matched inline; longer ones in a daemon thread that is abandoned when it overruns
-    (patterns with nested repetition are refused when saved, so that is a safety net).
+    CPython's regex engine holds the GIL but checks for signals, so on the main thread a timer signal
+    stops it; elsewhere (worker threads) the match runs in a helper process that is replaced when it
+    overruns. Short texts are matched inline: the patterns saved are refused nested repetition, so a few
+    hundred characters cannot take long.
     """
     text = text[:MATCH_TEXT_LIMIT]
     if len(text) <= 256:
         return pattern.search(text) is not None
-    found: list[bool] = []
-    worker = threading.Thread(target=lambda: found.append(pattern.search(text) is not None), daemon=True)
-    worker.start()
-    worker.join(limit_s)
-    if not found:
+    if threading.current_thread() is threading.main_thread():
+        return _search_with_alarm(pattern, text, limit_s)
+    return _Matcher.shared().search(pattern.pattern, pattern.flags, text, limit_s)
+
+
+def _search_with_alarm(pattern: re.Pattern[str], text: str, limit_s: float) -> bool:
+    import signal
+
+    def expire(signum: int, frame: object) -> None:
         raise RegexTimeout(f"the regex {pattern.pattern!r} took longer than {limit_s:g} s")
-    return found[0]
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, limit_s)
+    try:
+        return pattern.search(text) is not None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _search_in_child(source: str, flags: int, text: str) -> bool:
+    return re.compile(source, flags).search(text) is not None
+
+
+class _Matcher:
+    """One helper process per worker process for matches off the main thread."""
+
+    _instance: _Matcher | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._pool: Any = None
+
+    @classmethod
+    def shared(cls) -> _Matcher:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def search(self, source: str, flags: int, text: str, limit_s: float) -> bool:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        with self._lock:
+            if self._pool is None:
+                started = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                started.submit(_search_in_child, "", 0, "").result(timeout=60)  # started before it is timed
+                self._pool = started
+            pool = self._pool
+        future = pool.submit(_search_in_child, source, flags, text)
+        try:
+            return bool(future.result(timeout=limit_s))
+        except FutureTimeout:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise RegexTimeout(f"the regex {source!r} took longer than {limit_s:g} s") from None
 
 
 def first_match(rules: Sequence[Rule], event: AlertEvent) -> Rule | None:
