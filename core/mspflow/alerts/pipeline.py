@@ -33,6 +33,7 @@ Examples::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -505,3 +506,28 @@ def after_action(app: App, action_id: str, tenant: str, output: dict[str, Any] |
         ticket_closed(app, tenant, str(ticket_id))
     except Exception:
         log.exception("ticket %s closed, but its alerts could not be looked at", ticket_id)
+
+
+def ingest_payload(app: App, tenant: str, provider: str, body: str | bytes | Any) -> list[Decision]:
+    """Run one webhook body (as the vendor posts it) through ``provider``'s normalizer and the pipeline, now.
+
+    For demos and tests (``mspflow alerts ingest``); deliveries to ``mspflow serve`` take the journaled path.
+    A body that is not JSON is given to the normalizer as text (Tactical RMM's broken templates).
+    """
+    import json as _json
+
+    from mspflow.inbound.receivers import Delivery
+
+    source = app.registry.alert_sources.get(provider)
+    if source is None:
+        known = ", ".join(sorted(app.registry.alert_sources)) or "none"
+        raise ActionError.not_found(f"no installed plugin is an alert source for {provider!r}; known: {known}")
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    if isinstance(body, str):
+        with contextlib.suppress(ValueError):
+            body = _json.loads(body)
+    delivery = Delivery(event_id="direct", tenant=tenant, provider=provider, delivery_id="direct",
+                        received_at=datetime.now(UTC), payload=body)
+    events = [e.model_copy(update={"tenant": tenant, "provider": provider}) for e in source.normalize(delivery)]
+    return AlertPipeline(app).handle_all(events)
