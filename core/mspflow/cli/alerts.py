@@ -119,7 +119,8 @@ def alerts_poll(
     instance = load(as_json)
     db_guard(as_json, instance)
     try:
-        reports = [{"tenant": tenant, "provider": provider, **reconcile(instance, tenant, provider)}] \
+        reports: list[dict[str, Any]] = [{"tenant": tenant, "provider": provider,
+                                          **reconcile(instance, tenant, provider)}] \
             if tenant is not None and provider is not None else poll_due(instance)
     except ActionError as exc:
         fail(exc.message, as_json=as_json, code=exc.code)
@@ -129,8 +130,8 @@ def alerts_poll(
     if not reports:
         typer.echo("no poll was due")
     for r in reports:
-        typer.echo(f"{r['tenant']} {r['provider']}: " + (r.get("error") or ", ".join(
-            f"{k} {r[k]}" for k in ("active", "entered", "released", "reset") if k in r)))
+        done = ", ".join(f"{k} {r[k]}" for k in ("active", "entered", "released", "reset") if k in r)
+        typer.echo(f"{r['tenant']} {r['provider']}: {r.get('error') or done}")
 
 
 @alerts_app.command("ingest")
