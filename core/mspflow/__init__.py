@@ -46,7 +46,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mspflow.alerts.events import AlertEvent, AlertSource, vendor_text, vendor_time
+    from mspflow.alerts.events import AlertEvent, AlertSource, vendor_json, vendor_text, vendor_time
     from mspflow.alerts.store import StoredAlert
     from mspflow.app import App
     from mspflow.assets import SyncedAsset
@@ -102,6 +102,7 @@ _EXPORTS = {
     "StoredAlert": "mspflow.alerts.store",
     "AlertEvent": "mspflow.alerts.events",
     "AlertSource": "mspflow.alerts.events",
+    "vendor_json": "mspflow.alerts.events",
     "vendor_text": "mspflow.alerts.events",
     "vendor_time": "mspflow.alerts.events",
     "SyncedAsset": "mspflow.assets",
@@ -154,6 +155,7 @@ __all__ = [
     "required_if",
     "rmm_integration",
     "teams_integration",
+    "vendor_json",
     "vendor_text",
     "vendor_time",
     "webhook",

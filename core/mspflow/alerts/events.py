@@ -150,3 +150,15 @@ def vendor_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def vendor_json(text: Any) -> Any:
+    """``text`` decoded as JSON, or None when it is not JSON (a vendor template that broke it)."""
+    import json
+
+    if not isinstance(text, str | bytes):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

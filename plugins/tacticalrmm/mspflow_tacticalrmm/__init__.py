@@ -18,7 +18,6 @@ Auth is chosen by the integration's ``settings.auth_mode``:
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -43,6 +42,7 @@ from mspflow import (
     hookimpl,
     required_if,
     rmm_integration,
+    vendor_json,
     vendor_text,
     vendor_time,
     webhook,
@@ -527,10 +527,7 @@ def _template_body(payload: Any) -> dict[str, Any]:
     if isinstance(payload, dict):
         return payload
     if isinstance(payload, str):
-        try:
-            decoded = json.loads(payload)
-        except ValueError:
-            decoded = None
+        decoded = vendor_json(payload)
         if isinstance(decoded, dict):
             return decoded
         found = _lenient(payload)
