@@ -19,6 +19,7 @@ Run with ``./dev bench`` or ``python benchmarks/alerts.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import sys
@@ -127,14 +128,12 @@ def throughput(db_url: str) -> None:
 
     def journal(provider: str, n: int) -> list[str]:
         rows = []
-        for i in range(n):
+        for _ in range(n):
             k = next(counter)
             if provider == "noop":
                 payload: Any = {"k": k}
             else:
                 alert = sim.add_alert(FILESERVER_ID, message=f"Disk C: {k % 7}% free", check_id=k // 2)
-                import json
-
                 payload = json.loads(sim.webhook(alert))
             rows.append(new_row(tenant=TENANT, provider=provider, connection_id=None, delivery_id=f"{provider}-{k}",
                                 payload=payload, headers={}, content_type="application/json",

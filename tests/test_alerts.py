@@ -333,3 +333,20 @@ def test_an_event_whose_worker_is_sigkilled_mid_processing_makes_one_alert_and_o
     finally:
         server.stop()
         app.close()
+
+
+def test_rmm_alerts_create_ticket_makes_the_ticket_of_a_stored_alert_once(desk: Desk) -> None:
+    desk.rule(create_ticket=None, auto_resolve_ticket=False)  # matched, but this rule makes no tickets
+    activity = fire_disk(desk)
+    desk.post("ninjaone", activity)
+    alert = desk.alert(activity["seriesUid"])
+    assert alert.ticket_id is None and desk.tickets() == []
+    made = desk.app.execute("rmm.alerts.create_ticket", tenant=TENANT, input={"alert_id": alert.alert_id})
+    assert made.ok, made.error
+    [ticket] = desk.tickets()
+    assert made.output == {"alert_id": alert.alert_id, "ticket_id": ticket["ticket_id"], "outcome": "ticket_created"}
+    assert ticket["client_id"] == "c-contoso" and desk.alert(activity["seriesUid"]).ticket_open
+    again = desk.app.execute("rmm.alerts.create_ticket", tenant=TENANT, input={"alert_id": alert.alert_id})
+    assert again.ok and again.output["outcome"] == "existing" and len(desk.tickets()) == 1  # type: ignore[index]
+    missing = desk.app.execute("rmm.alerts.create_ticket", tenant="other", input={"alert_id": alert.alert_id})
+    assert not missing.ok and missing.error.code == "NOT_FOUND"  # type: ignore[union-attr]

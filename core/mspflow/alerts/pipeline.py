@@ -153,11 +153,11 @@ class AlertPipeline:
         row.reset_on_ticket_close = actions.reset_alert_on_ticket_close if actions else True
         return rule
 
-    def _decide(self, alert_id: str, event: AlertEvent) -> Decision:
+    def _decide(self, alert_id: str, event: AlertEvent, *, rule_override: Rule | None = None) -> Decision:
         """Ticket (join or create) for a pending alert, then record the decision and its events once."""
         with self.app.db.sessions() as s:
             row = self._by_id(s, event.tenant, alert_id)
-            rule = self._rule(s, row)
+            rule = rule_override or self._rule(s, row)
             snapshot = _Snapshot.of(row, self._client(s, row))
             primary = self._open_ticket_alert(s, row) if row.auto_ticket else None
         outcome, ticket_id, joined_count = "no_ticket", None, None
