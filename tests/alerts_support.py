@@ -22,9 +22,9 @@ from mspflow.tenants import connect
 from tests.inbound_support import LiveServer
 
 TENANT = "acme"
-PLUGINS = "psa,ninjaone,tacticalrmm"
+PLUGINS = "psa,ninjaone,tacticalrmm,levelio"
 DISK = "CONDITION_AGENT_DISK_FREE_SPACE"
-__all__ = ["DISK", "FILESERVER_ID", "PLUGINS", "TENANT", "Desk"]
+__all__ = ["DISK", "FILESERVER_ID", "PLUGINS", "TENANT", "Desk", "wait_final"]
 
 
 class Desk:

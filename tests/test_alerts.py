@@ -7,6 +7,7 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -30,7 +31,7 @@ from mspflow.db.engine import Database
 from mspflow.inbound.processing import Processor
 from mspflow.inbound.server import create_app
 from mspflow.plugins import Plugins
-from tests.alerts_support import DISK, FILESERVER_ID, PLUGINS, TENANT, Desk
+from tests.alerts_support import DISK, FILESERVER_ID, PLUGINS, TENANT, Desk, wait_final
 from tests.inbound_support import LiveServer
 
 
@@ -350,3 +351,41 @@ def test_rmm_alerts_create_ticket_makes_the_ticket_of_a_stored_alert_once(desk: 
     assert again.ok and again.output["outcome"] == "existing" and len(desk.tickets()) == 1  # type: ignore[index]
     missing = desk.app.execute("rmm.alerts.create_ticket", tenant="other", input={"alert_id": alert.alert_id})
     assert not missing.ok and missing.error.code == "NOT_FOUND"  # type: ignore[union-attr]
+
+
+# -- Level -------------------------------------------------------------------------------------------------
+
+
+def test_a_signed_level_alert_webhook_makes_a_ticket_and_closing_it_resolves_the_alert_in_level(
+        desk: Desk) -> None:
+    from mspflow_levelio.sim import LevelSimulator
+
+    from mspflow.inbound.journal import ensure_webhook
+    from mspflow.inbound.verify import sign
+    from mspflow.tenants import connect
+
+    level = LevelSimulator()
+    level.alerts.clear()
+    http.mount(level.base_url, level.transport())
+    with desk.app.db.session(write=True) as s:
+        connect(s, desk.app.registry, TENANT, "levelio")
+        desk.app.secrets.set(s, TENANT, "levelio_api_key", level.api_key)
+        hook = ensure_webhook(s, desk.app.secrets, desk.app.registry, TENANT, "levelio")
+    desk.rule()
+    device = next(iter(level.devices))
+    alert = level.add_alert(device, "Disk C: below 5% free", "C: has 3.1 GB free", severity="critical")
+    raw = json.dumps(level.webhook(alert)).encode()
+    assert hook.secret is not None
+    forged = desk.client.post(hook.path, content=raw, headers={"X-Level-Signature": "sha256=" + "0" * 64,
+                                                               "Content-Type": "application/json"})
+    assert forged.status_code == 401
+    answer = desk.client.post(hook.path, content=raw, headers={
+        "X-Level-Signature": sign(hook.secret, raw, prefix="sha256="), "Content-Type": "application/json"})
+    assert answer.status_code == 200
+    wait_final(desk.app, answer.json()["event_id"])
+    stored = desk.alert(alert["id"])
+    assert stored.dedup_key == f"{device}|Disk C: below 5% free" and stored.ticket_id is not None
+    desk.close_ticket(stored.ticket_id)
+    assert level.resolved == [alert["id"]]
+    assert desk.alert(alert["id"]).status == "resolved"  # levelio.alerts.resolve records it resolved
+    assert reconcile(desk.app, TENANT, "levelio") == {"active": 0, "entered": 0, "released": 0, "reset": 0}

@@ -99,8 +99,10 @@ class AlertSource:
     :param normalize: ``(delivery) -> iterable of AlertEvent``; use it as the provider's receiver ``parse``.
     :param poll: ``(ctx) -> the provider's currently active alerts`` as ``triggered`` events (optional).
     :param reset_action: the id of one of the plugin's own actions that resets an alert in the RMM
-        (input ``{"external_alert_id": <the vendor's alert id>}``), run through the runtime when an alert-linked
+        (input ``{reset_field: <the vendor's alert id>}``), run through the runtime when an alert-linked
         ticket closes (optional).
+    :param reset_field: the reset action's input field for the vendor's alert id (default
+        ``external_alert_id``).
     """
 
     provider: str
@@ -108,6 +110,7 @@ class AlertSource:
     poll: Poller | None = None
     reset_action: str | None = None
     label: str | None = None
+    reset_field: str = "external_alert_id"
 
     def check(self) -> None:
         if not isinstance(self.provider, str) or not re.match(r"^[a-z][a-z0-9_]*$", self.provider):

@@ -475,7 +475,7 @@ def ticket_closed(app: App, tenant: str, ticket_id: str) -> list[dict[str, Any]]
             report.append({"alert_id": alert_id, "reset": "skipped", "reason": f"{provider} offers no reset"})
             continue
         try:
-            result = app.execute(source.reset_action, tenant=tenant, input={"external_alert_id": external_id},
+            result = app.execute(source.reset_action, tenant=tenant, input={source.reset_field: external_id},
                                  idempotency_key=f"ticket-closed:{tenant}:{ticket_id}:{alert_id}:reset")
             error = None if result.ok else result.error
         except Exception as exc:  # never block the close
