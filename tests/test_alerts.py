@@ -389,3 +389,21 @@ def test_a_signed_level_alert_webhook_makes_a_ticket_and_closing_it_resolves_the
     assert level.resolved == [alert["id"]]
     assert desk.alert(alert["id"]).status == "resolved"  # levelio.alerts.resolve records it resolved
     assert reconcile(desk.app, TENANT, "levelio") == {"active": 0, "entered": 0, "released": 0, "reset": 0}
+
+
+def test_an_acknowledged_event_stamps_the_alert_and_an_alert_no_rule_matches_gets_no_ticket(desk: Desk) -> None:
+    desk.rule(conditions={"severities": ["MINOR"]})
+    activity = fire_disk(desk)  # CRITICAL: the rule does not match
+    desk.post("ninjaone", activity)
+    acknowledged = desk.ninja.webhook(desk.ninja.alerts[activity["seriesUid"]], "ACKNOWLEDGED")
+    acknowledged["userId"] = 77
+    desk.post("ninjaone", acknowledged)
+    alert = desk.alert(activity["seriesUid"])
+    assert alert.matched_rule_id is None and alert.ticket_id is None and desk.tickets() == []
+    assert alert.acknowledged_at is not None and alert.acknowledged_by == "77" and alert.status == "active"
+    [event] = desk.events(outbox.RMM_ALERT_TRIGGERED)
+    assert event["payload"]["outcome"] == "no_ticket"
+    other = desk.ninja.webhook(desk.ninja.alerts[activity["seriesUid"]])
+    other["activityType"] = "ACTIONSET"
+    answer = desk.post("ninjaone", other, wait=False)
+    assert wait_final(desk.app, answer["event_id"])["status"] == "IGNORED"
