@@ -114,7 +114,8 @@ class Desk:
             q = select(models.RmmAlert).where(models.RmmAlert.tenant == TENANT)
             if provider:
                 q = q.where(models.RmmAlert.provider == provider)
-            return list(s.execute(q.order_by(models.RmmAlert.created_at, models.RmmAlert.alert_id)).scalars())
+            return list(s.execute(q.order_by(models.RmmAlert.occurred_at, models.RmmAlert.created_at,
+                                              models.RmmAlert.alert_id)).scalars())
 
     def alert(self, external_id: str) -> models.RmmAlert:
         return next(a for a in self.alerts() if a.external_alert_id == external_id)

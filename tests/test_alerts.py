@@ -101,7 +101,7 @@ def test_refiring_while_the_ticket_is_open_adds_an_occurrence_comment_and_no_tic
     [ticket] = desk.tickets()
     first, second, third = desk.alerts("ninjaone")
     assert first.ticket_id == second.ticket_id == third.ticket_id == ticket["ticket_id"]
-    assert desk.alert(first.external_alert_id).occurrence_count == 3
+    assert [a.occurrence_count for a in desk.alerts()] == [3, 3, 3]
     comments = desk.comments(ticket["ticket_id"])
     assert len(comments) == 3
     assert "re-triggered — 2nd occurrence" in comments[1] and "re-triggered — 3rd occurrence" in comments[2]
@@ -407,3 +407,18 @@ def test_an_acknowledged_event_stamps_the_alert_and_an_alert_no_rule_matches_get
     other["activityType"] = "ACTIONSET"
     answer = desk.post("ninjaone", other, wait=False)
     assert wait_final(desk.app, answer["event_id"])["status"] == "IGNORED"
+
+
+def test_many_pollers_at_once_take_each_integrations_round_exactly_once(desk: Desk) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mspflow.alerts.polling import claim_due
+
+    with ThreadPoolExecutor(8) as pool:
+        won = [w for got in pool.map(lambda i: claim_due(desk.app, owner=f"worker-{i}"), range(8)) for w in got]
+    assert sorted(won) == [(TENANT, "ninjaone"), (TENANT, "tacticalrmm")]
+    later = datetime.now(UTC) + timedelta(minutes=16)  # the next interval: due again, taken once again
+    with ThreadPoolExecutor(8) as pool:
+        again = [w for got in pool.map(lambda i: claim_due(desk.app, now=later, owner=f"w-{i}"), range(8))
+                 for w in got]
+    assert sorted(again) == [(TENANT, "ninjaone"), (TENANT, "tacticalrmm")]

@@ -186,9 +186,9 @@ class AlertPipeline:
             if won != 1:  # another worker recorded it first
                 row = self._by_id(s, event.tenant, alert_id)
                 return Decision(alert_id, "duplicate", row.ticket_id)
-            if primary is not None and joined_count is not None:
+            if primary is not None and joined_count is not None:  # every alert on the ticket counts the same
                 s.execute(update(RmmAlert).where(RmmAlert.tenant == event.tenant,
-                                                 RmmAlert.alert_id == primary.alert_id)
+                                                 RmmAlert.ticket_id == primary.ticket_id)
                           .values(occurrence_count=joined_count, last_occurrence_at=event.occurred_at or self.clock()))
             row = self._by_id(s, event.tenant, alert_id)
             outbox.emit(s, event.tenant, outbox.RMM_ALERT_TRIGGERED, payload(row, outcome=outcome))
