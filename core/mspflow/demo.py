@@ -241,8 +241,13 @@ def _by_event(app: App, workflow: str, event: dict[str, Any], timeout: float) ->
 
 
 def disk_full(app: App, sims: Simulators, timeout: float) -> dict[str, Any]:
-    """Story 2: a Tactical RMM disk alert; the clean-up script runs once and the note is written."""
-    from_sim = importlib.import_module(type(sims.get("tacticalrmm")).__module__)
+    """Story 2: a Tactical RMM disk alert runs the clean-up script once and notes its output. With the alert
+    pipeline and ``tickets.*`` installed the whole loop: the alert's webhook → a ticket by the tenant's rule →
+    the workflow (script, note on the ticket) → the alert resets → the ticket closes, as no one touched it."""
+    tactical = sims.get("tacticalrmm")
+    from_sim = importlib.import_module(type(tactical).__module__)
+    if "tacticalrmm" in app.registry.alert_sources and app.registry.action("tickets.add_comment") is not None:
+        return _disk_full_loop(app, tactical, from_sim.FRONTDESK_ID, timeout)
     event = {"event_id": DISK_ALERT_EVENT, "event_type": "RMM_ALERT_TRIGGERED", "payload": {
         "provider": "tacticalrmm", "device_id": from_sim.FRONTDESK_ID, "title": "Disk C: is 96% full",
         "severity": "error"}}
@@ -250,12 +255,75 @@ def disk_full(app: App, sims: Simulators, timeout: float) -> dict[str, Any]:
     return _story("disk-full-cleanup", run, replayed, ok=run["status"] == "SUCCEEDED")
 
 
+DISK_RULE = "Demo: disk alerts become tickets"
+
+
+def _disk_full_loop(app: App, tactical: Any, agent_id: str, timeout: float) -> dict[str, Any]:
+    from mspflow.alerts.pipeline import ingest_payload
+    from mspflow.alerts.rules import add_rule
+    from mspflow.db.models import AlertRule, RmmAlert, WorkflowRun
+
+    with app.db.session() as s:  # the tenant's rule: Tactical disk alerts open a ticket, closed on reset
+        if s.query(AlertRule).filter_by(tenant=CONNECTED, name=DISK_RULE).first() is None:
+            add_rule(s, CONNECTED, name=DISK_RULE, priority=10, conditions={"keywords": ["disk"]}, actions={
+                "create_ticket": {"board": "Alerts", "priority": "P3",
+                                  "title_template": "{{severity}}: {{message}} on {{device}}"},
+                "auto_resolve_ticket": True})
+    alert = tactical.add_alert(agent_id, severity="error", message="Disk space on C: is 96% full",
+                               check_id=7, check_name="Disk Space Drive C")
+    [decision] = ingest_payload(app, CONNECTED, "tacticalrmm", tactical.webhook(alert))  # its webhook
+    if app.workflows.in_process:
+        app.workflows.dispatch_events()  # the alert's RMM_ALERT_TRIGGERED starts the workflow (workers: theirs)
+    with app.db.sessions() as s:
+        row = s.query(RmmAlert).filter_by(tenant=CONNECTED, provider="tacticalrmm",
+                                          external_alert_id=str(alert["id"])).one()
+        alert_id, ticket_id = row.alert_id, row.ticket_id
+    run_id = _wait_for(lambda: _run_of(app, WorkflowRun, alert_id), timeout)
+    run = app.workflows.wait(CONNECTED, run_id, timeout=timeout)
+    alert["resolved"] = True  # the clean-up freed the disk: Tactical resets the alert and says so
+    ingest_payload(app, CONNECTED, "tacticalrmm", tactical.webhook(alert, "resolve"))
+    ticket = app.execute("tickets.find", tenant=CONNECTED, input={"ticket_id": ticket_id}) if ticket_id else None
+    found = (ticket.output or {}).get("tickets", []) if ticket is not None and ticket.ok else []
+    state = found[0] if found else {}
+    story = _story("disk-full-cleanup", run, decision.outcome == "duplicate",
+                   ok=run["status"] == "SUCCEEDED" and bool(state.get("is_closed")))
+    story["alert"] = {"alert_id": alert_id, "decision": decision.outcome, "ticket_id": ticket_id}
+    story["ticket"] = {k: state.get(k) for k in ("ticket_id", "ticket_number", "title", "status", "is_closed",
+                                                 "untouched")}
+    return story
+
+
+def _run_of(app: App, model: Any, alert_id: str) -> str | None:
+    with app.db.sessions() as s:
+        for run in s.query(model).filter_by(tenant=CONNECTED, workflow_name="disk-full-cleanup"):
+            if (run.payload or {}).get("alert_id") == alert_id:
+                return str(run.run_id)
+    return None
+
+
+def _wait_for(find: Callable[[], str | None], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while (found := find()) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the alert started no disk-full-cleanup run; is a worker running?")
+        time.sleep(0.1)
+    return found
+
+
 def huntress(app: App, sims: Simulators, timeout: float) -> dict[str, Any]:
-    """Story 3: read a Huntress incident and its agent, summarise, resolve (once)."""
+    """Story 3: read a Huntress incident and its agent, summarise, note it on a ticket (with ``tickets.*``),
+    resolve (once)."""
     from_sim = importlib.import_module(type(sims.get("huntress")).__module__)
     existed = _exists(app, HUNTRESS_RUN)
+    payload: dict[str, Any] = {"incident_report_id": from_sim.SENT_ID}
+    if not existed and app.registry.action("tickets.create") is not None:
+        ticket = app.execute("tickets.create", tenant=CONNECTED, idempotency_key="demo:huntress-ticket", input={
+            "title": "Huntress incident: foothold on FRONTDESK-01", "priority": "P2", "source": "huntress",
+            "source_ref": str(from_sim.SENT_ID)})
+        if ticket.ok and ticket.output:
+            payload["ticket_id"] = ticket.output["ticket"]["ticket_id"]
     run = app.workflows.start("huntress-enrichment", tenant=CONNECTED, run_id=HUNTRESS_RUN, wait=True,
-                              timeout=timeout, payload={"incident_report_id": from_sim.SENT_ID})
+                              timeout=timeout, payload=payload)
     return _story("huntress-enrichment", run, existed, ok=run["status"] == "SUCCEEDED")
 
 
