@@ -59,11 +59,28 @@ def check_outcomes(url: str, requests: dict[str, list[dict[str, Any]]]) -> None:
         url, "SELECT workflow_name, status, attempt FROM workflow_runs WHERE tenant = 'demo-connected'")}
     assert runs == {"disk-full-cleanup": ("SUCCEEDED", 1), "huntress-enrichment": ("SUCCEEDED", 1),
                     "dispatcher-escalation": ("SUCCEEDED", 1), "outage-retry": ("SUCCEEDED", 2)}
-    # disk-full: the clean-up script ran once on the agent
+    # disk-full: the alert became a ticket by the rule, the clean-up script ran once on the agent, its
+    # output is the ticket's one automation note, the alert reset and the untouched ticket closed
     assert _asked(requests["tacticalrmm"], "POST", "/runscript/", 200) == 1
+    [(alert_status, ticket_id)] = _rows(url, "SELECT status, ticket_id FROM rmm_alerts "
+                                             "WHERE tenant = 'demo-connected' AND provider = 'tacticalrmm'")
+    assert alert_status == "resolved" and ticket_id
+    [(source, closed_at)] = _rows(url, "SELECT source, closed_at FROM tickets WHERE tenant = 'demo-connected' "
+                                       "AND ticket_id = :t", t=ticket_id)
+    assert source == "rmm_alert" and closed_at is not None
+    notes = [body for (body,) in _rows(url, "SELECT body FROM ticket_comments WHERE tenant = 'demo-connected' "
+                                            "AND ticket_id = :t AND author_kind = 'automation'", t=ticket_id)]
+    assert len([n for n in notes if n.startswith("Self-remediation")]) == 1
+    assert "Removed 42 files" in next(n for n in notes if n.startswith("Self-remediation"))
     # Huntress: the incident and its agent were read, the incident resolved once
     assert _asked(requests["huntress"], "GET", "/incident_reports/90001") >= 1
     assert _asked(requests["huntress"], "POST", "/incident_reports/90001/resolution", 201) == 1
+    [(huntress_ticket,)] = _rows(url, "SELECT ticket_id FROM tickets WHERE tenant = 'demo-connected' "
+                                      "AND source = 'huntress'")
+    summaries = _rows(url, "SELECT body FROM ticket_comments WHERE tenant = 'demo-connected' AND ticket_id = :t",
+                      t=huntress_ticket)
+    assert [b for (b,) in summaries] == ["Huntress high: Foothold on FRONTDESK-01 on FRONTDESK-01 "
+                                         "(Windows 11 Pro, Defender Healthy)."]
     # dispatcher: one schedule entry for the on-call technician, its outbox event, one channel post, one
     # activity-feed notification
     teams = requests["teams"]
@@ -118,6 +135,6 @@ def test_the_demo_on_postgresql_and_redis_runs_the_same_stories_on_worker_proces
     assert [(s["name"], s["ok"]) for s in data["stories"]] == [(name, True) for name in STORIES]
     check_outcomes(postgresql_url, _requests(tmp_path))
     owners = _rows(postgresql_url, "SELECT DISTINCT lease_owner FROM workflow_action_invocations "
-                                   "WHERE tenant = 'demo-connected' AND run_id IS NOT NULL")
+                                   "WHERE run_id IN (SELECT run_id FROM workflow_runs)")
     demo_pid = data["pid"]
     assert owners and all(owner and f":{demo_pid}:" not in owner for (owner,) in owners)  # the workers ran them
