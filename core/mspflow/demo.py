@@ -51,8 +51,8 @@ ROUTES_ENV = "MSPFLOW_SIMULATOR_ROUTES"
 #: The stories, in the order they run; each workflow story names the plugins it needs.
 STORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("palettes", ()),
-    ("disk-full-cleanup", ("tacticalrmm",)),
-    ("huntress-enrichment", ("huntress",)),
+    ("disk-full-cleanup", ("tacticalrmm", "psa")),
+    ("huntress-enrichment", ("huntress", "psa")),
     ("dispatcher-escalation", ("teams",)),
     ("outage-retry", ("ninjaone",)),
 )
@@ -125,16 +125,15 @@ def start_simulators(app: App, *, served: bool) -> Simulators:
 # -- the two tenants ----------------------------------------------------------------------------------------
 
 
-def seed(app: App, sims: Simulators) -> tuple[list[str], list[dict[str, Any]]]:
+def seed(app: App, sims: Simulators) -> list[str]:
     """Connect ``demo-connected`` to every provider (self-hosted ones at their simulator), disconnect
     ``demo-disconnected`` from all with an expired Teams add-on, seed the technician and the ticket.
-    Returns the providers and any set-up problems (a missing secret key, say)."""
+    Returns the providers; ``RuntimeError`` when the tenant's secrets cannot be stored (no secret key)."""
     from mspflow.db.models import TeamsIntegration, TenantAddon, Ticket, User
     from mspflow.secrets import SecretKeyMissing
 
     kinds = tenants.known_providers(app.registry)
     providers = list(kinds)
-    problems: list[dict[str, Any]] = []
     with app.db.session() as s:
         for provider in providers:
             sim = sims.get(provider)  # an RMM's instance URL: its simulator's
@@ -156,7 +155,7 @@ def seed(app: App, sims: Simulators) -> tuple[list[str], list[dict[str, Any]]]:
         if s.get(Ticket, (CONNECTED, TICKET)) is None:
             s.add(Ticket(tenant=CONNECTED, ticket_id=TICKET, ticket_number="T-1001",
                          title="Exchange server not responding"))
-    for provider, sim in sims.by_provider.items():
+    for sim in sims.by_provider.values():
         try:
             with app.db.session() as s:
                 if callable(getattr(sim, "demo_profile", None)):
@@ -165,7 +164,7 @@ def seed(app: App, sims: Simulators) -> tuple[list[str], list[dict[str, Any]]]:
                     app.secrets.set(s, CONNECTED, name, value)
         except SecretKeyMissing as exc:  # PostgreSQL without MSPFLOW_SECRET_KEY: say so before any story runs
             raise RuntimeError(f"{exc}; the demo stores each simulator's credentials for {CONNECTED}") from None
-    return providers, problems
+    return providers
 
 
 def _seed_microsoft(s: Any, profile: dict[str, Any]) -> None:
@@ -198,10 +197,8 @@ def palettes(app: App) -> dict[str, Any]:
         palette = [r.module.group_key for r in catalog.records if r.available]
         missing = {r.module.group_key: r.unavailable_reason for r in catalog.records if not r.available}
         integrations = [r for r in catalog.records if r.module.availability_key not in (None, "core")]
-        if tenant == CONNECTED:
-            ok = ok and not missing
-        else:
-            ok = ok and not any(r.available for r in integrations)
+        wanted = not missing if tenant == CONNECTED else not any(r.available for r in integrations)
+        ok = ok and wanted
         steps.append({"tenant": tenant, "palette": palette, "unavailable": missing})
     return {"name": "palettes", "ok": ok, "replayed": False, "steps": steps}
 
@@ -454,8 +451,9 @@ def run(app: App, *, workers: int = 0, timeout: float = 120.0,
         sims = start_simulators(app, served=workers > 0)
         stack.callback(unmount)
         stack.callback(sims.close)
-        providers, problems = seed(app, sims)
+        providers = seed(app, sims)
         published = publish(app)
+        installed = {m.provider for m in app.registry.modules.values() if m.provider}
         procs: list[subprocess.Popen[str]] = []
         if workers > 0:
             procs = start_workers(workers, sims.routes)
@@ -464,9 +462,9 @@ def run(app: App, *, workers: int = 0, timeout: float = 120.0,
         for name, needs in STORIES:
             if name == "palettes":
                 story = palettes(app)
-            elif missing := [p for p in needs if p not in sims.by_provider]:
+            elif missing := [p for p in needs if p not in installed]:
                 story = {"name": name, "ok": False, "replayed": False, "steps": [],
-                         "skipped": f"needs the {', '.join(missing)} plugin (pip install "
+                         "skipped": f"needs the {', '.join(missing)} plugin{'s' if len(missing) > 1 else ''} (pip install "
                                     f"{' '.join('mspflow-' + m for m in missing)})"}
             elif name not in published:
                 story = {"name": name, "ok": False, "replayed": False, "steps": [],
@@ -485,7 +483,6 @@ def run(app: App, *, workers: int = 0, timeout: float = 120.0,
             "stories": stories,
             "ok": all(s["ok"] for s in stories if "skipped" not in s),
             "providers": providers,
-            "problems": problems,
             "catalogs": [app.catalog(CONNECTED).to_json(), app.catalog(DISCONNECTED).to_json()],
             "runs": app.workflows.runs(CONNECTED, limit=20),
             "outbox": events,

@@ -92,6 +92,12 @@ def _print_story(screen: Any, instance: Any, story: dict[str, Any]) -> None:
     again = " (ran in an earlier demo: shown from its record, nothing done twice)" if story["replayed"] else ""
     screen.print(f"[bold]{name}[/bold] {MARK[story['ok']]}: run {story['run_id']} {story['status']}, "
                  f"attempt {story['attempt']}{again}")
+    if ticket := story.get("ticket"):
+        alert = story["alert"]
+        screen.print(f"  Tactical RMM alert → {alert['decision'].replace('_', ' ')}: ticket {ticket['ticket_number']} "
+                     f"'{ticket['title']}'; after the alert reset: {ticket['status']}"
+                     f"{' (untouched, so closed)' if ticket['is_closed'] and ticket['untouched'] else ''}",
+                     highlight=False, soft_wrap=True)
     if failed := story.get("failed_first"):
         screen.print(f"  first attempt: {failed['status']}: {(failed['error'] or {}).get('message', '')}",
                      highlight=False, soft_wrap=True)
@@ -138,8 +144,6 @@ def _print_tail(screen: Any, result: dict[str, Any]) -> None:
     events = result["outbox"]
     screen.print(f"Outbox for the host: {len(events)} undelivered event(s) "
                  f"({', '.join(sorted({e['event_type'] for e in events})) or 'none'}).")
-    for problem in result["problems"]:
-        screen.print(f"[yellow]note[/yellow]: {problem['provider']}: {problem['message']}")
     screen.print("Next, try:")
     for command in result["next"]:
         screen.print(f"  [bold]{command}[/bold]", highlight=False)
