@@ -463,8 +463,9 @@ def run(app: App, *, workers: int = 0, timeout: float = 120.0,
             if name == "palettes":
                 story = palettes(app)
             elif missing := [p for p in needs if p not in installed]:
+                plural = "s" if len(missing) > 1 else ""
                 story = {"name": name, "ok": False, "replayed": False, "steps": [],
-                         "skipped": f"needs the {', '.join(missing)} plugin{'s' if len(missing) > 1 else ''} (pip install "
+                         "skipped": f"needs the {', '.join(missing)} plugin{plural} (pip install "
                                     f"{' '.join('mspflow-' + m for m in missing)})"}
             elif name not in published:
                 story = {"name": name, "ok": False, "replayed": False, "steps": [],
