@@ -248,7 +248,7 @@ def test_readme_cli_examples_run_as_written_after_the_demo(cli: Cli) -> None:
     block = readme.split("After the demo", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     commands = [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.startswith("mspflow ")]
     assert len(commands) >= 5
-    every_plugin = {"MSPFLOW_LOAD_PLUGINS": "ninjaone,tacticalrmm"}
+    every_plugin = {"MSPFLOW_LOAD_PLUGINS": "huntress,levelio,ninjaone,psa,tacticalrmm,teams"}
     assert cli("demo", env=every_plugin).returncode == 0
     for command in commands:
         result = cli(*shlex.split(command)[1:], env=every_plugin)

@@ -114,14 +114,15 @@ class Simulator:
         """An error in the vendor's own shape."""
         return self.json({"error": message, **extra}, status)
 
-    # -- what `mspflow demo` does with it -------------------------------------------------------------------
+    # -- what `mspflow demo` and the reliability suite use --------------------------------------------------
 
     def demo_secrets(self) -> dict[str, str]:
         """Tenant secrets that connect a demo tenant to this simulator (e.g. a fresh user token)."""
         return {}
 
     def demo_calls(self) -> list[tuple[str, dict[str, Any]]]:
-        """``(action id, input)`` pairs the demo runs against this simulator, in order."""
+        """``(action id, input)`` pairs known to succeed against this simulator, in order (the reliability
+        suite starts from them)."""
         return []
 
     # -- helpers ------------------------------------------------------------------------------------------
