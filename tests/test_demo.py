@@ -138,3 +138,15 @@ def test_the_demo_on_postgresql_and_redis_runs_the_same_stories_on_worker_proces
                                    "WHERE run_id IN (SELECT run_id FROM workflow_runs)")
     demo_pid = data["pid"]
     assert owners and all(owner and f":{demo_pid}:" not in owner for (owner,) in owners)  # the workers ran them
+
+
+def test_the_workers_simulator_routes_point_only_at_loopback() -> None:
+    from mspflow.vendor.transport import mount_routes, mounted, unmount
+
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
+        mount_routes({"https://api.huntress.io": "http://10.0.0.5:8080"})
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
+        mount_routes({"https://api.huntress.io": "https://127.0.0.1:8080"})
+    mount_routes({"https://api.huntress.io": "http://127.0.0.1:8080"})
+    assert mounted("https://api.huntress.io") is not None
+    unmount()

@@ -135,3 +135,20 @@ def test_an_outage_mid_run_is_healed_by_a_retry_that_replays_the_booked_window(
     with db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(ScheduleEntry)) == 1
         assert len(outbox.pending(s, tenant=TENANT, event_type="SCHEDULE_ENTRY_CREATED")) == 1
+
+
+def test_a_start_with_a_chosen_run_id_happens_once(world: tuple[App, dict[str, Simulator]]) -> None:
+    from mspflow_huntress.sim import SENT_ID
+
+    from mspflow.errors import ActionError
+
+    app, sims = world
+    app.workflows.publish_stories(TENANT)
+    payload = {"incident_report_id": SENT_ID}
+    first = app.workflows.start("huntress-enrichment", tenant=TENANT, payload=payload, run_id="mine-1", wait=True)
+    again = app.workflows.start("huntress-enrichment", tenant=TENANT, payload=payload, run_id="mine-1", wait=True)
+    assert (first["run_id"], first["status"]) == ("mine-1", "SUCCEEDED") and again == first
+    assert sims["huntress"].count("POST", "/resolution") == 1
+    with pytest.raises(ActionError) as taken:
+        app.workflows.start("outage-retry", tenant=TENANT, run_id="mine-1")
+    assert taken.value.code == "CONFLICT"
