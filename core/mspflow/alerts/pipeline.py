@@ -174,7 +174,7 @@ class AlertPipeline:
                 tickets.comment(ticket_id, f"Alert re-triggered — {_ordinal(joined_count)} occurrence: "
                                 f"{snapshot.message or snapshot.title or ''} (device {snapshot.device}).",
                                 key=f"{base}:occurrence")
-                tickets.link(ticket_id, "rmm_alert", alert_id, key=f"{base}:link-alert")
+                tickets.link(ticket_id, [("rmm_alert", alert_id)], key=f"{base}:link")
                 outcome = "joined"
             else:
                 ticket_id = self._create_ticket(tickets, rule, snapshot, event, base)
@@ -219,9 +219,8 @@ class AlertPipeline:
             "board": spec.board, "priority": spec.priority or mapped, "assigned_user_id": spec.assignee,
             "client_id": snap.client_id, "source": "rmm_alert", "source_ref": snap.alert_id,
         }, key=f"{base}:create")
-        if snap.asset_id is not None:
-            tickets.link(ticket_id, "asset", snap.asset_id, key=f"{base}:link-asset")
-        tickets.link(ticket_id, "rmm_alert", snap.alert_id, key=f"{base}:link-alert")
+        tickets.link(ticket_id, [*([("asset", snap.asset_id)] if snap.asset_id is not None else []),
+                                 ("rmm_alert", snap.alert_id)], key=f"{base}:link")
         tickets.comment(ticket_id, f"Created from {event.provider} alert {event.external_alert_id} by rule "
                         f"{rule.name!r}: {snap.message or snap.title or ''} (device {snap.device}, severity "
                         f"{snap.severity or 'unknown'}).", key=f"{base}:comment")
