@@ -1,9 +1,9 @@
 """Where files mspflow keeps (ticket attachments) live: a directory, named by a storage reference.
 
-The directory is ``MSPFLOW_ATTACHMENTS_DIR``, else ``attachments`` under the current directory's
-``.mspflow``. A reference looks like ``file:<tenant-hash>/<sha256>``: content-addressed per tenant, so the
-same bytes stored twice are one file and no tenant can name another's. A host with object storage maps
-``storage_ref`` to its own store.
+The directory is ``MSPFLOW_ATTACHMENTS_DIR``, else ``attachments`` in ``MSPFLOW_HOME`` (the embedded
+default's home, next to its database). A reference looks like ``file:<tenant-hash>/<sha256>``:
+content-addressed per tenant, so the same bytes stored twice are one file and no tenant can name
+another's. A host with object storage maps ``storage_ref`` to its own store.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ ENV = "MSPFLOW_ATTACHMENTS_DIR"
 
 
 def root() -> Path:
-    return Path(os.environ.get(ENV) or Path.cwd() / ".mspflow" / "attachments")
+    from mspflow.db.engine import default_home
+
+    configured = os.environ.get(ENV)
+    return Path(configured).expanduser() if configured else default_home() / "attachments"
 
 
 def _tenant_dir(tenant: str) -> str:

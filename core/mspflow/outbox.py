@@ -37,6 +37,8 @@ RMM_ALERT_RESOLVED = "RMM_ALERT_RESOLVED"
 """An RMM alert reset (from the RMM, or synthesized by the reconciliation poll); same payload."""
 USER_NOTIFICATION = "USER_NOTIFICATION"
 """An in-app notification for ``payload.user_id`` (a matched alert rule's users to notify)."""
+TICKET_CREATED = "TICKET_CREATED"  # tickets.create (mspflow-psa, or a host's own implementation)
+TICKET_CLOSED = "TICKET_CLOSED"  # tickets.close
 
 
 def emit(session: Session, tenant: str, event_type: str, payload: dict[str, Any]) -> str:

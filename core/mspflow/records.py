@@ -64,14 +64,17 @@ class Records:
         return rows[0] if rows else None
 
     def find(self, table: str, where: Where | None = None, *, search: tuple[Sequence[str], str] | None = None,
-             order_by: Sequence[str] = (), limit: int | None = None, offset: int = 0,
-             for_update: bool = False) -> list[dict[str, Any]]:
-        """Rows matching ``where`` and, with ``search=(columns, text)``, whose columns contain ``text``
-        (case-insensitive). ``order_by`` names columns, ``-name`` for descending."""
-        from sqlalchemy import select
+             iexact: Mapping[str, str] | None = None, order_by: Sequence[str] = (), limit: int | None = None,
+             offset: int = 0, for_update: bool = False) -> list[dict[str, Any]]:
+        """Rows matching ``where``; with ``search=(columns, text)``, whose columns contain ``text``; with
+        ``iexact``, whose columns equal the values (both case-insensitive). ``order_by`` names columns,
+        ``-name`` for descending."""
+        from sqlalchemy import func, select
 
         t = self._table(table)
         stmt = select(t).where(*self._filters(t, where, search))
+        for name, value in (iexact or {}).items():
+            stmt = stmt.where(func.lower(self._column(t, name)) == value.lower())
         for name in order_by:
             col = self._column(t, name.lstrip("-"))
             stmt = stmt.order_by(col.desc() if name.startswith("-") else col.asc())
@@ -131,19 +134,21 @@ class Records:
         return int(self._session().execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     def next_value(self, name: str) -> int:
-        """The tenant's next value of the sequence ``name`` (1, 2, ...), taken under a row lock."""
-        from sqlalchemy import insert, select, update
+        """The tenant's next value of the sequence ``name`` (1, 2, ...), taken under a row lock (two calls
+        creating a tenant's very first ticket at once both get a number, never the same one)."""
+        from sqlalchemy import select, update
+        from sqlalchemy.dialects import postgresql, sqlite
 
         from mspflow.db.models import RecordCounter as C
 
         session = self._session()
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(C).values(tenant=self.tenant, name=name, value=0).on_conflict_do_nothing())
         where = (C.tenant == self.tenant, C.name == name)
-        current = session.execute(select(C.value).where(*where).with_for_update()).scalar()
-        if current is None:
-            session.execute(insert(C).values(tenant=self.tenant, name=name, value=1))
-            return 1
+        current = int(session.execute(select(C.value).where(*where).with_for_update()).scalar_one())
         session.execute(update(C).where(*where).values(value=current + 1))
-        return int(current) + 1
+        return current + 1
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> str:
         """An outbox event for the host and for workflow triggers, in the call's transaction."""
@@ -201,3 +206,60 @@ class Records:
             pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             out.append(or_(*(func.lower(self._column(t, c)).like(pattern, escape="\\") for c in columns)))
         return out
+
+
+# -- read views for the operator's CLI (`mspflow tickets list|show`), on the reference schema -----------------
+
+
+def ticket_list(session: Session, tenant: str, *, status: str | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    """The tenant's tickets, newest first, with their status name (``status`` filters on it, case-insensitive)."""
+    from sqlalchemy import func, select
+
+    from mspflow.db.models import Ticket as T
+    from mspflow.db.models import TicketStatus as S
+
+    stmt = (select(T.ticket_id, T.ticket_number, T.title, T.priority, T.assigned_user_id, T.queue, T.source,
+                   T.source_ref, T.version, T.created_at, T.closed_at, S.name.label("status"),
+                   S.is_closed)
+            .outerjoin(S, (S.tenant == T.tenant) & (S.status_id == T.status_id))
+            .where(T.tenant == tenant).order_by(T.created_at.desc(), T.ticket_id).limit(limit))
+    if status is not None:
+        stmt = stmt.where(func.lower(S.name) == status.lower())
+    return [_plain(dict(r._mapping)) for r in session.execute(stmt)]
+
+
+def ticket_detail(session: Session, tenant: str, number: str) -> dict[str, Any] | None:
+    """One ticket by its per-tenant number: its fields, comments, links, attachments and time entries."""
+    from sqlalchemy import select
+
+    from mspflow.db.models import Base
+
+    tables = Base.metadata.tables
+    t, s = tables["tickets"], tables["ticket_statuses"]
+    row = session.execute(select(t, s.c.name.label("status"), s.c.is_closed)
+                          .outerjoin(s, (s.c.tenant == t.c.tenant) & (s.c.status_id == t.c.status_id))
+                          .where(t.c.tenant == tenant, t.c.ticket_number == number)).first()
+    if row is None:
+        return None
+    ticket = _plain({k: v for k, v in row._mapping.items() if k != "tenant"})
+
+    def children(name: str, *where: Any, order: str = "created_at") -> list[dict[str, Any]]:
+        c = tables[name]
+        rows = session.execute(select(c).where(c.c.tenant == tenant, *where).order_by(c.c[order]))
+        return [_plain({k: v for k, v in r._mapping.items() if k != "tenant"}) for r in rows]
+
+    tid = ticket["ticket_id"]
+    tables_ = {n: tables[n] for n in ("ticket_comments", "entity_links", "ticket_attachments", "time_entries")}
+    ticket["comments"] = children("ticket_comments", tables_["ticket_comments"].c.ticket_id == tid)
+    ticket["links"] = children("entity_links", tables_["entity_links"].c.ticket_id == tid)
+    ticket["attachments"] = children("ticket_attachments", tables_["ticket_attachments"].c.ticket_id == tid)
+    ticket["time_entries"] = children("time_entries", tables_["time_entries"].c.work_item_type == "ticket",
+                                      tables_["time_entries"].c.work_item_id == tid)
+    return ticket
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    from mspflow.clock import aware
+
+    return {k: aware(v).isoformat() if isinstance(v, datetime) else v for k, v in row.items()}

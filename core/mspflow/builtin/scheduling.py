@@ -254,4 +254,6 @@ def assign_user(params: AssignUserInput, ctx: ActionContext) -> AssignUserOutput
     entry = create_entry(CreateEntryInput(assigned_user_ids=[params.user_id], title=title, window=params.window,
                                           link=params.work_item, notes=params.notes,
                                           conflict_mode=params.conflict_mode), ctx)
+    ctx.records.audit({"entry_id": entry.entry_id, "user_id": params.user_id,
+                       f"{params.work_item.type}_id": params.work_item.id})
     return AssignUserOutput(**entry.model_dump(), user_id=params.user_id)

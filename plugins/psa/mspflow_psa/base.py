@@ -77,15 +77,22 @@ def ticket_row(ctx: ActionContext, ticket_id: str, *, for_update: bool = False) 
     return row
 
 
-def untouched(ctx: ActionContext, row: dict[str, Any]) -> bool:
-    if row.get("human_touched"):
-        return False
-    tid = row["ticket_id"]
-    return not (ctx.records.exists("ticket_comments", {"ticket_id": tid, "author_kind": "human"})
-                or ctx.records.exists("time_entries", {"work_item_type": "ticket", "work_item_id": tid}))
+def touched(ctx: ActionContext, rows: list[dict[str, Any]]) -> set[str]:
+    """Which of these tickets a human touched: a human comment, a time entry or a manual status change (two
+    queries for any number of tickets)."""
+    ids = [r["ticket_id"] for r in rows]
+    out = {r["ticket_id"] for r in rows if r.get("human_touched")}
+    if ids:
+        out |= {c["ticket_id"] for c in ctx.records.find("ticket_comments", {"ticket_id": ids, "author_kind": "human"})}
+        out |= {t["work_item_id"] for t in ctx.records.find("time_entries", {"work_item_type": "ticket",
+                                                                             "work_item_id": ids})}
+    return out
 
 
-def ticket_out(ctx: ActionContext, row: dict[str, Any], known: dict[str, dict[str, Any]] | None = None) -> TicketOut:
+def ticket_out(ctx: ActionContext, row: dict[str, Any], known: dict[str, dict[str, Any]] | None = None,
+               touched_ids: set[str] | None = None) -> TicketOut:
+    if touched_ids is None:
+        touched_ids = touched(ctx, [row])
     status = (known if known is not None else statuses(ctx)).get(row.get("status_id") or "")
     return TicketOut(
         ticket_id=row["ticket_id"], ticket_number=row["ticket_number"] or "", title=row["title"],
@@ -96,7 +103,7 @@ def ticket_out(ctx: ActionContext, row: dict[str, Any], known: dict[str, dict[st
         queue=row.get("queue"), tags=list(row.get("tags") or []), custom_fields=dict(row.get("custom_fields") or {}),
         source=row.get("source"), source_ref=row.get("source_ref"), version=row.get("version") or 1,
         resolution=row.get("resolution"), created_at=row.get("created_at"), closed_at=row.get("closed_at"),
-        untouched=untouched(ctx, row),
+        untouched=row["ticket_id"] not in touched_ids,
     )
 
 

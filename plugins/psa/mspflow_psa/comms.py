@@ -2,7 +2,8 @@
 
 **Email.** The tenant's outbound server is its PSA settings (``rmm_integrations`` row of provider ``psa``,
 ``settings["smtp"]``: ``host``, ``port``, ``security`` = ``starttls`` (default) | ``smtps`` | ``none``, ``from``,
-optional ``ca_file`` for a private CA) and its secrets ``smtp_username`` / ``smtp_password`` (scrubbed from
+optional ``ca_file`` for a private CA) — or, standalone, the secrets ``smtp_host``, ``smtp_port``,
+``smtp_security``, ``smtp_from`` — and its secrets ``smtp_username`` / ``smtp_password`` (scrubbed from
 everything recorded). Without a server — the embedded default — the message is kept in ``email_messages``
 as ``queued`` and the output says so. Every message is recorded; bodies are kept out of the invocation
 record (``redact_input``). A replayed call returns the recorded result and sends nothing.
@@ -22,9 +23,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
-from mspflow import ActionContext, ActionError
+from mspflow import ActionContext, ActionError, exactly_one_of
 
 from .base import CATEGORY, psa, ticket_row
 
@@ -38,17 +39,13 @@ class EmailInput(BaseModel):
     to: Annotated[list[Address], Field(min_length=1, max_length=50)]
     cc: Annotated[list[Address], Field(max_length=50)] = Field(default_factory=list)
     subject: Header
-    body_text: Annotated[str, Field(max_length=1_000_000)] | None = None
-    body_html: Annotated[str, Field(max_length=1_000_000)] | None = None
+    body_text: Annotated[str, Field(max_length=1_000_000)] = Field(
+        description="The plain-text body (every client reads it).")
+    body_html: Annotated[str, Field(max_length=1_000_000)] | None = Field(
+        None, description="Optionally, an HTML alternative.")
     reply_to: Address | None = None
     ticket_id: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
         None, description="Record the message against this ticket.")
-
-    @model_validator(mode="after")
-    def _a_body(self) -> EmailInput:
-        if self.body_text is None and self.body_html is None:
-            raise ValueError("give body_text, body_html or both")
-        return self
 
 
 class EmailOutput(BaseModel):
@@ -59,8 +56,16 @@ class EmailOutput(BaseModel):
 
 
 def _smtp_settings(ctx: ActionContext) -> dict[str, Any] | None:
+    """The tenant's outbound server: its PSA settings' ``smtp``, else the secrets ``smtp_host``,
+    ``smtp_port``, ``smtp_security`` and ``smtp_from`` (settable with ``mspflow tenant set-secret``)."""
     smtp = ctx.settings.get("smtp")
-    return dict(smtp) if isinstance(smtp, dict) and smtp.get("host") else None
+    if isinstance(smtp, dict) and smtp.get("host"):
+        return dict(smtp)
+    host = ctx.secret("smtp_host", required=False)
+    if not host:
+        return None
+    return {"host": host, "port": ctx.secret("smtp_port", required=False),
+            "security": ctx.secret("smtp_security", required=False), "from": ctx.secret("smtp_from", required=False)}
 
 
 def _deliver(ctx: ActionContext, smtp: dict[str, Any], message: EmailMessage, recipients: list[str]) -> None:
@@ -126,7 +131,7 @@ def send_email(params: EmailInput, ctx: ActionContext) -> EmailOutput:
             message["Reply-To"] = params.reply_to
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = make_msgid(idstring=row["message_id"], domain=sender.rpartition("@")[2] or None)
-        message.set_content(params.body_text or "")
+        message.set_content(params.body_text)
         if params.body_html is not None:
             message.add_alternative(params.body_html, subtype="html")
         _deliver(ctx, smtp, message, recipients)
@@ -147,11 +152,7 @@ class AttachmentInput(BaseModel):
         None, description="Or a public https URL to fetch it from (10 MiB at most).")
     content_type: Annotated[str, Field(max_length=255)] | None = None
 
-    @model_validator(mode="after")
-    def _one_source(self) -> AttachmentInput:
-        if (self.content_base64 is None) == (self.url is None):
-            raise ValueError("give exactly one of content_base64, url")
-        return self
+    _one_source = exactly_one_of("content_base64", "url")
 
 
 class AttachmentOutput(BaseModel):

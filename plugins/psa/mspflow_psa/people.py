@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
-from mspflow import ActionContext, ActionError
+from mspflow import ActionContext, ActionError, exactly_one_of
 
 from .base import CATEGORY, psa, require
 
@@ -30,16 +30,9 @@ class ContactOut(BaseModel):
     is_inactive: bool = False
 
 
-def _one_of(model: BaseModel, names: tuple[str, ...]) -> None:
-    given = [n for n in names if getattr(model, n) is not None]
-    if len(given) != 1:
-        raise ValueError(f"give exactly one of {', '.join(names)}")
-
-
 def _by(ctx: ActionContext, table: str, column: str, value: str, field: str) -> dict[str, Any]:
     """The one row whose ``column`` equals ``value`` case-insensitively (``NOT_FOUND`` otherwise)."""
-    rows = ctx.records.find(table, search=([column], value), limit=50)
-    exact = [r for r in rows if (r[column] or "").lower() == value.lower()]
+    exact = ctx.records.find(table, iexact={column: value}, limit=10)
     if not exact:
         raise ActionError.not_found(f"no {table.rstrip('s')} with {column} {value!r}", field=field)
     if len(exact) > 1:
@@ -53,10 +46,7 @@ class ClientFindInput(BaseModel):
     email: Annotated[str, Field(min_length=3, max_length=320)] | None = None
     name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
 
-    @model_validator(mode="after")
-    def _one(self) -> ClientFindInput:
-        _one_of(self, ("client_id", "email", "name"))
-        return self
+    _one = exactly_one_of("client_id", "email", "name")
 
 
 class ClientFindOutput(BaseModel):
@@ -117,10 +107,7 @@ class ContactFindInput(BaseModel):
     contact_id: Id | None = None
     email: Annotated[str, Field(min_length=3, max_length=320)] | None = None
 
-    @model_validator(mode="after")
-    def _one(self) -> ContactFindInput:
-        _one_of(self, ("contact_id", "email"))
-        return self
+    _one = exactly_one_of("contact_id", "email")
 
 
 class ContactFindOutput(BaseModel):

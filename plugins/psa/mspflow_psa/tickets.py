@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mspflow import ActionContext, ActionError
 
@@ -25,6 +25,7 @@ from .base import (
     statuses,
     ticket_out,
     ticket_row,
+    touched,
 )
 
 Text = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -59,6 +60,8 @@ class CreateOutput(BaseModel):
             permission="ticket:create")
 def create(params: CreateInput, ctx: ActionContext) -> CreateOutput:
     """Open a ticket with the next per-tenant number; publishes ``TICKET_CREATED``."""
+    # The number first: its row lock serializes this tenant's creates (and the first one's status seeding).
+    number = str(ctx.records.next_value("ticket_number"))
     check_client_contact(ctx, params.client_id, params.contact_id)
     if params.assigned_user_id is not None:
         require_user(ctx, params.assigned_user_id, "assigned_user_id")
@@ -67,7 +70,6 @@ def create(params: CreateInput, ctx: ActionContext) -> CreateOutput:
     else:
         known = statuses(ctx, seed=True).values()
         status = next((s for s in known if s["is_default"]), next(iter(known)))
-    number = str(ctx.records.next_value("ticket_number"))
     row = ctx.records.insert("tickets", {
         "ticket_number": number, "title": params.title, "description": params.description,
         "client_id": params.client_id, "contact_id": params.contact_id, "board": params.board,
@@ -115,6 +117,8 @@ def add_comment(params: CommentInput, ctx: ActionContext) -> CommentOutput:
 
 
 class Fields(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     title: Text | None = None
     description: Annotated[str, Field(max_length=100_000)] | None = None
     status: Name | None = Field(None, description="A status name; a closed one closes the ticket.")
@@ -186,6 +190,9 @@ def update_fields(params: UpdateInput, ctx: ActionContext) -> TicketResult:
 
 
 class AssignInput(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": [n]} for n in (
+        "assigned_user_id", "assigned_team_id", "queue")]})
+
     ticket_id: Id
     assigned_user_id: Id | None = Field(None, description="An active internal user.")
     assigned_team_id: Id | None = None
@@ -341,5 +348,7 @@ def find(params: FindInput, ctx: ActionContext) -> FindOutput:
     if params.state != "any":
         wanted = [sid for sid, s in known.items() if s["is_closed"] == (params.state == "closed")]
         where["status_id"] = wanted
-    rows = ctx.records.find("tickets", where, order_by=["-created_at", "-ticket_number"], limit=params.limit)
-    return FindOutput(tickets=[ticket_out(ctx, r, known) for r in rows])
+    rows = ctx.records.find("tickets", where, order_by=["-created_at", "-ticket_id"], limit=params.limit)
+    ctx.records.audit({"ticket_ids": [r["ticket_id"] for r in rows]})
+    human = touched(ctx, rows)
+    return FindOutput(tickets=[ticket_out(ctx, r, known, human) for r in rows])

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from mspflow import ActionContext, ActionError
 
@@ -23,7 +22,7 @@ class WorkItem(BaseModel):
 class TimeInput(BaseModel):
     user_id: Id = Field(description="The technician (an active internal user).")
     work_item: WorkItem
-    started_at: datetime = Field(description="ISO 8601 with an offset.")
+    started_at: AwareDatetime = Field(description="ISO 8601 with an offset.")
     duration_minutes: int = Field(ge=1, le=24 * 60)
     notes: Annotated[str, Field(max_length=100_000)] | None = None
     billable: bool = True
@@ -41,9 +40,6 @@ class TimeOutput(BaseModel):
             permission="timeentry:create")
 def create_time_entry(params: TimeInput, ctx: ActionContext) -> TimeOutput:
     """Record time a technician spent on a ticket or project task (a ticket with time is no longer untouched)."""
-    if params.started_at.tzinfo is None:
-        raise ActionError.validation("started_at needs a UTC offset, e.g. 2026-11-29T09:00:00Z",
-                                     fields=["started_at"])
     require_user(ctx, params.user_id, "user_id")
     if params.work_item.type == "ticket":
         try:
@@ -105,7 +101,7 @@ class TaskInput(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=1024)]
     description: Annotated[str, Field(max_length=100_000)] | None = None
     assigned_user_id: Id | None = None
-    due_at: datetime | None = Field(None, description="ISO 8601 with an offset.")
+    due_at: AwareDatetime | None = Field(None, description="ISO 8601 with an offset.")
 
 
 class TaskOutput(BaseModel):
@@ -123,8 +119,6 @@ def create_task(params: TaskInput, ctx: ActionContext) -> TaskOutput:
     require(ctx, "projects", "project_id", project_id=params.project_id)
     if params.assigned_user_id is not None:
         require_user(ctx, params.assigned_user_id, "assigned_user_id")
-    if params.due_at is not None and params.due_at.tzinfo is None:
-        raise ActionError.validation("due_at needs a UTC offset", fields=["due_at"])
     row = ctx.records.insert("project_tasks", {
         "project_id": params.project_id, "task_name": params.name, "description": params.description,
         "assigned_user_id": params.assigned_user_id, "due_at": params.due_at, "status": "open"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import OTHER, TENANT, Desk
+from psa_support import OTHER, TENANT, Desk
 
 
 def test_clients_find_by_id_email_or_name_and_never_another_tenants(desk: Desk) -> None:
@@ -52,7 +52,7 @@ def test_time_entry_on_a_ticket_touches_it(desk: Desk) -> None:
     assert err.code == "NOT_FOUND" and err.details["field"] == "work_item.id"
     err = desk.fail("time.create_entry", {"user_id": "u-tech", "work_item": {"type": "ticket", "id": "x"},
                                           "started_at": "2026-11-30T09:00:00", "duration_minutes": 0})
-    assert {f["path"] for f in err.details["fields"]} == {"duration_minutes"}
+    assert {f["path"] for f in err.details["fields"]} == {"duration_minutes", "started_at"}
     err = desk.fail("time.create_entry", {"user_id": "u-tech", "work_item": {"type": "ticket", "id": t["ticket_id"]},
                                           "started_at": "2026-11-30T09:00:00", "duration_minutes": 5})
     assert err.details["fields"][0]["path"] == "started_at"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import OTHER, TENANT, Desk
+from psa_support import OTHER, TENANT, Desk
 
 
 def test_create_numbers_per_tenant_seeds_statuses_and_publishes_ticket_created(desk: Desk) -> None:
@@ -143,3 +143,12 @@ def test_find_by_source_reference_state_and_number_within_the_tenant(desk: Desk)
     other = desk.ok("tickets.find", {}, tenant=OTHER)["tickets"]
     assert desk.ok("tickets.find", {"ticket_id": other[0]["ticket_id"]})["tickets"] == []
     assert desk.fail("tickets.find", {"limit": 0}).details["fields"][0]["path"] == "limit"
+
+
+def test_tickets_created_at_once_get_distinct_numbers(desk: Desk) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: desk.run("tickets.create", {"title": f"t{i}"}), range(8)))
+    assert all(r.ok for r in results), [r.error and r.error.to_dict() for r in results if not r.ok]
+    assert sorted(int(r.output["ticket"]["ticket_number"]) for r in results if r.output) == list(range(1, 9))
