@@ -6,7 +6,9 @@ traceback for a fault the operator can fix. Each command imports what it uses wh
 ``mspflow plugins`` never pays for SQLAlchemy's ORM and ``mspflow --help`` for nothing at all.
 
 Modules: :mod:`._output` (printing, errors, the App), :mod:`.catalog` (plugins, actions, describe,
-from mspflow.cli import catalog, run, worker, demo, db, tenant, outbox, tickets, sim, inbound, alerts, new_plugin  # noqa: E402, F401
+catalog), :mod:`.run` (run, invocations), :mod:`.tenant`, :mod:`.db`, :mod:`.outbox`, :mod:`.tickets`,
+:mod:`.sim`, :mod:`.worker`, :mod:`.demo`, :mod:`.inbound` (serve, inbound, tenant webhook), :mod:`.alerts`,
+:mod:`.new_plugin`.
 """
 
 from __future__ import annotations
