@@ -124,6 +124,13 @@ class Desk:
         with self.app.db.sessions() as s:
             return outbox.pending(s, tenant=TENANT, event_type=event_type, limit=1000, include_delivered=True)
 
+    def notifications(self) -> list[dict[str, Any]]:
+        """The in-app notifications (``notifications.send_in_app``) the tenant's users got."""
+        with self.app.db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT user_id, title, dedupe_key FROM notifications WHERE tenant = :t "
+                                     "ORDER BY created_at"), {"t": TENANT}).mappings().all()
+        return [dict(r) for r in rows]
+
     def close_ticket(self, ticket_id: str) -> None:
         result = self.app.execute("tickets.close", tenant=TENANT, input={"ticket_id": ticket_id,
                                                                          "resolution": "fixed by hand"})

@@ -90,7 +90,8 @@ def test_a_ninjaone_condition_webhook_for_a_mapped_organization_creates_an_alert
     assert note.startswith(f"Created from ninjaone alert {activity['seriesUid']}")
     [event] = desk.events(outbox.RMM_ALERT_TRIGGERED)
     assert event["payload"]["ticket_id"] == ticket["ticket_id"] and event["payload"]["outcome"] == "ticket_created"
-    assert [e["payload"]["user_id"] for e in desk.events(outbox.USER_NOTIFICATION)] == ["u-tech"]
+    notified = [(n["user_id"], n["dedupe_key"]) for n in desk.notifications()]
+    assert notified == [("u-tech", f"rmm_alert:{alert.alert_id}")]
 
 
 def test_refiring_while_the_ticket_is_open_adds_an_occurrence_comment_and_no_ticket(desk: Desk) -> None:
@@ -213,7 +214,7 @@ def test_inside_a_matching_window_no_ticket_no_notification_and_outside_it_norma
     assert len(desk.tickets()) == 1
     assert [e["payload"]["external_alert_id"] for e in desk.events(outbox.RMM_ALERT_TRIGGERED)] == [
         outside["seriesUid"]]
-    assert len(desk.events(outbox.USER_NOTIFICATION)) == 1
+    assert len(desk.notifications()) == 1
     desk.post("ninjaone", desk.ninja.clear(inside["seriesUid"]))  # its reset resolves it quietly
     assert desk.alert(inside["seriesUid"]).status == "resolved" and desk.events(outbox.RMM_ALERT_RESOLVED) == []
 

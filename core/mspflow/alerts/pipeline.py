@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mspflow.alerts")
 
 ACTIVE = ("active", "acknowledged")
+IN_APP, TEAMS_NOTIFY = "notifications.send_in_app", "teams.notify_user"
 LIVE = (*ACTIVE, "suppressed")
 
 
@@ -173,7 +174,7 @@ class AlertPipeline:
                 tickets.comment(ticket_id, f"Alert re-triggered — {_ordinal(joined_count)} occurrence: "
                                 f"{snapshot.message or snapshot.title or ''} (device {snapshot.device}).",
                                 key=f"{base}:occurrence")
-                tickets.link(ticket_id, "rmm_alert", alert_id, key=f"{base}:link-alert")
+                tickets.link(ticket_id, [("rmm_alert", alert_id)], key=f"{base}:link")
                 outcome = "joined"
             else:
                 ticket_id = self._create_ticket(tickets, rule, snapshot, event, base)
@@ -195,7 +196,7 @@ class AlertPipeline:
             if rule is not None:
                 self._notify(s, row, rule)
         if rule is not None and rule.actions.notify_users:
-            self._teams(row, rule)
+            self._notify_users(row, rule)
         log.info("alert %s (%s %s): %s%s", alert_id, event.provider, event.external_alert_id, outcome,
                  f" ticket {ticket_id}" if ticket_id else "")
         return Decision(alert_id, outcome, ticket_id)
@@ -218,9 +219,8 @@ class AlertPipeline:
             "board": spec.board, "priority": spec.priority or mapped, "assigned_user_id": spec.assignee,
             "client_id": snap.client_id, "source": "rmm_alert", "source_ref": snap.alert_id,
         }, key=f"{base}:create")
-        if snap.asset_id is not None:
-            tickets.link(ticket_id, "asset", snap.asset_id, key=f"{base}:link-asset")
-        tickets.link(ticket_id, "rmm_alert", snap.alert_id, key=f"{base}:link-alert")
+        tickets.link(ticket_id, [*([("asset", snap.asset_id)] if snap.asset_id is not None else []),
+                                 ("rmm_alert", snap.alert_id)], key=f"{base}:link")
         tickets.comment(ticket_id, f"Created from {event.provider} alert {event.external_alert_id} by rule "
                         f"{rule.name!r}: {snap.message or snap.title or ''} (device {snap.device}, severity "
                         f"{snap.severity or 'unknown'}).", key=f"{base}:comment")
@@ -374,23 +374,32 @@ class AlertPipeline:
         ).order_by(RmmAlert.occurrence_count.desc(), RmmAlert.created_at).limit(1)).scalar()
 
     def _notify(self, s: Session, row: RmmAlert, rule: Rule) -> None:
+        """Without an in-app notification action installed: a ``USER_NOTIFICATION`` outbox event per user, in
+        the decision's transaction, for the host to show."""
+        if self.app.registry.action(IN_APP) is not None:
+            return
         for user_id in rule.actions.notify_users:
             outbox.emit(s, row.tenant, outbox.USER_NOTIFICATION, {
                 "user_id": user_id, "kind": "rmm_alert", "title": row.title, "alert_id": row.alert_id,
                 "ticket_id": row.ticket_id, "severity": row.severity, "provider": row.provider})
 
-    def _teams(self, row: RmmAlert, rule: Rule) -> None:
-        """Teams ``notify_user`` where the tenant has Teams (a failure is logged, never raised)."""
-        action = "teams.notify_user"
-        if self.app.registry.action(action) is None:
-            return
+    def _notify_users(self, row: RmmAlert, rule: Rule) -> None:
+        """In-app notifications (``notifications.send_in_app``) and Teams ``notify_user`` where the tenant has
+        Teams; keyed by the alert, so a retried decision notifies once. A failure is logged, never raised."""
+        title = (row.title or f"{row.provider} alert")[:200]
+        text = (row.message or row.title or "RMM alert")[:1000]
         for user_id in rule.actions.notify_users:
-            result = self.app.execute(action, tenant=row.tenant, input={
-                "user_id": user_id, "title": row.title or "RMM alert", "message": row.message or ""},
-                idempotency_key=f"alert:{row.tenant}:{row.alert_id}:notify:{user_id}")
-            if not result.ok and result.error is not None and result.error.code != "INTEGRATION_INACTIVE":
-                log.warning("alert %s: Teams notification to %s failed: %s", row.alert_id, user_id,
-                            result.error.message)
+            calls = [(IN_APP, {"user_id": user_id, "title": title, "body": text,
+                               "dedupe_key": f"rmm_alert:{row.alert_id}"}),
+                     (TEAMS_NOTIFY, {"user_id": user_id, "title": title, "message": text})]
+            for action_id, data in calls:
+                if self.app.registry.action(action_id) is None:
+                    continue
+                result = self.app.execute(action_id, tenant=row.tenant, input=data,
+                                          idempotency_key=f"alert:{row.tenant}:{row.alert_id}:{action_id}:{user_id}")
+                if not result.ok and result.error is not None and result.error.code != "INTEGRATION_INACTIVE":
+                    log.warning("alert %s: %s to %s failed: %s %s", row.alert_id, action_id, user_id,
+                                result.error.code, result.error.message)
 
 
 @dataclass(frozen=True)

@@ -251,21 +251,48 @@ def validate_rule(conditions: Any, actions: Any) -> tuple[dict[str, Any], dict[s
 
 
 def active_rules(session: Session, tenant: str) -> list[Rule]:
-    """The tenant's active rules in evaluation order; a row that no longer validates is logged and left out."""
-    from sqlalchemy import select
+    """The tenant's active rules in evaluation order; a row that no longer validates is logged and left out.
 
-    from mspflow.db.models import AlertRule
+    Read as plain columns, and each rule parsed once per process per content (:func:`_parsed`).
+    """
+    from sqlalchemy import Text, cast, select
 
-    rows = session.execute(select(AlertRule).where(AlertRule.tenant == tenant, AlertRule.is_active.is_(True))
-                           .order_by(AlertRule.priority, AlertRule.created_at, AlertRule.rule_id)).scalars()
+    from mspflow.db.models import AlertRule as R
+
+    rows = session.execute(select(R.rule_id, R.name, R.priority, cast(R.conditions, Text).label("conditions"),
+                                  cast(R.actions, Text).label("actions")).where(
+        R.tenant == tenant, R.is_active.is_(True)).order_by(R.priority, R.created_at, R.rule_id))
     rules = []
     for row in rows:
         try:
-            rules.append(Rule.of(row))
+            rules.append(_parsed(row))
         except Exception as exc:
             log.warning("alert rule %s (%s) of tenant %s is invalid and was skipped: %s", row.rule_id, row.name,
                         tenant, exc)
     return rules
+
+
+_PARSED: dict[tuple[str, int, str, str], Rule] = {}
+_PARSED_MAX = 10_000
+
+
+def _parsed(row: Any) -> Rule:
+    """The rule of a row whose ``conditions`` and ``actions`` are JSON text, remembered by that content, so
+    the JSON is decoded, validated and its regex compiled once per process, not per alert."""
+    key = (row.rule_id, row.priority, row.conditions or "{}", row.actions or "{}")
+    found = _PARSED.get(key)
+    if found is None:
+        import json
+
+        conditions = Conditions.model_validate(json.loads(key[2]) or {})
+        pattern = re.compile(conditions.message_regex) if conditions.message_regex else None
+        found = Rule(row.rule_id, row.name, row.priority, conditions,
+                     Actions.model_validate(json.loads(key[3]) or {}), pattern)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = found
+    return found if found.name == row.name else Rule(found.rule_id, row.name, found.priority, found.conditions,
+                                                     found.actions, found._pattern)
 
 
 def to_json(row: AlertRule) -> dict[str, Any]:

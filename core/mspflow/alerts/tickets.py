@@ -62,10 +62,11 @@ class Tickets:
         self._run(COMMENT, {"ticket_id": ticket_id, "body": text, "is_internal": internal,
                             "author_kind": "automation"}, key)
 
-    def link(self, ticket_id: str, entity_type: str, entity_id: str, *, key: str) -> None:
-        if self.app.registry.action(LINK) is None:
+    def link(self, ticket_id: str, entities: list[tuple[str, str]], *, key: str) -> None:
+        """Link the ticket to ``(entity_type, entity_id)`` pairs (an asset, the alert) in one call."""
+        if self.app.registry.action(LINK) is None or not entities:
             return
-        self._run(LINK, {"ticket_id": ticket_id, "links": [{"entity_type": entity_type, "entity_id": entity_id}]},
+        self._run(LINK, {"ticket_id": ticket_id, "links": [{"entity_type": t, "entity_id": i} for t, i in entities]},
                   key)
 
     def find(self, ticket_id: str) -> dict[str, Any] | None:
