@@ -59,19 +59,25 @@ def check_outcomes(url: str, requests: dict[str, list[dict[str, Any]]]) -> None:
         url, "SELECT workflow_name, status, attempt FROM workflow_runs WHERE tenant = 'demo-connected'")}
     assert runs == {"disk-full-cleanup": ("SUCCEEDED", 1), "huntress-enrichment": ("SUCCEEDED", 1),
                     "dispatcher-escalation": ("SUCCEEDED", 1), "outage-retry": ("SUCCEEDED", 2)}
-    # disk-full: the alert became a ticket by the rule, the clean-up script ran once on the agent, its
-    # output is the ticket's one automation note, the alert reset and the untouched ticket closed
-    assert _asked(requests["tacticalrmm"], "POST", "/runscript/", 200) == 1
-    [(alert_status, ticket_id)] = _rows(url, "SELECT status, ticket_id FROM rmm_alerts "
-                                             "WHERE tenant = 'demo-connected' AND provider = 'tacticalrmm'")
-    assert alert_status == "resolved" and ticket_id
-    [(source, closed_at)] = _rows(url, "SELECT source, closed_at FROM tickets WHERE tenant = 'demo-connected' "
-                                       "AND ticket_id = :t", t=ticket_id)
-    assert source == "rmm_alert" and closed_at is not None
-    notes = [body for (body,) in _rows(url, "SELECT body FROM ticket_comments WHERE tenant = 'demo-connected' "
-                                            "AND ticket_id = :t AND author_kind = 'automation'", t=ticket_id)]
-    assert len([n for n in notes if n.startswith("Self-remediation")]) == 1
-    assert "Removed 42 files" in next(n for n in notes if n.startswith("Self-remediation"))
+    # disk-full: each of the two alerts became a ticket by the rule, the clean-up script ran once on each
+    # agent, its output is the ticket's one self-remediation note, the alerts reset; the untouched ticket
+    # closed, the one a technician wrote on stays open
+    for agent in ("frontdesk", "fileserver"):
+        assert sum(1 for r in requests["tacticalrmm"] if r["method"] == "POST" and r["status"] == 200
+                   and r["path"].endswith(f"{agent}/runscript/")) == 1
+    alerts = _rows(url, "SELECT a.status, a.ticket_id, t.source, t.closed_at FROM rmm_alerts a JOIN tickets t "
+                        "ON t.tenant = a.tenant AND t.ticket_id = a.ticket_id "
+                        "WHERE a.tenant = 'demo-connected' AND a.provider = 'tacticalrmm' ORDER BY t.ticket_number")
+    assert [(status, source) for status, _, source, _ in alerts] == [("resolved", "rmm_alert")] * 2
+    closed = {ticket_id: closed_at is not None for _, ticket_id, _, closed_at in alerts}
+    for ticket_id, is_closed in closed.items():
+        comments = _rows(url, "SELECT body, author_kind FROM ticket_comments WHERE tenant = 'demo-connected' "
+                              "AND ticket_id = :t", t=ticket_id)
+        notes = [body for body, kind in comments if kind == "automation" and body.startswith("Self-remediation")]
+        assert len(notes) == 1 and "Removed 42 files" in notes[0]
+        human = [body for body, kind in comments if kind == "human"]
+        assert is_closed == (not human)  # closed exactly when no technician wrote on it
+    assert sorted(closed.values()) == [False, True]
     # Huntress: the incident and its agent were read, the incident resolved once
     assert _asked(requests["huntress"], "GET", "/incident_reports/90001") >= 1
     assert _asked(requests["huntress"], "POST", "/incident_reports/90001/resolution", 201) == 1

@@ -244,7 +244,7 @@ def disk_full(app: App, sims: Simulators, timeout: float) -> dict[str, Any]:
     tactical = sims.get("tacticalrmm")
     from_sim = importlib.import_module(type(tactical).__module__)
     if "tacticalrmm" in app.registry.alert_sources and app.registry.action("tickets.add_comment") is not None:
-        return _disk_full_loop(app, tactical, from_sim.FRONTDESK_ID, timeout)
+        return _disk_full_loop(app, tactical, (from_sim.FRONTDESK_ID, from_sim.FILESERVER_ID), timeout)
     event = {"event_id": DISK_ALERT_EVENT, "event_type": "RMM_ALERT_TRIGGERED", "payload": {
         "provider": "tacticalrmm", "device_id": from_sim.FRONTDESK_ID, "title": "Disk C: is 96% full",
         "severity": "error"}}
@@ -255,19 +255,38 @@ def disk_full(app: App, sims: Simulators, timeout: float) -> dict[str, Any]:
 DISK_RULE = "Demo: disk alerts become tickets"
 
 
-def _disk_full_loop(app: App, tactical: Any, agent_id: str, timeout: float) -> dict[str, Any]:
-    from mspflow.alerts.pipeline import ingest_payload
-    from mspflow.alerts.rules import add_rule
-    from mspflow.db.models import AlertRule, RmmAlert, WorkflowRun
+def _disk_full_loop(app: App, tactical: Any, agents: tuple[str, str], timeout: float) -> dict[str, Any]:
+    """Two disk alerts through the pipeline and the workflow; a technician writes on the second ticket
+    before the alerts reset, so only the first (untouched) ticket closes."""
+    from mspflow.db.models import AlertRule
 
     with app.db.session() as s:  # the tenant's rule: Tactical disk alerts open a ticket, closed on reset
         if s.query(AlertRule).filter_by(tenant=CONNECTED, name=DISK_RULE).first() is None:
+            from mspflow.alerts.rules import add_rule
+
             add_rule(s, CONNECTED, name=DISK_RULE, priority=10, conditions={"keywords": ["disk"]}, actions={
                 "create_ticket": {"board": "Alerts", "priority": "P3",
                                   "title_template": "{{severity}}: {{message}} on {{device}}"},
                 "auto_resolve_ticket": True})
-    alert = tactical.add_alert(agent_id, severity="error", message="Disk space on C: is 96% full",
-                               check_id=7, check_name="Disk Space Drive C")
+    front, files = agents
+    alerts = [_disk_alert(app, tactical, front, "C", timeout, touched=False),
+              _disk_alert(app, tactical, files, "D", timeout, touched=True)]
+    first = alerts[0]
+    run = app.workflows.run(CONNECTED, first["run_id"])
+    ok = (all(a["run_status"] == "SUCCEEDED" for a in alerts)
+          and [a["ticket"].get("is_closed") for a in alerts] == [True, False])
+    story = _story("disk-full-cleanup", run, all(a["decision"] == "duplicate" for a in alerts), ok=ok)
+    story["alerts"] = alerts
+    return story
+
+
+def _disk_alert(app: App, tactical: Any, agent_id: str, drive: str, timeout: float, *, touched: bool
+                ) -> dict[str, Any]:
+    from mspflow.alerts.pipeline import ingest_payload
+    from mspflow.db.models import RmmAlert, WorkflowRun
+
+    alert = tactical.add_alert(agent_id, severity="error", message=f"Disk space on {drive}: is 96% full",
+                               check_id=7 if drive == "C" else 8, check_name=f"Disk Space Drive {drive}")
     [decision] = ingest_payload(app, CONNECTED, "tacticalrmm", tactical.webhook(alert))  # its webhook
     if app.workflows.in_process:
         app.workflows.dispatch_events()  # the alert's RMM_ALERT_TRIGGERED starts the workflow (workers: theirs)
@@ -277,17 +296,18 @@ def _disk_full_loop(app: App, tactical: Any, agent_id: str, timeout: float) -> d
         alert_id, ticket_id = row.alert_id, row.ticket_id
     run_id = _wait_for(lambda: _run_of(app, WorkflowRun, alert_id), timeout)
     run = app.workflows.wait(CONNECTED, run_id, timeout=timeout)
+    if touched and ticket_id:  # a technician writes on the ticket: from now on it is theirs to close
+        app.execute("tickets.add_comment", tenant=CONNECTED, idempotency_key=f"demo:technician-note:{alert_id}",
+                    input={"ticket_id": ticket_id, "author_kind": "human", "author_user_id": ONCALL,
+                           "body": "Looking at the file server's shares myself before closing this. Ada"})
     alert["resolved"] = True  # the clean-up freed the disk: Tactical resets the alert and says so
     ingest_payload(app, CONNECTED, "tacticalrmm", tactical.webhook(alert, "resolve"))
-    ticket = app.execute("tickets.find", tenant=CONNECTED, input={"ticket_id": ticket_id}) if ticket_id else None
-    found = (ticket.output or {}).get("tickets", []) if ticket is not None and ticket.ok else []
-    state = found[0] if found else {}
-    story = _story("disk-full-cleanup", run, decision.outcome == "duplicate",
-                   ok=run["status"] == "SUCCEEDED" and bool(state.get("is_closed")))
-    story["alert"] = {"alert_id": alert_id, "decision": decision.outcome, "ticket_id": ticket_id}
-    story["ticket"] = {k: state.get(k) for k in ("ticket_id", "ticket_number", "title", "status", "is_closed",
-                                                 "untouched")}
-    return story
+    found = app.execute("tickets.find", tenant=CONNECTED, input={"ticket_id": ticket_id}) if ticket_id else None
+    state = ((found.output or {}).get("tickets") or [{}])[0] if found is not None and found.ok else {}
+    return {"alert_id": alert_id, "agent_id": agent_id, "host": alert["hostname"], "decision": decision.outcome,
+            "run_id": run_id, "run_status": run["status"], "technician_wrote": touched,
+            "ticket": {k: state.get(k) for k in ("ticket_id", "ticket_number", "title", "status", "is_closed",
+                                                 "untouched")}}
 
 
 def _run_of(app: App, model: Any, alert_id: str) -> str | None:

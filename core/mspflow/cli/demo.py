@@ -92,12 +92,12 @@ def _print_story(screen: Any, instance: Any, story: dict[str, Any]) -> None:
     again = " (ran in an earlier demo: shown from its record, nothing done twice)" if story["replayed"] else ""
     screen.print(f"[bold]{name}[/bold] {MARK[story['ok']]}: run {story['run_id']} {story['status']}, "
                  f"attempt {story['attempt']}{again}")
-    if ticket := story.get("ticket"):
-        alert = story["alert"]
-        screen.print(f"  Tactical RMM alert → {alert['decision'].replace('_', ' ')}: ticket {ticket['ticket_number']} "
-                     f"'{ticket['title']}'; after the alert reset: {ticket['status']}"
-                     f"{' (untouched, so closed)' if ticket['is_closed'] and ticket['untouched'] else ''}",
-                     highlight=False, soft_wrap=True)
+    for alert in story.get("alerts", []):
+        ticket = alert["ticket"]
+        who = "a technician wrote on it, so it stays open" if alert["technician_wrote"] else "untouched, so closed"
+        screen.print(f"  Tactical RMM alert on {alert['host']} → {alert['decision'].replace('_', ' ')}: "
+                     f"ticket {ticket['ticket_number']} '{ticket['title']}', run {alert['run_status']}; after the "
+                     f"alert reset: {ticket['status']} ({who})", highlight=False, soft_wrap=True)
     if failed := story.get("failed_first"):
         screen.print(f"  first attempt: {failed['status']}: {(failed['error'] or {}).get('message', '')}",
                      highlight=False, soft_wrap=True)
