@@ -61,6 +61,7 @@ def vendor_steps(app: App) -> list[dict[str, Any]]:
     """
     import importlib
 
+    from mspflow.microsoft import bind_profile
     from mspflow.secrets import SecretKeyMissing
     from mspflow.vendor import mount
 
@@ -80,7 +81,7 @@ def vendor_steps(app: App) -> list[dict[str, Any]]:
                 if key.startswith("rmm:") and module.provider:  # self-hosted vendors: point at the simulator
                     tenants.connect(s, app.registry, CONNECTED, module.provider, sim.base_url)
                 if callable(getattr(sim, "demo_profile", None)):
-                    _seed_microsoft(s, sim.demo_profile(ONCALL))
+                    bind_profile(s, CONNECTED, sim.demo_profile(ONCALL))
                 for name, value in sim.demo_secrets().items():
                     store.set(s, CONNECTED, name, value)
         except SecretKeyMissing as exc:
@@ -93,23 +94,6 @@ def vendor_steps(app: App) -> list[dict[str, Any]]:
             result = app.execute(action_id, tenant=CONNECTED, input=data, run_id=RUN_ID, step_path=step)
             steps.append({"step": step, "action_id": action_id, **result.to_json()})
     return steps
-
-
-def _seed_microsoft(s: Any, profile: dict[str, Any]) -> None:
-    """The dispatcher story's Teams set-up: a profile bound to the simulator's app, the on-call tech linked."""
-    from mspflow.db.models import MicrosoftProfile, TeamsIntegration, UserAuthAccount
-
-    if s.get(MicrosoftProfile, (CONNECTED, "demo")) is None:
-        s.add(MicrosoftProfile(tenant=CONNECTED, profile_id="demo", display_name="Demo bot",
-                               client_id=profile["client_id"], entra_tenant_id=profile["entra_tenant_id"],
-                               client_secret_ref=profile["client_secret_ref"]))
-    row = s.get(TeamsIntegration, CONNECTED)
-    if row is not None:
-        row.selected_profile_id, row.app_id = "demo", profile["teams_app_id"]
-        row.enabled_capabilities = ["activity_notifications", "bot"]
-    for user, oid in profile["users"].items():
-        if s.get(UserAuthAccount, (CONNECTED, user, "microsoft")) is None:
-            s.add(UserAuthAccount(tenant=CONNECTED, user_id=user, provider="microsoft", provider_account_id=oid))
 
 
 def run(app: App) -> dict[str, Any]:
