@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mspflow.db.engine import Database
     from mspflow.microsoft import MicrosoftStore
     from mspflow.modules import Module
+    from mspflow.records import Records
     from mspflow.secrets import SecretStore
     from mspflow.vendor import Auth, Vendor, VendorClient
 
@@ -81,6 +82,8 @@ class ActionContext:
     on_sending: Callable[[], None] = field(default=lambda: None, repr=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False)
     clock: Callable[[], datetime] = utcnow
+    action_id: str | None = None
+    action_version: int | None = None
     logger: RedactingLogger = field(init=False, repr=False)
     _closers: list[Callable[[], None]] = field(init=False, repr=False, default_factory=list)
     _locked: dict[str, Session] = field(init=False, repr=False, default_factory=dict)
@@ -171,6 +174,32 @@ class ActionContext:
         from mspflow.alerts.store import AlertStore
 
         return AlertStore(lambda: self.session, self.tenant_id, self._require_provider(), self.redactor, self.clock)
+
+    @property
+    def records(self) -> Records:
+        """The tenant's rows of the reference PSA schema (tickets, clients, ...), in the call's transaction;
+        see :mod:`mspflow.records`."""
+        from mspflow.records import Records
+
+        action = (self.action_id, self.action_version or 1) if self.action_id else None
+        return Records(lambda: self.session, self.tenant_id, action=action, run_id=self.run_id,
+                       invocation_id=self.invocation_id, clock=self.clock)
+
+    def fetch_public(self, url: str, *, max_bytes: int, field: str = "url") -> tuple[bytes, str | None]:
+        """GET a public https URL (no private, loopback or link-local address, checked after DNS; no redirects;
+        never with the tenant's credentials), at most ``max_bytes``: (content, content type). See
+        :mod:`mspflow.vendor.fetch`."""
+        from mspflow.vendor.fetch import fetch_public
+
+        fetched = fetch_public(url, max_bytes=max_bytes, field=field)
+        return fetched.content, fetched.content_type
+
+    def store_file(self, content: bytes) -> tuple[str, str]:
+        """Keep ``content`` for this tenant (the attachments directory, :mod:`mspflow.files`):
+        (storage reference, sha256)."""
+        from mspflow import files
+
+        return files.put(self.tenant_id, content)
 
     def sending_side_effect(self) -> None:
         """Called by the vendor layer just before a side-effectful request leaves: the runtime records it, so

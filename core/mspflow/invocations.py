@@ -114,6 +114,13 @@ def default_idempotency_key(tenant: str, run_id: str, step_path: str, action_id:
     return digest.hexdigest()
 
 
+def _without(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` with the action's ``redact_input`` fields masked (what the record shows)."""
+    from mspflow.redaction import MASK
+
+    return {k: MASK if k in fields and v not in (None, "") else v for k, v in data.items()} if fields else data
+
+
 def input_hash(data: dict[str, Any]) -> str:
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -233,7 +240,8 @@ class Ledger:
             "idempotency_key": key, "input_hash": wanted_hash, "status": "RUNNING" if running else "QUEUED",
             "attempt": 1 if running else 0, "lease_owner": self.owner if running else None,
             "lease_expires_at": now + timedelta(seconds=lease_s) if running else None,
-            "input": cap(Redactor().data(data)), "created_at": now, "started_at": now if running else None,
+            "input": cap(Redactor().data(_without(data, action.redact_input))), "created_at": now,
+            "started_at": now if running else None,
         }
 
     def insert(self, conn: Connection, row: dict[str, Any]) -> bool:

@@ -65,6 +65,9 @@ class Action:
     max_duration_s: float | None = None
     """How long one call may take at most (seconds), e.g. a remote script's longest wait; its lease lasts
     that long plus a margin, and a worker interrupts it soon after (see :mod:`mspflow.runtime`)."""
+    redact_input: tuple[str, ...] = ()
+    """Top-level input fields kept out of the invocation record (e.g. an email's body): the handler gets them,
+    the record shows ``[REDACTED]``."""
 
     @property
     def key(self) -> str:
@@ -212,6 +215,7 @@ class Module:
         input_model: type[BaseModel] | None = None,
         output_model: type[BaseModel] | None = None,
         max_duration_s: float | None = None,
+        redact_input: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
         """Decorator that defines an action of this module from a handler ``(params, ctx) -> output``.
 
@@ -236,6 +240,7 @@ class Module:
                 idempotency=idempotency or ("engine_provided" if side_effectful else "none"),
                 permission=permission,
                 max_duration_s=max_duration_s,
+                redact_input=tuple(redact_input),
             )
             act.check()
             self.actions.append(act)
@@ -259,6 +264,7 @@ def action(
     input_model: type[BaseModel] | None = None,
     output_model: type[BaseModel] | None = None,
     max_duration_s: float | None = None,
+    redact_input: tuple[str, ...] = (),
 ) -> Action:
     """Build a tile-less :class:`Action` (for ``register_actions``) from a handler."""
     hints = _handler_models(handler)
@@ -269,7 +275,7 @@ def action(
         description=description if description is not None else _first_paragraph(handler.__doc__),
         category=category, icon=icon, side_effectful=side_effectful,
         idempotency=idempotency or ("engine_provided" if side_effectful else "none"),
-        permission=permission, max_duration_s=max_duration_s,
+        permission=permission, max_duration_s=max_duration_s, redact_input=tuple(redact_input),
     )
     act.check()
     return act

@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 from mspflow.db.models import OutboxEvent
 
 SCHEDULE_ENTRY_CREATED = "SCHEDULE_ENTRY_CREATED"
+TICKET_CREATED = "TICKET_CREATED"  # tickets.create (mspflow-psa, or a host's own implementation)
+TICKET_CLOSED = "TICKET_CLOSED"  # tickets.close
 
 
 def emit(session: Session, tenant: str, event_type: str, payload: dict[str, Any]) -> str:

@@ -336,6 +336,7 @@ class Runtime:
             secrets=self._secrets, redactor=redactor, clock=self.clock, db=self.db,
             module=self.registry.module_of(action.id), durable_secrets=durable,
             holds_write_lock=lambda: self.db.writing(conn), on_sending=sending,
+            action_id=action.id, action_version=action.version,
         )
         try:
             try:

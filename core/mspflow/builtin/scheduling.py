@@ -214,3 +214,46 @@ def create_entry(params: CreateEntryInput, ctx: ActionContext) -> CreateEntryOut
         "run_id": ctx.run_id, "invocation_id": ctx.invocation_id,
     })
     return output
+
+
+class AssignUserInput(BaseModel):
+    user_id: str = Field(min_length=1, description="The technician (an active internal user).")
+    work_item: Link = Field(description="The ticket or project task to work on.")
+    window: Window
+    title: str | None = Field(None, min_length=1, max_length=1024,
+                              description="Default: the ticket's number and title, or the task's name.")
+    notes: str | None = None
+    conflict_mode: Literal["fail", "shift", "override"] = "fail"
+
+
+class AssignUserOutput(CreateEntryOutput):
+    user_id: str
+
+
+@scheduling.action("scheduling.assign_user", label="Assign technician", category="Business Operations",
+                   side_effectful=True, permission="user_schedule:create")
+def assign_user(params: AssignUserInput, ctx: ActionContext) -> AssignUserOutput:
+    """Put one technician on the dispatch board for a ticket or project task: ``scheduling.create_entry``'s
+    service (same checks, conflict modes and ``SCHEDULE_ENTRY_CREATED`` event) with the work item's title."""
+    from sqlalchemy import select
+
+    from mspflow.db.models import ProjectTask, Ticket
+
+    title = params.title
+    if title is None:
+        if params.work_item.type == "ticket":
+            row = ctx.session.execute(select(Ticket.ticket_number, Ticket.title).where(
+                Ticket.tenant == ctx.tenant_id, Ticket.ticket_id == params.work_item.id)).first()
+            title = (f"#{row.ticket_number} {row.title}" if row.ticket_number else row.title) if row else None
+        else:
+            title = ctx.session.execute(select(ProjectTask.task_name).where(
+                ProjectTask.tenant == ctx.tenant_id, ProjectTask.task_id == params.work_item.id)).scalar()
+        if title is None:  # the link check below says NOT_FOUND with the details
+            _check_link(ctx.session, ctx.tenant_id, params.work_item)
+        title = (title or "Scheduled work")[:1024] or "Scheduled work"
+    entry = create_entry(CreateEntryInput(assigned_user_ids=[params.user_id], title=title, window=params.window,
+                                          link=params.work_item, notes=params.notes,
+                                          conflict_mode=params.conflict_mode), ctx)
+    ctx.records.audit({"entry_id": entry.entry_id, "user_id": params.user_id,
+                       f"{params.work_item.type}_id": params.work_item.id})
+    return AssignUserOutput(**entry.model_dump(), user_id=params.user_id)

@@ -6,8 +6,8 @@ traceback for a fault the operator can fix. Each command imports what it uses wh
 ``mspflow plugins`` never pays for SQLAlchemy's ORM and ``mspflow --help`` for nothing at all.
 
 Modules: :mod:`._output` (printing, errors, the App), :mod:`.catalog` (plugins, actions, describe,
-catalog), :mod:`.run` (run, invocations), :mod:`.tenant`, :mod:`.db`, :mod:`.outbox`, :mod:`.sim`,
-:mod:`.worker`, :mod:`.demo`, :mod:`.inbound` (serve, inbound, tenant webhook), :mod:`.new_plugin`,
+catalog), :mod:`.run` (run, invocations), :mod:`.tenant`, :mod:`.db`, :mod:`.outbox`, :mod:`.tickets`,
+:mod:`.sim`, :mod:`.worker`, :mod:`.demo`, :mod:`.inbound` (serve, inbound, tenant webhook), :mod:`.new_plugin`,
 :mod:`.workflows` (workflows, runs).
 """
 
@@ -30,16 +30,19 @@ outbox_app = typer.Typer(help="Events for the host (e.g. SCHEDULE_ENTRY_CREATED)
 sim_app = typer.Typer(help="Vendor sandbox simulators.", no_args_is_help=True)
 workflows_app = typer.Typer(help="Workflow definitions: publish, list, show, disable, run.", no_args_is_help=True)
 runs_app = typer.Typer(help="Workflow runs: list, show, retry.", no_args_is_help=True)
+tickets_app = typer.Typer(help="The reference PSA's tickets (read-only; change them with tickets.* actions).",
+                          no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(sim_app, name="sim")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(runs_app, name="runs")
+app.add_typer(tickets_app, name="tickets")
 
 # The command modules register themselves on the apps above (order = order in `mspflow --help`).
 # isort: off
-from mspflow.cli import catalog, run, worker, demo, db, tenant, outbox, sim, inbound, new_plugin, workflows  # noqa: E402, F401
+from mspflow.cli import catalog, run, worker, demo, db, tenant, outbox, tickets, sim, inbound, new_plugin, workflows  # noqa: E402, F401
 # isort: on
 from mspflow.cli._output import describe_failure, report, setup_process, undecodable_argument  # noqa: E402
 

@@ -246,14 +246,39 @@ class User(Base):
 
 
 class Ticket(Timestamps, Base):
-    """The minimal ticket row a schedule entry can link to."""
+    """A ticket: the row a schedule entry links to, extended by revision 0008 into the reference PSA's ticket.
+
+    ``ticket_number`` is per tenant; ``version`` is the optimistic-concurrency token; ``human_touched``
+    is set by a human comment, a time entry or a manual status change (automation's own changes leave it).
+    """
 
     __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("tenant", "ticket_number", name="uq_tickets_tenant_number"),
+        Index("ix_tickets_tenant_source", "tenant", "source", "source_ref"),
+    )
 
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
     ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     ticket_number: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(1024), default="")
+    description: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    contact_id: Mapped[str | None] = mapped_column(String(36))
+    board: Mapped[str | None] = mapped_column(String(255))
+    status_id: Mapped[str | None] = mapped_column(String(36))
+    priority: Mapped[str | None] = mapped_column(String(32))
+    assigned_user_id: Mapped[str | None] = mapped_column(String(36))
+    assigned_team_id: Mapped[str | None] = mapped_column(String(255))
+    queue: Mapped[str | None] = mapped_column(String(255))
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
+    custom_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    source: Mapped[str | None] = mapped_column(String(64))
+    source_ref: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    human_touched: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    resolution: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
 
 
 class ProjectTask(Timestamps, Base):
@@ -264,6 +289,11 @@ class ProjectTask(Timestamps, Base):
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     task_name: Mapped[str] = mapped_column(String(1024), default="")
+    project_id: Mapped[str | None] = mapped_column(String(36))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32), default="open", server_default="open")
+    assigned_user_id: Mapped[str | None] = mapped_column(String(36))
+    due_at: Mapped[datetime | None]
 
 
 class ScheduleEntry(Timestamps, Base):
@@ -457,6 +487,214 @@ class InboundEvent(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_retryable: Mapped[bool | None] = mapped_column(Boolean)
     processed_at: Mapped[datetime | None]
+
+
+# -- the reference PSA's business records (revision 0008; actions in plugins/psa) ------------------------
+
+
+class Client(Timestamps, Base):
+    """A customer organization of the MSP."""
+
+    __tablename__ = "clients"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    is_inactive: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Contact(Timestamps, Base):
+    """A person at a client."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (Index("ix_contacts_tenant_client", "tenant", "client_id"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    full_name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    is_inactive: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TicketStatus(Base):
+    """A tenant's ticket statuses; ``is_closed`` ones end a ticket, ``is_default`` is where new ones start."""
+
+    __tablename__ = "ticket_statuses"
+    __table_args__ = (UniqueConstraint("tenant", "name", name="uq_ticket_statuses_tenant_name"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    is_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TicketComment(Base):
+    """A comment on a ticket: public or internal, written by a human or by automation."""
+
+    __tablename__ = "ticket_comments"
+    __table_args__ = (
+        CheckConstraint("author_kind IN ('human', 'automation')", name="author_kind"),
+        Index("ix_ticket_comments_tenant_ticket", "tenant", "ticket_id"),
+    )
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    comment_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    ticket_id: Mapped[str] = mapped_column(String(36))
+    body: Mapped[str] = mapped_column(Text)
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    author_kind: Mapped[str] = mapped_column(String(16), default="automation")
+    author_user_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class TicketAttachment(Base):
+    """A file on a ticket; ``storage_ref`` names where the bytes are (a file under the attachments directory)."""
+
+    __tablename__ = "ticket_attachments"
+    __table_args__ = (Index("ix_ticket_attachments_tenant_ticket", "tenant", "ticket_id"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    attachment_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    ticket_id: Mapped[str] = mapped_column(String(36))
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_ref: Mapped[str] = mapped_column(String(1024))
+    source_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class EntityLink(Base):
+    """A ticket linked to another record (an asset, an RMM alert, a client, a contact, another ticket, ...)."""
+
+    __tablename__ = "entity_links"
+    __table_args__ = (UniqueConstraint("tenant", "ticket_id", "entity_type", "entity_id",
+                                       name="uq_entity_links_ticket_entity"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    link_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    ticket_id: Mapped[str] = mapped_column(String(36))
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(255))
+    relation: Mapped[str] = mapped_column(String(64), default="related")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class TimeEntry(Base):
+    """Time a user spent on a ticket or project task."""
+
+    __tablename__ = "time_entries"
+    __table_args__ = (Index("ix_time_entries_tenant_work_item", "tenant", "work_item_type", "work_item_id"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    time_entry_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(36))
+    work_item_type: Mapped[str] = mapped_column(String(16))
+    work_item_id: Mapped[str] = mapped_column(String(36))
+    started_at: Mapped[datetime]
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    notes: Mapped[str | None] = mapped_column(Text)
+    billable: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ActivityNote(Base):
+    """A CRM activity note on a client or contact (a call, a meeting, a follow-up)."""
+
+    __tablename__ = "activity_notes"
+    __table_args__ = (Index("ix_activity_notes_tenant_entity", "tenant", "entity_type", "entity_id"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    note_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    entity_type: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[str] = mapped_column(String(36))
+    note_type: Mapped[str] = mapped_column(String(32), default="note")
+    body: Mapped[str] = mapped_column(Text)
+    author_user_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Project(Timestamps, Base):
+    """A project; its tasks are ``project_tasks`` rows."""
+
+    __tablename__ = "projects"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="active")
+
+
+class Notification(Base):
+    """An in-app notification for a user; one per (user, dedupe key)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("tenant", "user_id", "dedupe_key", name="uq_notifications_dedupe"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    notification_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(36))
+    title: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(2048))
+    dedupe_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    read_at: Mapped[datetime | None]
+
+
+class EmailMessage(Base):
+    """An outbound email: ``sent`` through the tenant's SMTP server, or ``queued`` when none is configured."""
+
+    __tablename__ = "email_messages"
+    __table_args__ = (CheckConstraint("status IN ('queued', 'sent')", name="status"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    status: Mapped[str] = mapped_column(String(16))
+    from_address: Mapped[str | None] = mapped_column(String(320))
+    to_addresses: Mapped[list[str]] = mapped_column(JSON)
+    cc_addresses: Mapped[list[str] | None] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(998))
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    ticket_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    sent_at: Mapped[datetime | None]
+
+
+class AuditLogEntry(Base):
+    """One business-operations action call that changed or read PSA records: who, what, on which ids."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant_created", "tenant", "created_at"),)
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    audit_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    actor: Mapped[str] = mapped_column(String(255))
+    action_id: Mapped[str] = mapped_column(String(255))
+    action_version: Mapped[int] = mapped_column(Integer)
+    target_ids: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run_id: Mapped[str | None] = mapped_column(String(255))
+    invocation_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RecordCounter(Base):
+    """Per-tenant sequences (``ticket_number``)."""
+
+    __tablename__ = "record_counters"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # -- workflows: published definitions, runs, and which event started which run (revision 0010) ---------

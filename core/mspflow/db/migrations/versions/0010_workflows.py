@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_workflows"
-down_revision = "0007_teams"
+down_revision = "0008_psa"
 branch_labels = None
 depends_on = None
 
