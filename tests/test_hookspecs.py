@@ -21,9 +21,9 @@ GUIDE = Path(__file__).parents[1] / "docs" / "plugin-guide.md"
 
 
 def test_the_hooks_are_the_documented_concerns() -> None:
-    assert sorted(HOOKS) == sorted(HOOK_ORDER) == ["register_actions", "register_availability",
-                                                   "register_modules", "register_permission_checker",
-                                                   "register_receivers"]
+    assert sorted(HOOKS) == sorted(HOOK_ORDER) == ["register_actions", "register_alert_sources",
+                                                   "register_availability", "register_modules",
+                                                   "register_permission_checker", "register_receivers"]
 
 
 @pytest.mark.parametrize("name", HOOKS)

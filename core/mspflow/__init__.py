@@ -46,6 +46,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mspflow.alerts.events import AlertEvent, AlertSource, vendor_json, vendor_text, vendor_time
     from mspflow.alerts.store import StoredAlert
     from mspflow.app import App
     from mspflow.assets import SyncedAsset
@@ -101,6 +102,11 @@ _EXPORTS = {
     "RegistrationError": "mspflow.registry",
     "Registry": "mspflow.registry",
     "StoredAlert": "mspflow.alerts.store",
+    "AlertEvent": "mspflow.alerts.events",
+    "AlertSource": "mspflow.alerts.events",
+    "vendor_json": "mspflow.alerts.events",
+    "vendor_text": "mspflow.alerts.events",
+    "vendor_time": "mspflow.alerts.events",
     "SyncedAsset": "mspflow.assets",
     "CursorPaging": "mspflow.vendor",
     "KeysetPaging": "mspflow.vendor",
@@ -118,6 +124,8 @@ __all__ = [
     "Action",
     "ActionContext",
     "ActionError",
+    "AlertEvent",
+    "AlertSource",
     "App",
     "Availability",
     "Catalog",
@@ -150,6 +158,9 @@ __all__ = [
     "required_if",
     "rmm_integration",
     "teams_integration",
+    "vendor_json",
+    "vendor_text",
+    "vendor_time",
     "webhook",
 ]
 

@@ -149,8 +149,13 @@ class App:
         """Run one action call now, in this process, and return its result (never raises for failures)."""
         from mspflow.runtime import ActionCall
 
-        return self.runtime.execute(ActionCall(action_id, tenant, _as_input(input), version, run_id, step_path,
-                                               idempotency_key))
+        result = self.runtime.execute(ActionCall(action_id, tenant, _as_input(input), version, run_id, step_path,
+                                                 idempotency_key))
+        if result.ok and not result.replayed and action_id == "tickets.close":
+            from mspflow.alerts.pipeline import after_action
+
+            after_action(self, action_id, tenant, result.output)
+        return result
 
     def enqueue(self, action_id: str, *, tenant: str, input: Mapping[str, Any], version: int | None = None,
                 run_id: str | None = None, step_path: str | None = None,
@@ -187,6 +192,19 @@ class App:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"invocation {invocation_id} did not finish within {timeout:g} s")
             time.sleep(poll)
+
+    def ingest_alert(self, event: Any) -> Any:
+        """Run one :class:`mspflow.AlertEvent` through the alert pipeline now (see :mod:`mspflow.alerts.pipeline`)."""
+        from mspflow.alerts.pipeline import ingest
+
+        return ingest(self, event)
+
+    def ticket_closed(self, tenant: str, ticket_id: str) -> list[dict[str, Any]]:
+        """Tell mspflow the host closed ``ticket_id``: its still-active alerts are reset in their RMM (unless
+        their rule opted out); failures are recorded on the alert and returned, never raised."""
+        from mspflow.alerts.pipeline import ticket_closed
+
+        return ticket_closed(self, tenant, ticket_id)
 
     def validate_workflow(self, steps: Iterable[Mapping[str, Any]], *,
                           tenant: str | None = None) -> dict[str, Any]:

@@ -4,7 +4,8 @@ One verb family. Each hook receives a ``register`` callback, so the core keeps c
 de-duplication, validation and conflict reporting. The core calls the hooks once per process, when
 plugins are loaded, in this order: ``register_actions``, ``register_availability``,
 ``register_modules`` (so a module may offer actions another plugin registered),
-``register_permission_checker``, and for the inbound side ``register_receivers``. A typical
+``register_permission_checker``, and for the inbound side ``register_receivers`` then
+``register_alert_sources``. A typical
 integration implements only ``register_modules``::
 
     from mspflow import hookimpl
@@ -28,6 +29,7 @@ import pluggy
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from mspflow.alerts.events import AlertSource
     from mspflow.availability import Resolver
     from mspflow.inbound.receivers import Receiver
     from mspflow.modules import Action, Module
@@ -60,6 +62,10 @@ class RegisterPermissionChecker(Protocol):
 
 class RegisterReceiver(Protocol):
     def __call__(self, receiver: Receiver) -> None: ...
+
+
+class RegisterAlertSource(Protocol):
+    def __call__(self, source: AlertSource) -> None: ...
 
 
 @hookspec
@@ -131,4 +137,24 @@ def register_receivers(register: RegisterReceiver) -> None:
     naming both (fail closed: the provider then has no receiver until one of them is uninstalled).
 
     :param register: call it with each :class:`mspflow.Receiver` the plugin offers.
+    """
+
+
+@hookspec
+def register_alert_sources(register: RegisterAlertSource) -> None:
+    """Register a provider's RMM alerts with the core's alert pipeline: normalizer, optional poller, optional
+    outbound reset.
+
+    Called once per process, after ``register_receivers``. ``register(source)`` takes a
+    :class:`mspflow.AlertSource`: ``normalize`` turns the provider's journaled webhook deliveries into
+    :class:`mspflow.AlertEvent` objects (give the same function as the provider's receiver ``parse`` and no
+    ``on_event``: the core then upserts, deduplicates, applies maintenance windows and rules, and creates,
+    comments and closes tickets through the ``tickets.*`` actions); ``poll`` returns the provider's
+    currently active alerts for the reconciliation poll (every 15 minutes per connected integration by
+    default); ``reset_action`` names one of the plugin's own actions that resets an alert in the RMM when
+    its ticket is closed, so it runs with the runtime's idempotency and records. One source per provider,
+    owned by one distribution: the same definition twice is a no-op; two distributions claiming one
+    provider are both refused, with an error naming both.
+
+    :param register: call it with each :class:`mspflow.AlertSource` the plugin offers.
     """

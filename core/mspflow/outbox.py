@@ -28,6 +28,15 @@ from sqlalchemy.orm import Session
 from mspflow.db.models import OutboxEvent
 
 SCHEDULE_ENTRY_CREATED = "SCHEDULE_ENTRY_CREATED"
+RMM_ALERT_TRIGGERED = "RMM_ALERT_TRIGGERED"
+"""An RMM alert fired and was decided (ticket created or joined, or none): the workflow engine's trigger.
+The payload is provider-generic: alert_id, provider, external_alert_id, severity, device_id, asset_id,
+ticket_id, occurrence_count, matched_rule_id, ... (:func:`mspflow.alerts.pipeline.payload`). Suppressed
+alerts emit nothing."""
+RMM_ALERT_RESOLVED = "RMM_ALERT_RESOLVED"
+"""An RMM alert reset (from the RMM, or synthesized by the reconciliation poll); same payload."""
+USER_NOTIFICATION = "USER_NOTIFICATION"
+"""An in-app notification for ``payload.user_id`` (a matched alert rule's users to notify)."""
 TICKET_CREATED = "TICKET_CREATED"  # tickets.create (mspflow-psa, or a host's own implementation)
 TICKET_CLOSED = "TICKET_CLOSED"  # tickets.close
 

@@ -72,7 +72,7 @@ GROUP = "mspflow"
 BUILTIN_PLUGINS = ("mspflow.builtin",)
 HOOK_ORDER = (
     "register_actions", "register_availability", "register_modules", "register_permission_checker",
-    "register_receivers",
+    "register_receivers", "register_alert_sources",
 )
 
 
@@ -231,6 +231,7 @@ class Plugins:
             "register_modules": self.registry.add_module,
             "register_permission_checker": self.registry.set_permission_checker,
             "register_receivers": self.registry.add_receiver,
+            "register_alert_sources": self.registry.add_alert_source,
         }
         for hook_name in HOOK_ORDER:
             for name, calls in recorded.items():
@@ -288,6 +289,13 @@ def _record(calls: list[tuple[str, tuple[Any, ...]]], hook: str, *args: Any) -> 
         if not isinstance(args[0], Receiver):
             raise RegistrationError(f"register_receivers expects an mspflow.Receiver, got {type(args[0]).__name__}")
         args[0].check()
+    elif hook == "register_alert_sources":
+        from mspflow.alerts.events import AlertSource
+
+        if not isinstance(args[0], AlertSource):
+            raise RegistrationError(
+                f"register_alert_sources expects an mspflow.AlertSource, got {type(args[0]).__name__}")
+        args[0].check()
     calls.append((hook, args))
 
 
@@ -307,6 +315,8 @@ def _claims(hook: str, args: tuple[Any, ...], owner: str) -> list[Claim]:
         return found
     if hook == "register_receivers":
         return [Claim("receiver", args[0].provider, owner)]
+    if hook == "register_alert_sources":
+        return [Claim("alert source", args[0].provider, owner)]
     return []
 
 

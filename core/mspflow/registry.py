@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from mspflow.modules import Action, DefinitionError, Module
 
 if TYPE_CHECKING:
+    from mspflow.alerts.events import AlertSource
     from mspflow.availability import Resolver
     from mspflow.hookspecs import PermissionChecker
     from mspflow.inbound.receivers import Receiver
@@ -45,7 +46,7 @@ def namespace_of(action_id: str) -> str:
     return action_id.split(".", 1)[0]
 
 
-ClaimKind = Literal["namespace", "group", "resolver", "entry point", "receiver"]
+ClaimKind = Literal["namespace", "group", "resolver", "entry point", "receiver", "alert source"]
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class Registry:
     resolvers: dict[str, Resolver] = field(default_factory=dict)
     permission_checker: PermissionChecker | None = None
     receivers: dict[str, Receiver] = field(default_factory=dict)
+    alert_sources: dict[str, AlertSource] = field(default_factory=dict)
     _module_index: dict[str, Module] | None = field(default=None, repr=False)
     _versions_index: dict[str, list[Action]] | None = field(default=None, repr=False)
     _owners: dict[tuple[str, str], _Entry] = field(default_factory=dict, repr=False)
@@ -265,6 +267,21 @@ class Registry:
         self.receivers[receiver.provider] = receiver
         self._owners[("receiver", receiver.provider)] = _Entry(owner, plugin=plugin)
 
+    def add_alert_source(self, source: AlertSource, owner: str, *, plugin: str | None = None) -> None:
+        """Register the alert source of ``source.provider``: one per provider, owned by one distribution."""
+        source.check()
+        existing = self.alert_sources.get(source.provider)
+        if existing is not None:
+            if existing == source:
+                return
+            current = self.owner_of("alert source", source.provider)
+            raise RegistrationError(
+                f"alert source {source.provider!r} is already registered by {current!r}; {owner!r} cannot "
+                "register another one for the same provider"
+            )
+        self.alert_sources[source.provider] = source
+        self._owners[("alert source", source.provider)] = _Entry(owner, plugin=plugin)
+
     def remove_owner(self, owner: str) -> None:
         """Forget everything distribution ``owner`` registered."""
         self._remove(lambda entry: entry.owner == owner)
@@ -287,6 +304,8 @@ class Registry:
                 self.permission_checker = None
             elif kind == "receiver":
                 self.receivers.pop(key, None)
+            elif kind == "alert source":
+                self.alert_sources.pop(key, None)
             else:
                 self.resolvers.pop(key, None)
         self._module_index = None

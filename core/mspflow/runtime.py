@@ -34,6 +34,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,10 @@ __all__ = ["ActionCall", "ActionResult", "Runtime", "default_idempotency_key", "
            "lease_seconds", "max_attempts", "time_limit_s", "validation_error"]
 
 log = logging.getLogger("mspflow.runtime")
+
+CURRENT_RUNTIME: ContextVar[Runtime | None] = ContextVar("mspflow_current_runtime", default=None)
+"""The runtime running the current handler: core actions that run other actions (``rmm.alerts.create_ticket``
+runs ``tickets.*``) use it; plugins never do."""
 
 LEASE_MARGIN_S = 60.0
 """How much longer than an action's declared ``max_duration_s`` its lease lasts."""
@@ -339,9 +344,11 @@ class Runtime:
             action_id=action.id, action_version=action.version,
         )
         try:
+            running = CURRENT_RUNTIME.set(self)
             try:
                 produced = action.handler(params, ctx)
             finally:
+                CURRENT_RUNTIME.reset(running)
                 ctx.close()
             try:
                 output = action.output_model.model_validate(

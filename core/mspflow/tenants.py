@@ -66,6 +66,11 @@ def connect(session: Session, registry: Registry, tenant: str, provider: str,
         else:
             row.install_status = "active"
         return
+    source = registry.alert_sources.get(provider)
+    if source is not None and source.poll is not None:  # alert reconciliation polling, every 15 min
+        from mspflow.alerts.polling import schedule
+
+        schedule(session, tenant, provider, now=now)
     rmm = session.execute(
         select(RmmIntegration).where(RmmIntegration.tenant == tenant, RmmIntegration.provider == provider)
     ).scalar_one_or_none()
@@ -98,6 +103,9 @@ def disconnect(session: Session, registry: Registry, tenant: str, provider: str)
     rmm = session.execute(
         select(RmmIntegration).where(RmmIntegration.tenant == tenant, RmmIntegration.provider == provider)
     ).scalar_one_or_none()
+    from mspflow.alerts.polling import unschedule
+
+    unschedule(session, tenant, provider)
     if rmm is None or not rmm.is_active:
         return False
     rmm.is_active = False

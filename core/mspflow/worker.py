@@ -175,6 +175,10 @@ class Dispatcher:
                         type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
             result = ActionResult(ok=False, error=ActionError("TRANSIENT_FAILURE", f"{type(exc).__name__}"),
                                   invocation_id=invocation_id)
+        if result.ok and not result.replayed and call.action_id == "tickets.close":
+            from mspflow.alerts.pipeline import after_action
+
+            after_action(self.app, call.action_id, call.tenant_id, result.output)
         if result.ok or result.error is None or not result.error.retryable:
             return
         try:

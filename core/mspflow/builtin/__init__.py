@@ -5,7 +5,14 @@ from __future__ import annotations
 from mspflow.availability import AlwaysAvailable
 from mspflow.builtin.scheduling import scheduling
 from mspflow.builtin.transform import transform
-from mspflow.hookspecs import RegisterModule, RegisterResolver, hookimpl
+from mspflow.hookspecs import RegisterAction, RegisterModule, RegisterResolver, hookimpl
+
+
+@hookimpl
+def register_actions(register: RegisterAction) -> None:
+    from mspflow.alerts.actions import create_ticket_action
+
+    register(create_ticket_action)
 
 
 @hookimpl

@@ -7,8 +7,8 @@ traceback for a fault the operator can fix. Each command imports what it uses wh
 
 Modules: :mod:`._output` (printing, errors, the App), :mod:`.catalog` (plugins, actions, describe,
 catalog), :mod:`.run` (run, invocations), :mod:`.tenant`, :mod:`.db`, :mod:`.outbox`, :mod:`.tickets`,
-:mod:`.sim`, :mod:`.worker`, :mod:`.demo`, :mod:`.inbound` (serve, inbound, tenant webhook), :mod:`.new_plugin`,
-:mod:`.workflows` (workflows, runs).
+:mod:`.sim`, :mod:`.worker`, :mod:`.demo`, :mod:`.inbound` (serve, inbound, tenant webhook), :mod:`.alerts`,
+:mod:`.new_plugin`, :mod:`.workflows` (workflows, runs).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ app.add_typer(tickets_app, name="tickets")
 
 # The command modules register themselves on the apps above (order = order in `mspflow --help`).
 # isort: off
-from mspflow.cli import catalog, run, worker, demo, db, tenant, outbox, tickets, sim, inbound, new_plugin, workflows  # noqa: E402, F401
+from mspflow.cli import catalog, run, worker, demo, db, tenant, outbox, tickets  # noqa: E402, F401
+from mspflow.cli import sim, inbound, alerts, new_plugin, workflows  # noqa: E402, F401
 # isort: on
 from mspflow.cli._output import describe_failure, report, setup_process, undecodable_argument  # noqa: E402
 

@@ -49,10 +49,14 @@ def worker_cmd(
     worker.start()
     watcher = threading.Thread(target=instance.workflows.watch, args=(stop,), name="mspflow-triggers", daemon=True)
     watcher.start()  # outbox events → workflow runs
+    from mspflow.alerts.polling import PollLoop
+
+    polls = PollLoop(instance).start()  # alert reconciliation: one poll per integration per interval, all workers
     names = sorted(queues) if queues else sorted(instance.dispatcher.broker.get_declared_queues())
     typer.echo(f"mspflow worker {os.getpid()} ready: {threads} thread(s), queues {', '.join(names)}", err=True)
     stop.wait()
     typer.echo(f"mspflow worker {os.getpid()} stopping", err=True)
+    polls.stop()
     worker.stop()
     watcher.join(timeout=10)
     instance.close()

@@ -414,6 +414,7 @@ class RmmAlert(Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("tenant", "provider", "external_alert_id", name="uq_rmm_alerts_external"),
         Index("ix_rmm_alerts_tenant_status", "tenant", "provider", "status"),
+        Index("ix_rmm_alerts_dedup", "tenant", "provider", "dedup_key"),
     )
 
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -429,6 +430,91 @@ class RmmAlert(Timestamps, Base):
     message: Mapped[str | None] = mapped_column(Text)
     source_type: Mapped[str | None] = mapped_column(String(128))
     acknowledged_at: Mapped[datetime | None]
+    # the alert pipeline (revision 0009_alerts): status also takes ``suppressed`` and ``resolved``
+    activity_type: Mapped[str | None] = mapped_column(String(128))
+    alert_class: Mapped[str | None] = mapped_column(String(128))
+    organization: Mapped[str | None] = mapped_column(String(255))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    dedup_key: Mapped[str | None] = mapped_column(String(512))
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    occurred_at: Mapped[datetime | None]
+    last_occurrence_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    matched_rule_id: Mapped[str | None] = mapped_column(String(36))
+    auto_ticket: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    suppressed_by_window_id: Mapped[str | None] = mapped_column(String(36))
+    ticket_id: Mapped[str | None] = mapped_column(String(64))
+    ticket_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    auto_resolve_ticket: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    reset_on_ticket_close: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    reset_error: Mapped[str | None] = mapped_column(Text)
+    pipeline_state: Mapped[str] = mapped_column(String(16), default="done", server_default="done")
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AlertRule(Timestamps, Base):
+    """A tenant's alert rule: first active match by ``priority`` (ascending) decides what an alert does.
+
+    ``conditions`` and ``actions`` are JSON validated by :mod:`mspflow.alerts.rules` when saved.
+    """
+
+    __tablename__ = "rmm_alert_rules"
+    __table_args__ = (Index("ix_rmm_alert_rules_tenant_priority", "tenant", "priority"),)
+
+    rule_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class MaintenanceWindow(Timestamps, Base):
+    """A quiet period: alerts inside it (for its scope) are stored ``suppressed``, without tickets.
+
+    Scope: ``provider`` (the integration), ``client_id``, ``asset_id``; NULL means all. One-off
+    (``starts_at``/``ends_at``) or weekly (``weekdays`` 0=Monday…6, ``start_time`` ``HH:MM``,
+    ``duration_minutes``, in ``timezone``).
+    """
+
+    __tablename__ = "maintenance_windows"
+    __table_args__ = (Index("ix_maintenance_windows_tenant", "tenant"),)
+
+    window_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str | None] = mapped_column(String(255))
+    asset_id: Mapped[str | None] = mapped_column(String(36))
+    recurrence: Mapped[str] = mapped_column(String(16), default="once")
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    weekdays: Mapped[list[int] | None] = mapped_column(JSON)
+    start_time: Mapped[str | None] = mapped_column(String(5))
+    duration_minutes: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AlertPoll(Base):
+    """One connected integration's alert polling: when it is next due and who holds this round's lease.
+
+    Created when the integration connects, removed when it disconnects. A worker takes a due row with a
+    conditional UPDATE (due and unleased, or its lease expired), so one poll runs per interval however
+    many worker processes look.
+    """
+
+    __tablename__ = "rmm_alert_polls"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    next_due_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
+    last_polled_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 # -- the inbound side: webhook connections and the delivery journal (revision 0005) ----------------------

@@ -154,6 +154,8 @@ class Processor:
                                 f"{row.event_id}`")
         else:
             try:
+                if receiver.on_event is None and row.provider in registry.alert_sources:
+                    return self._run_alerts(conn, row, receiver, attempt)
                 with conn.begin():
                     session = Session(bind=conn, expire_on_commit=False)
                     try:
@@ -225,6 +227,31 @@ class Processor:
         kind = error.code if error.code in ("TRANSIENT_FAILURE", "RATE_LIMITED") else "OTHER"
         return Outcome("FAILED", error.message, code=error.code, retry=error.retryable,
                        retry_after=error.retry_after, kind=kind)
+
+    def _run_alerts(self, conn: Connection, row: Any, receiver: Any, attempt: int) -> Outcome:
+        """An alert source's delivery: normalized, then each event through the alert pipeline, which commits
+        in steps of its own and calls ``tickets.*`` through the runtime (outside the journal's transaction:
+        SQLite has one writer); its idempotency keys make a take-over after a crash safe."""
+        from mspflow.alerts.events import AlertEvent
+        from mspflow.alerts.pipeline import AlertPipeline
+
+        delivery = Delivery(event_id=row.event_id, tenant=row.tenant, provider=row.provider,
+                            delivery_id=row.delivery_id, received_at=_aware(row.received_at), payload=row.payload,
+                            headers=dict(row.headers or {}), attempt=attempt)
+        events = list(receiver.parse(delivery))
+        bad = sorted({type(e).__name__ for e in events if not isinstance(e, AlertEvent)})
+        if bad:
+            raise ActionError.internal(f"the {row.provider} alert normalizer returned {', '.join(bad)}, not "
+                                       "AlertEvent")
+        # an event is the delivery's tenant's and provider's, whatever the payload claims
+        events = [e.model_copy(update={"tenant": row.tenant, "provider": row.provider}) for e in events]
+        AlertPipeline(self.app, clock=self.clock).handle_all(events)
+        with conn.begin():
+            if not self._finish(conn, row.event_id, attempt, "PROCESSED", count=len(events)):
+                return Outcome("LEASE_LOST", "another worker took this delivery over")
+        log.info("inbound event %s (%s) processed: %d alert event(s), attempt %d", row.event_id, row.provider,
+                 len(events), attempt)
+        return Outcome("PROCESSED", f"{len(events)} event(s)")
 
     def _finish(self, conn: Connection, event_id: str, attempt: int, status: str, *, count: int | None = None,
                 message: str | None = None, error: ActionError | None = None) -> bool:

@@ -25,8 +25,13 @@ from pydantic import BaseModel, Field, field_validator
 from mspflow import (
     ActionContext,
     ActionError,
+    AlertEvent,
+    AlertSource,
     CursorPaging,
+    Delivery,
+    Ignore,
     Module,
+    Receiver,
     StoredAlert,
     SyncedAsset,
     Vendor,
@@ -34,6 +39,9 @@ from mspflow import (
     exactly_one_of,
     hookimpl,
     rmm_integration,
+    vendor_text,
+    vendor_time,
+    webhook,
 )
 
 PROVIDER = "levelio"
@@ -620,6 +628,60 @@ def run_status(params: RunStatusInput, ctx: ActionContext) -> RunStatus:
                      steps=list(r.get("steps") or []) if params.include_steps else None)
 
 
+# -- alerts: the signed webhook's normalizer and the poller -------------------------------------------------
+#
+# Level signs its webhooks (``X-Level-Signature: sha256=<hex HMAC of the body>``); the envelope is
+# ``{event_type, event_id, occurred_at, data}``. ``alert_active`` / ``alert_resolved`` carry an alert in
+# ``data`` (at least its ``id``; the alert's fields when Level sends them): the device and the alert's
+# ``name`` are its condition (dedup key). Device and group events are recorded IGNORED.
+
+_LEVEL_KINDS = {"alert_active": "triggered", "alert_resolved": "reset"}
+
+
+def _level_event(kind: str, tenant: str, alert: dict[str, Any], occurred: Any, raw: dict[str, Any]) -> AlertEvent:
+    name = vendor_text(alert.get("name"))
+    return AlertEvent(
+        kind=kind, tenant=tenant, provider=PROVIDER, external_alert_id=str(alert["id"]),  # type: ignore[arg-type]
+        device_id=vendor_text(alert.get("device_id")), device_name=vendor_text(alert.get("device_hostname")),
+        severity=vendor_text(alert.get("severity")), activity_type="alert", source_type=name, title=name,
+        message=vendor_text(alert.get("description")) or name, condition_id=name,
+        occurred_at=vendor_time(occurred) or vendor_time(alert.get("started_at")), raw=raw)
+
+
+def normalize_alerts(delivery: Delivery) -> list[AlertEvent]:
+    body = delivery.payload
+    kind = _LEVEL_KINDS.get(str(body.get("event_type"))) if isinstance(body, dict) else None
+    data = body.get("data") if isinstance(body, dict) else None
+    if kind is None or not isinstance(data, dict):
+        raise Ignore(f"Level event {body.get('event_type') if isinstance(body, dict) else '?'!r} is not an alert")
+    if vendor_text(data.get("id")) is None:
+        raise Ignore("the Level alert event has no alert id")
+    return [_level_event(kind, delivery.tenant, data, body.get("occurred_at"), body)]
+
+
+def poll_alerts(ctx: ActionContext) -> list[AlertEvent]:
+    """Level's active alerts (``GET /v2/alerts?status=active``, every page) as triggered events."""
+    return [_level_event("triggered", ctx.tenant_id, a, a.get("started_at"), a)
+            for a in Level(ctx).alerts(device_id=None, status="active", limit=None)]
+
+
+levelio_receiver = Receiver(PROVIDER, label="Level", verify=webhook.hmac_signature("X-Level-Signature",
+                                                                                   prefix="sha256="),
+                            delivery_id=webhook.json_field("event_id"), parse=normalize_alerts)
+levelio_alerts = AlertSource(PROVIDER, normalize=normalize_alerts, poll=poll_alerts,
+                             reset_action="levelio.alerts.resolve", reset_field="alert_id", label="Level")
+
+
 @hookimpl
 def register_modules(register: Any) -> None:
     register(levelio)
+
+
+@hookimpl
+def register_receivers(register: Any) -> None:
+    register(levelio_receiver)
+
+
+@hookimpl
+def register_alert_sources(register: Any) -> None:
+    register(levelio_alerts)

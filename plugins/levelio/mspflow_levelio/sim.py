@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -228,6 +229,14 @@ class LevelSimulator(Simulator):
 
     def token_of(self, automation_id: str) -> str:
         return next(t for t, w in self.webhooks.items() if w["automation_id"] == automation_id)
+
+    def webhook(self, alert: dict[str, Any], event_type: str = "alert_active") -> dict[str, Any]:
+        """The signed webhook body Level posts for ``alert`` (``alert_active`` or ``alert_resolved``); sign it
+        with ``mspflow.testing`` / ``webhook.sign(secret, body, prefix="sha256=")``."""
+        if event_type == "alert_resolved":
+            alert["is_resolved"], alert["resolved_at"] = True, _iso(datetime.now(UTC))
+        return {"event_type": event_type, "event_id": str(uuid.uuid4()), "occurred_at": _iso(datetime.now(UTC)),
+                "data": dict(alert)}
 
     def demo_secrets(self) -> dict[str, str]:
         return {"levelio_api_key": self.api_key}

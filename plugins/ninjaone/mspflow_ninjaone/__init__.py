@@ -20,9 +20,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from mspflow import (
     ActionContext,
     ActionError,
+    AlertEvent,
+    AlertSource,
+    Delivery,
+    Ignore,
     KeysetPaging,
     Module,
     OAuthApp,
+    Receiver,
     StoredAlert,
     SyncedAsset,
     Vendor,
@@ -31,6 +36,9 @@ from mspflow import (
     hookimpl,
     required_if,
     rmm_integration,
+    vendor_text,
+    vendor_time,
+    webhook,
 )
 
 PROVIDER = "ninjaone"
@@ -97,6 +105,7 @@ class AlertRecord(BaseModel):
     subject: str | None = None
     sourceName: str | None = None
     sourceType: str | None = None
+    sourceConfigUid: str | None = None
     severity: str | None = None
     priority: str | None = None
     createTime: EpochSeconds | None = None
@@ -468,6 +477,66 @@ def reset_alert(params: AlertRef, ctx: ActionContext) -> ResetOutput:
     return ResetOutput(acknowledged=True, alert_id=ctx.alerts.acknowledge(row.alert_id).alert_id)
 
 
+# -- alerts: the webhook normalizer, the poller and the outbound reset ----------------------------------
+#
+# A NinjaOne webhook (Administration > Apps > Notification channels > Webhook, header
+# ``X-NinjaOne-Secret: <tenant secret ninjaone_webhook_secret>``) posts one activity. A condition's
+# ``statusCode`` is its lifecycle (TRIGGERED, RESET), not an identity; ``seriesUid`` links the events of
+# one firing and is the alert's uid (``GET /v2/alerts``); ``sourceConfigUid`` is the condition, so a
+# device + condition is the dedup key.
+
+_KINDS = {"TRIGGERED": "triggered", "RESET": "reset", "ACKNOWLEDGED": "acknowledged"}
+
+
+def normalize_alerts(delivery: Delivery) -> list[AlertEvent]:
+    body = delivery.payload
+    if not isinstance(body, dict):
+        raise Ignore("a NinjaOne webhook body is a JSON object")
+    status = str(body.get("statusCode") or body.get("status") or "").upper()
+    activity = vendor_text(body.get("activityType"))
+    if status not in _KINDS or (activity is not None and activity.upper() != "CONDITION"):
+        raise Ignore(f"NinjaOne activity {activity or '?'} {status or '?'} is not an alert event")
+    series = vendor_text(body.get("seriesUid")) or vendor_text(body.get("uid"))
+    if series is None:
+        raise Ignore("the NinjaOne activity has no seriesUid")
+    device = body.get("device") if isinstance(body.get("device"), dict) else {}
+    org = body.get("organizationId", device.get("organizationId"))
+    return [AlertEvent(
+        kind=_KINDS[status], tenant=delivery.tenant, provider=PROVIDER, external_alert_id=series,
+        device_id=_text(body.get("deviceId")), device_name=vendor_text(device.get("systemName"))
+        or vendor_text(device.get("displayName")), severity=vendor_text(body.get("severity")),
+        activity_type=activity, alert_class=vendor_text(body.get("type")),
+        source_type=vendor_text(body.get("sourceType")) or vendor_text(body.get("sourceName")),
+        organization=_text(org), title=vendor_text(body.get("subject")), message=vendor_text(body.get("message")),
+        condition_id=vendor_text(body.get("sourceConfigUid")), occurred_at=vendor_time(body.get("activityTime")),
+        acknowledged_by=_text(body.get("userId")), raw=body)]
+
+
+def poll_alerts(ctx: ActionContext) -> list[AlertEvent]:
+    """NinjaOne's active alerts (``GET /v2/alerts``) as triggered events."""
+    return [AlertEvent(
+        kind="triggered", tenant=ctx.tenant_id, provider=PROVIDER, external_alert_id=a.uid,
+        device_id=_text(a.deviceId), severity=a.severity, activity_type="CONDITION", source_type=a.sourceType,
+        title=a.subject, message=a.message, condition_id=a.sourceConfigUid,
+        occurred_at=a.createTime, raw=a.model_dump(mode="json")) for a in NinjaOne(ctx).alerts()]
+
+
+ninjaone_receiver = Receiver(PROVIDER, label="NinjaOne", verify=webhook.shared_secret("X-NinjaOne-Secret"),
+                             delivery_id=webhook.json_field("id"), parse=normalize_alerts)
+ninjaone_alerts = AlertSource(PROVIDER, normalize=normalize_alerts, poll=poll_alerts,
+                              reset_action="ninjaone.alerts.reset", label="NinjaOne")
+
+
 @hookimpl
 def register_modules(register: Any) -> None:
     register(ninjaone)
+
+
+@hookimpl
+def register_receivers(register: Any) -> None:
+    register(ninjaone_receiver)
+
+
+@hookimpl
+def register_alert_sources(register: Any) -> None:
+    register(ninjaone_alerts)

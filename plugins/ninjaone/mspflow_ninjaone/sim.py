@@ -179,6 +179,35 @@ class NinjaOneSimulator(Simulator):
         self.alerts[uid] = alert
         return alert
 
+    def webhook(self, alert: dict[str, Any], status: str = "TRIGGERED", *, at: float | None = None) -> dict[str, Any]:
+        """The webhook activity NinjaOne posts for ``alert`` (a condition ``TRIGGERED`` or ``RESET``).
+
+        ``seriesUid`` is the alert's uid (it links the events of one firing), ``sourceConfigUid`` the
+        condition, ``statusCode`` the lifecycle; each activity has an ``id`` of its own.
+        """
+        self._activity = getattr(self, "_activity", 900000) + 1
+        at = time.time() if at is None else at
+        device = self.devices.get(int(alert["deviceId"]), {})
+        return {
+            "id": self._activity, "activityTime": at, "deviceId": alert["deviceId"], "severity": alert["severity"],
+            "priority": alert["priority"], "seriesUid": alert["uid"], "activityType": "CONDITION",
+            "statusCode": status, "status": status, "activityResult": "SUCCESS",
+            "sourceConfigUid": alert["sourceConfigUid"], "sourceName": alert["sourceName"],
+            "sourceType": alert["sourceType"], "subject": alert["subject"], "message": alert["message"],
+            "type": "CONDITION", "userId": None,
+            "data": {"message": {"code": alert["sourceType"], "params": {}}},
+            "device": {"id": alert["deviceId"], "organizationId": device.get("organizationId"),
+                       "systemName": device.get("systemName"), "displayName": device.get("displayName")},
+        }
+
+    def fire(self, *, device_id: int, source_type: str, **fields: Any) -> dict[str, Any]:
+        """A new firing of a condition: the alert becomes active and its TRIGGERED webhook is returned."""
+        return self.webhook(self.add_alert(device_id=device_id, source_type=source_type, **fields))
+
+    def clear(self, uid: str) -> dict[str, Any]:
+        """The condition clears: the alert is no longer active and its RESET webhook is returned."""
+        return self.webhook(self.alerts.pop(uid), "RESET")
+
     def demo_secrets(self) -> dict[str, str]:
         return {"ninjaone_client_id": self.client_id, "ninjaone_client_secret": self.client_secret,
                 "ninjaone_credentials": json.dumps(self.issue_user_token())}

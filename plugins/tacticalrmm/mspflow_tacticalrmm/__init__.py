@@ -18,6 +18,7 @@ Auth is chosen by the integration's ``settings.auth_mode``:
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -26,16 +27,25 @@ from pydantic import BaseModel, ConfigDict, Field
 from mspflow import (
     ActionContext,
     ActionError,
+    AlertEvent,
+    AlertSource,
+    Delivery,
     EnvVar,
+    Ignore,
     LocalDateTime,
     Module,
     NoAnswer,
+    Receiver,
     SyncedAsset,
     Vendor,
     auth,
     hookimpl,
     required_if,
     rmm_integration,
+    vendor_json,
+    vendor_text,
+    vendor_time,
+    webhook,
 )
 
 PROVIDER = "tacticalrmm"
@@ -186,6 +196,15 @@ class TacticalRMM:
 
     def run_command(self, agent_id: str, body: dict[str, Any]) -> str:
         return str(self.http.post(("agents", agent_id, "cmd"), json=body, expect=str))
+
+    def active_alerts(self) -> list[dict[str, Any]]:
+        """``PATCH /alerts/`` with filters: the unresolved, unsnoozed alerts (the list is a PATCH)."""
+        found = self.http.patch(("alerts",), json={"resolvedFilter": False, "snoozedFilter": False})
+        return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
+
+    def resolve_alert(self, pk: str) -> None:
+        """``PUT /alerts/{pk}/`` ``{"type": "resolve"}``."""
+        self.http.put(("alerts", pk), json={"type": "resolve"})
 
     def reboot_now(self, agent_id: str) -> None:
         self.http.post(("agents", agent_id, "reboot"))
@@ -462,6 +481,126 @@ def reboot_agent(params: RebootInput, ctx: ActionContext) -> RebootOutput:
                         scheduled_for=answer.time, task_name=answer.task_name)
 
 
+class ResolveAlertInput(BaseModel):
+    external_alert_id: str = Field(min_length=1, max_length=32, pattern=r"^[0-9]+$",
+                                   description="Tactical RMM's alert id (its pk)")
+
+
+class ResolveAlertOutput(BaseModel):
+    resolved: bool
+    external_alert_id: str
+
+
+@tacticalrmm.action("tacticalrmm.alerts.resolve", label="Resolve alert", side_effectful=True)
+def resolve_alert(params: ResolveAlertInput, ctx: ActionContext) -> ResolveAlertOutput:
+    """Resolve an alert in Tactical RMM (the alert pipeline's outbound reset when its ticket closes)."""
+    TacticalRMM(ctx).resolve_alert(params.external_alert_id)
+    return ResolveAlertOutput(resolved=True, external_alert_id=params.external_alert_id)
+
+
+# -- alerts: the alert-template webhook normalizer and the poller -----------------------------------------
+#
+# Tactical's alert webhooks are the operator's own templates (README: "Alert webhooks"): falsy values
+# arrive as the string "None", times as ``2026-11-29 09:42:17.503914+00:00``, there is no delivery id, a
+# template that breaks JSON (a message with a quote in it) arrives as one JSON string, and Content-Type
+# may be missing. The alert's identity is its pk; its condition is the check or task it belongs to.
+
+_FIELDS = ("event", "alert_id", "alert_type", "severity", "message", "alert_time", "agent_id", "hostname",
+           "client", "site", "check_id", "check_name", "task_id", "task_name")
+_TRIGGER = {"trigger": "triggered", "triggered": "triggered", "failure": "triggered",
+            "resolve": "reset", "resolved": "reset", "reset": "reset"}
+
+
+def _lenient(text: str) -> dict[str, Any]:
+    """The template's fields out of a body that is not valid JSON: each ``"key": "value"`` up to the next
+    known key (so quotes inside a message survive)."""
+    keys = "|".join(_FIELDS)
+    found: dict[str, Any] = {}
+    pattern = re.compile(r'"(' + keys + r')"\s*:\s*(?:"(.*?)"|([^,}\s]*))\s*(?=,\s*"(?:' + keys + r')"\s*:|}\s*$)',
+                         re.DOTALL)
+    for match in pattern.finditer(text.strip()):
+        found[match.group(1)] = match.group(2) if match.group(2) is not None else match.group(3)
+    return found
+
+
+def _template_body(payload: Any) -> dict[str, Any]:
+    if isinstance(payload, dict):
+        return payload
+    if isinstance(payload, str):
+        decoded = vendor_json(payload)
+        if isinstance(decoded, dict):
+            return decoded
+        found = _lenient(payload)
+        if found:
+            return found
+    raise Ignore("the Tactical RMM webhook body is not the alert template (see the plugin README)")
+
+
+def _condition(body: dict[str, Any]) -> str | None:
+    check, task = vendor_text(body.get("check_id")), vendor_text(body.get("task_id"))
+    if check is not None:
+        return f"check:{check}"
+    if task is not None:
+        return f"task:{task}"
+    kind = vendor_text(body.get("alert_type"))
+    return None if kind is None or kind == "custom" else kind
+
+
+def normalize_alerts(delivery: Delivery) -> list[AlertEvent]:
+    body = _template_body(delivery.payload)
+    kind = _TRIGGER.get((vendor_text(body.get("event")) or "trigger").lower())
+    alert_id = vendor_text(body.get("alert_id"))
+    if kind is None:
+        raise Ignore(f"Tactical RMM webhook event {body.get('event')!r} is not trigger or resolve")
+    if alert_id is None:
+        raise Ignore("the Tactical RMM webhook has no alert_id (see the template in the plugin README)")
+    title = vendor_text(body.get("check_name")) or vendor_text(body.get("task_name"))
+    return [AlertEvent(
+        kind=kind, tenant=delivery.tenant, provider=PROVIDER, external_alert_id=alert_id,  # type: ignore[arg-type]
+        device_id=vendor_text(body.get("agent_id")), device_name=vendor_text(body.get("hostname")),
+        severity=vendor_text(body.get("severity")), activity_type=vendor_text(body.get("alert_type")),
+        alert_class=vendor_text(body.get("alert_type")), source_type=vendor_text(body.get("alert_type")),
+        organization=vendor_text(body.get("client")), title=title, message=vendor_text(body.get("message")),
+        condition_id=_condition(body), occurred_at=vendor_time(body.get("alert_time")), raw=body)]
+
+
+def poll_alerts(ctx: ActionContext) -> list[AlertEvent]:
+    """Tactical's unresolved, unsnoozed alerts as triggered events."""
+    events = []
+    for a in TacticalRMM(ctx).active_alerts():
+        body = {"alert_id": a.get("id"), "alert_type": a.get("alert_type"), "severity": a.get("severity"),
+                "message": a.get("message"), "alert_time": a.get("alert_time"), "agent_id": a.get("agent_id"),
+                "hostname": a.get("hostname"), "client": a.get("client"), "check_id": a.get("assigned_check"),
+                "task_id": a.get("assigned_task")}
+        if vendor_text(body["alert_id"]) is None:
+            continue
+        events.append(AlertEvent(
+            kind="triggered", tenant=ctx.tenant_id, provider=PROVIDER, external_alert_id=str(body["alert_id"]),
+            device_id=vendor_text(body["agent_id"]), device_name=vendor_text(body["hostname"]),
+            severity=vendor_text(body["severity"]), activity_type=vendor_text(body["alert_type"]),
+            alert_class=vendor_text(body["alert_type"]), source_type=vendor_text(body["alert_type"]),
+            organization=vendor_text(body["client"]), message=vendor_text(body["message"]),
+            condition_id=_condition(body), occurred_at=vendor_time(body["alert_time"]), raw=body))
+    return events
+
+
+tacticalrmm_receiver = Receiver(PROVIDER, label="Tactical RMM", verify=webhook.shared_secret("X-Tactical-Secret"),
+                                parse=normalize_alerts, content_types=("application/json", "text/plain"),
+                                allow_missing_content_type=True)
+tacticalrmm_alerts = AlertSource(PROVIDER, normalize=normalize_alerts, poll=poll_alerts,
+                                 reset_action="tacticalrmm.alerts.resolve", label="Tactical RMM")
+
+
 @hookimpl
 def register_modules(register: Any) -> None:
     register(tacticalrmm)
+
+
+@hookimpl
+def register_receivers(register: Any) -> None:
+    register(tacticalrmm_receiver)
+
+
+@hookimpl
+def register_alert_sources(register: Any) -> None:
+    register(tacticalrmm_alerts)

@@ -30,6 +30,7 @@ Examples::
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 import time
@@ -88,6 +89,8 @@ class TacticalRMMSimulator(Simulator):
         self.reboot_log: list[dict[str, Any]] = []
         self.script_runs: list[dict[str, Any]] = []
         self.commands: list[dict[str, Any]] = []
+        self.alerts: dict[int, dict[str, Any]] = {}
+        self.alert_resolves: list[int] = []
         self.add_routes([
             ("POST", "/v2/checkcreds/", self.checkcreds),
             ("POST", "/v2/login/", self.login),
@@ -98,6 +101,8 @@ class TacticalRMMSimulator(Simulator):
             ("POST", "/agents/{agent_id}/reboot/", self.reboot),
             ("PATCH", "/agents/{agent_id}/reboot/", self.schedule_reboot),
             ("GET", "/scripts/", self.list_scripts),
+            ("PATCH", "/alerts/", self.list_alerts),
+            ("PUT", "/alerts/{pk}/", self.update_alert),
         ])
         if seed:
             self.seed()
@@ -310,6 +315,68 @@ class TacticalRMMSimulator(Simulator):
     def get_agent(self, request: httpx.Request, agent_id: str) -> httpx.Response:
         agent, missing = self._agent(agent_id)
         return missing if agent is None else self.json(self._detail(agent))
+
+    # -- alerts and the alert-template webhook -------------------------------------------------------
+
+    def add_alert(self, agent_id: str, *, alert_type: str = "check", severity: str = "error", message: str = "",
+                  check_id: int | None = None, check_name: str | None = None, task_id: int | None = None,
+                  task_name: str | None = None) -> dict[str, Any]:
+        """An unresolved alert on the agent (``alert_type`` check | task | availability | custom)."""
+        agent = self.agents[agent_id]
+        pk = max(self.alerts, default=400) + 1
+        alert = {"id": pk, "agent": agent["id"], "agent_id": agent_id, "hostname": agent["hostname"],
+                 "client": agent["client_name"], "site": agent["site_name"], "alert_type": alert_type,
+                 "severity": severity, "message": message, "alert_time": "2026-11-29T09:42:17.503914Z",
+                 "assigned_check": check_id, "assigned_task": task_id, "snoozed": False, "resolved": False,
+                 "resolved_on": None, "hidden": False, "_check_name": check_name, "_task_name": task_name}
+        self.alerts[pk] = alert
+        return alert
+
+    def webhook(self, alert: dict[str, Any], event: str = "trigger", *, broken: bool = False) -> bytes:
+        """The body Tactical posts for ``alert`` from the template in the plugin's README: falsy values are
+        the string ``"None"``, times ``2026-11-29 09:42:17.503914+00:00``. ``broken``: the message broke the
+        template's JSON, and the whole text arrives as one JSON string."""
+        def v(value: Any) -> str:
+            return "None" if value in (None, "", False) else str(value)
+
+        fields = [("event", event), ("alert_id", v(alert["id"])), ("alert_type", v(alert["alert_type"])),
+                  ("severity", v(alert["severity"])), ("message", v(alert["message"])),
+                  ("alert_time", "2026-11-29 09:42:17.503914+00:00"), ("agent_id", v(alert["agent_id"])),
+                  ("hostname", v(alert["hostname"])), ("client", v(alert["client"])), ("site", v(alert["site"])),
+                  ("check_id", v(alert["assigned_check"])), ("check_name", v(alert["_check_name"])),
+                  ("task_id", v(alert["assigned_task"])), ("task_name", v(alert["_task_name"]))]
+        if broken:  # the operator's template pasted the message inside quotes, unescaped
+            text = "{" + ", ".join(f'"{k}": "{val}"' for k, val in fields) + "}"
+            return json.dumps(text).encode()
+        return json.dumps(dict(fields)).encode()
+
+    def public_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
+        return {k: val for k, val in alert.items() if not k.startswith("_")}
+
+    def list_alerts(self, request: httpx.Request) -> httpx.Response:
+        body = self.body(request)
+        if not isinstance(body, dict):
+            return self.server_error()
+        alerts = [a for a in self.alerts.values() if not a["hidden"]]
+        if "top" in body:
+            live = [self.public_alert(a) for a in alerts if not a["resolved"] and not a["snoozed"]]
+            return self.json({"alerts_count": len(live), "alerts": live[: int(body["top"])]})
+        if body.get("resolvedFilter") is False:
+            alerts = [a for a in alerts if not a["resolved"]]
+        if body.get("snoozedFilter") is False:
+            alerts = [a for a in alerts if not a["snoozed"]]
+        return self.json([self.public_alert(a) for a in alerts])
+
+    def update_alert(self, request: httpx.Request, pk: str) -> httpx.Response:
+        alert = self.alerts.get(int(pk)) if pk.isdigit() else None
+        if alert is None:
+            return self.error(404, "Not found.")
+        body = self.body(request)
+        if not isinstance(body, dict) or body.get("type") != "resolve":
+            return self.error(400, "There was an error in the request data")
+        alert["resolved"], alert["resolved_on"], alert["snoozed"] = True, "2026-11-29T10:00:00Z", False
+        self.alert_resolves.append(int(pk))
+        return self.json("ok")
 
     def runscript(self, request: httpx.Request, agent_id: str) -> httpx.Response:
         agent, missing = self._agent(agent_id)

@@ -17,6 +17,7 @@ ACTIONS = {  # id: (label, side effect, permission)
     "tacticalrmm.agents.run_script": ("Run script", True, None),
     "tacticalrmm.agents.run_command": ("Run command", True, "rmm:execute_command"),
     "tacticalrmm.agents.reboot": ("Reboot agent", True, None),
+    "tacticalrmm.alerts.resolve": ("Resolve alert", True, None),
 }
 
 

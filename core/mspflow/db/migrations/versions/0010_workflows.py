@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_workflows"
-down_revision = "0008_psa"
+down_revision = "0009_alerts"
 branch_labels = None
 depends_on = None
 
