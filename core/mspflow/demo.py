@@ -130,6 +130,7 @@ def seed(app: App, sims: Simulators) -> list[str]:
     ``demo-disconnected`` from all with an expired Teams add-on, seed the technician and the ticket.
     Returns the providers; ``RuntimeError`` when the tenant's secrets cannot be stored (no secret key)."""
     from mspflow.db.models import TeamsIntegration, TenantAddon, Ticket, User
+    from mspflow.microsoft import bind_profile
     from mspflow.secrets import SecretKeyMissing
 
     kinds = tenants.known_providers(app.registry)
@@ -159,29 +160,12 @@ def seed(app: App, sims: Simulators) -> list[str]:
         try:
             with app.db.session() as s:
                 if callable(getattr(sim, "demo_profile", None)):
-                    _seed_microsoft(s, sim.demo_profile(ONCALL))
+                    bind_profile(s, CONNECTED, sim.demo_profile(ONCALL))
                 for name, value in sim.demo_secrets().items():
                     app.secrets.set(s, CONNECTED, name, value)
         except SecretKeyMissing as exc:  # PostgreSQL without MSPFLOW_SECRET_KEY: say so before any story runs
             raise RuntimeError(f"{exc}; the demo stores each simulator's credentials for {CONNECTED}") from None
     return providers
-
-
-def _seed_microsoft(s: Any, profile: dict[str, Any]) -> None:
-    """The dispatcher story's Teams set-up: a profile bound to the simulator's app, the on-call tech linked."""
-    from mspflow.db.models import MicrosoftProfile, TeamsIntegration, UserAuthAccount
-
-    if s.get(MicrosoftProfile, (CONNECTED, "demo")) is None:
-        s.add(MicrosoftProfile(tenant=CONNECTED, profile_id="demo", display_name="Demo bot",
-                               client_id=profile["client_id"], entra_tenant_id=profile["entra_tenant_id"],
-                               client_secret_ref=profile["client_secret_ref"]))
-    row = s.get(TeamsIntegration, CONNECTED)
-    if row is not None:
-        row.selected_profile_id, row.app_id = "demo", profile["teams_app_id"]
-        row.enabled_capabilities = ["activity_notifications", "bot"]
-    for user, oid in profile["users"].items():
-        if s.get(UserAuthAccount, (CONNECTED, user, "microsoft")) is None:
-            s.add(UserAuthAccount(tenant=CONNECTED, user_id=user, provider="microsoft", provider_account_id=oid))
 
 
 # -- the stories --------------------------------------------------------------------------------------------

@@ -187,3 +187,25 @@ def bot_profile(session: Session, tenant: str) -> MicrosoftProfile | None:
     if binding is None or binding.profile is None or binding.profile.archived:
         return None
     return binding.profile
+
+
+def bind_profile(session: Session, tenant: str, profile: dict[str, Any], *, profile_id: str = "demo",
+                 display_name: str = "Demo bot") -> None:
+    """Bind the tenant's Teams integration to a Microsoft profile and link its users, as a PSA's admin screen
+    would; idempotent. ``profile`` has the keys a simulator's ``demo_profile()`` returns: ``client_id``,
+    ``entra_tenant_id``, ``client_secret_ref`` (the name of a tenant secret), ``teams_app_id`` and ``users``
+    (PSA user id -> Entra object id). The tenant's ``teams_integrations`` row must exist (``tenants.connect``).
+    """
+    from mspflow.db.models import MicrosoftProfile, TeamsIntegration, UserAuthAccount
+
+    if session.get(MicrosoftProfile, (tenant, profile_id)) is None:
+        session.add(MicrosoftProfile(tenant=tenant, profile_id=profile_id, display_name=display_name,
+                                     client_id=profile["client_id"], entra_tenant_id=profile["entra_tenant_id"],
+                                     client_secret_ref=profile["client_secret_ref"]))
+    row = session.get(TeamsIntegration, tenant)
+    if row is not None:
+        row.selected_profile_id, row.app_id = profile_id, profile["teams_app_id"]
+        row.enabled_capabilities = ["activity_notifications", "bot"]
+    for user, oid in profile["users"].items():
+        if session.get(UserAuthAccount, (tenant, user, MICROSOFT)) is None:
+            session.add(UserAuthAccount(tenant=tenant, user_id=user, provider=MICROSOFT, provider_account_id=oid))

@@ -9,6 +9,7 @@ import httpx
 
 from mspflow import tenants
 from mspflow.app import App
+from mspflow.microsoft import bind_profile
 from mspflow.testing import mount, unmount
 from mspflow.testing.sim import Simulator
 
@@ -68,12 +69,17 @@ class World:
                     continue
                 mod_name, _, cls_name = module.simulator.partition(":")
                 sim: Simulator = getattr(importlib.import_module(mod_name), cls_name)()
-                mount(sim.base_url, Faulty(sim, self))
+                hosts = sim.hosts() if callable(getattr(sim, "hosts", None)) else (sim.base_url,)  # Teams: several
+                for url in hosts:
+                    mount(url, Faulty(sim, self))
                 self.sims[module.provider] = sim
             for tenant in TENANTS:
                 for provider in providers:
                     sim_url = self.sims[provider].base_url if provider in self.sims else None
                     tenants.connect(s, app.registry, tenant, provider, sim_url)
+                for sim in self.sims.values():
+                    if callable(getattr(sim, "demo_profile", None)):  # Teams: a bound profile and linked users
+                        bind_profile(s, tenant, sim.demo_profile())
         with app.db.session() as s:
             for tenant in TENANTS:
                 for sim in self.sims.values():

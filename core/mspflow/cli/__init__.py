@@ -42,8 +42,8 @@ app.add_typer(tickets_app, name="tickets")
 
 # The command modules register themselves on the apps above (order = order in `mspflow --help`).
 # isort: off
-from mspflow.cli import catalog, run, worker, demo, db, tenant, outbox, tickets, sim  # noqa: E402, F401
-from mspflow.cli import inbound, alerts, new_plugin, workflows  # noqa: E402, F401
+from mspflow.cli import catalog, run, worker, demo, db, tenant, outbox, tickets  # noqa: E402, F401
+from mspflow.cli import sim, inbound, alerts, new_plugin, workflows  # noqa: E402, F401
 # isort: on
 from mspflow.cli._output import describe_failure, report, setup_process, undecodable_argument  # noqa: E402
 

@@ -53,11 +53,11 @@ def worker_cmd(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start()
+    watcher = threading.Thread(target=instance.workflows.watch, args=(stop,), name="mspflow-triggers", daemon=True)
+    watcher.start()  # outbox events → workflow runs
     from mspflow.alerts.polling import PollLoop
 
     polls = PollLoop(instance).start()  # alert reconciliation: one poll per integration per interval, all workers
-    watcher = threading.Thread(target=instance.workflows.watch, args=(stop,), name="mspflow-triggers", daemon=True)
-    watcher.start()  # outbox events → workflow runs
     names = sorted(queues) if queues else sorted(instance.dispatcher.broker.get_declared_queues())
     typer.echo(f"mspflow worker {os.getpid()} ready: {threads} thread(s), queues {', '.join(names)}", err=True)
     stop.wait()

@@ -308,7 +308,7 @@ class TeamsSimulator(Simulator):
     def demo_secrets(self) -> dict[str, str]:
         return {"teams_client_secret": self.client_secret}
 
-    def demo_profile(self, on_call: str) -> dict[str, Any]:
+    def demo_profile(self, on_call: str = DEMO_ON_CALL) -> dict[str, Any]:
         """The Microsoft set-up a demo tenant needs (``mspflow demo`` writes it): the app registration, the
         secret's name, and the on-call technician ``on_call`` linked to a user who has the app."""
         return {"client_id": self.client_id, "entra_tenant_id": ENTRA_TENANT,

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 from mspflow_teams import teams
-from mspflow_teams.sim import ALICE_OID, CLIENT_ID, DEMO_ON_CALL, ENTRA_TENANT, TEAMS_APP_ID, TeamsSimulator
+from mspflow_teams.sim import TeamsSimulator
 
 from mspflow.app import App
 from mspflow.testing import PluginContract, mount, unmount
@@ -22,18 +22,10 @@ class TestContract(PluginContract):
     module = teams
 
     def connect(self, app: App, tenant: str, sim: Simulator) -> None:
-        from mspflow.db.models import MicrosoftProfile, TeamsIntegration, UserAuthAccount
+        from mspflow.microsoft import bind_profile
 
         super().connect(app, tenant, sim)
         for url in TeamsSimulator.hosts()[1:]:  # the suite mounts the first (Graph), echoing credentials
             mount(url, sim.transport())
         with app.db.session() as s:
-            if s.get(MicrosoftProfile, (tenant, "p1")) is None:
-                s.add(MicrosoftProfile(tenant=tenant, profile_id="p1", display_name="Contoso", client_id=CLIENT_ID,
-                                       entra_tenant_id=ENTRA_TENANT, client_secret_ref="teams_client_secret"))
-                s.add(UserAuthAccount(tenant=tenant, user_id=DEMO_ON_CALL, provider="microsoft",
-                                      provider_account_id=ALICE_OID))
-            row = s.get(TeamsIntegration, tenant)
-            assert row is not None
-            row.selected_profile_id, row.app_id = "p1", TEAMS_APP_ID
-            row.enabled_capabilities = ["activity_notifications", "bot"]
+            bind_profile(s, tenant, TeamsSimulator().demo_profile(), profile_id="p1", display_name="Contoso")
