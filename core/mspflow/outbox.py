@@ -28,8 +28,6 @@ from sqlalchemy.orm import Session
 from mspflow.db.models import OutboxEvent
 
 SCHEDULE_ENTRY_CREATED = "SCHEDULE_ENTRY_CREATED"
-TICKET_CREATED = "TICKET_CREATED"  # tickets.create (mspflow-psa, or a host's own implementation)
-TICKET_CLOSED = "TICKET_CLOSED"  # tickets.close
 RMM_ALERT_TRIGGERED = "RMM_ALERT_TRIGGERED"
 """An RMM alert fired and was decided (ticket created or joined, or none): the workflow engine's trigger.
 The payload is provider-generic: alert_id, provider, external_alert_id, severity, device_id, asset_id,
@@ -39,6 +37,8 @@ RMM_ALERT_RESOLVED = "RMM_ALERT_RESOLVED"
 """An RMM alert reset (from the RMM, or synthesized by the reconciliation poll); same payload."""
 USER_NOTIFICATION = "USER_NOTIFICATION"
 """An in-app notification for ``payload.user_id`` (a matched alert rule's users to notify)."""
+TICKET_CREATED = "TICKET_CREATED"  # tickets.create (mspflow-psa, or a host's own implementation)
+TICKET_CLOSED = "TICKET_CLOSED"  # tickets.close
 
 
 def emit(session: Session, tenant: str, event_type: str, payload: dict[str, Any]) -> str:
