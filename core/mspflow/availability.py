@@ -340,11 +340,12 @@ def _tenant_filter(column: Any, tenant_ids: Sequence[str]) -> Any:
 def _rmm_rows(session: Session, tenant_ids: Sequence[str]) -> _RmmRows:
     from sqlalchemy import select
 
-    from mspflow.db.models import RmmIntegration as R
+    from mspflow.db.tables import rmm_integrations  # Core only: no ORM models to build at start-up
 
     out: _RmmRows = {}
     if not tenant_ids:
         return out
+    R = rmm_integrations.c
     stmt = select(R.tenant, R.provider, R.is_active, R.connected_at).where(_tenant_filter(R.tenant, tenant_ids))
     for tenant, provider, active, connected in session.execute(stmt):
         out.setdefault(tenant, {})[provider] = (bool(active), connected)
@@ -400,15 +401,15 @@ def _teams_rows(
 ) -> dict[str, tuple[datetime | None, str | None]]:
     from sqlalchemy import select
 
-    from mspflow.db.models import TeamsIntegration as T
-    from mspflow.db.models import TenantAddon as A
+    from mspflow.db.tables import teams_integrations, tenant_addons
 
     if not tenant_ids:
         return {}
+    A, T = tenant_addons.c, teams_integrations.c
     stmt = (
         select(A.tenant, A.expires_at, T.install_status)
-        .select_from(A)
-        .outerjoin(T, T.tenant == A.tenant)
+        .select_from(tenant_addons)
+        .outerjoin(teams_integrations, T.tenant == A.tenant)
         .where(A.addon_key == addon_key, _tenant_filter(A.tenant, tenant_ids))
     )
     return {tenant: (expires_at, status) for tenant, expires_at, status in session.execute(stmt)}
