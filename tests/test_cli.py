@@ -62,6 +62,21 @@ def test_catalog_on_a_fresh_machine_creates_the_schema_and_prints_the_contract(c
     assert [r["group_key"] for r in palette["records"]] == ["transform", "scheduling"]  # type: ignore[index]
 
 
+def test_catalog_json_schemas_come_from_a_cache_that_follows_the_plugin_code(cli: Cli, dists: Distributions) -> None:
+    first = cli("catalog", "--tenant", "acme", "--json")
+    cache = Path(cli.env["MSPFLOW_HOME"]) / "cache" / "action-schemas.json"
+    assert first.returncode == 0 and cache.exists()
+    again = cli("catalog", "--tenant", "acme", "--json")
+    assert again.stdout == first.stdout  # served from the cache, byte for byte
+    source = dists.site / "mspflow_acme.py"
+    source.write_text(source.read_text().replace("device_id: str", "device_id: int"))
+    mtime = source.stat().st_mtime_ns + 1_000_000_000
+    os.utime(source, ns=(mtime, mtime))
+    changed = json.loads(cli("catalog", "--tenant", "acme", "--json").stdout)
+    schema = changed["records"][-1]["actions"][0]["input_schema"]
+    assert schema["properties"]["device_id"]["type"] == "integer"
+
+
 def test_disconnect_hides_the_tile_and_show_reports_the_row(cli: Cli) -> None:
     cli("tenant", "connect", "acme", "acme")
     result = cli("tenant", "disconnect", "acme", "acme")

@@ -165,8 +165,11 @@ def catalog_cmd(
     """The designer catalog of a tenant (or of every tenant): every module with available true/false."""
     if (tenant is None) == (not all_tenants):
         raise typer.BadParameter("give either --tenant TENANT or --all-tenants", param_hint="--tenant")
+    from mspflow.schema_cache import prime
+
     instance = load(as_json)
     db_guard(as_json, instance)
+    prime(instance.registry.actions.values())  # every action's JSON Schemas, from the cache when it is fresh
     if tenant is not None:
         catalog = instance.catalog(tenant)
         if as_json:
