@@ -146,8 +146,8 @@ def _has_records(instance: App, tenant: str) -> bool:
     stmt = select(or_(*(exists().where(t.c.tenant == tenant)
                         for t in (rmm_integrations, teams_integrations, tenant_addons))))
     try:
-        with instance.db.sessions() as session:
-            return bool(session.execute(stmt).scalar())
+        with instance.db.engine.connect() as conn:
+            return bool(conn.execute(stmt).scalar())
     except Exception as exc:  # the catalog is printed; a table a host does not have is no reason to fail
         if database_problem(exc) is None:
             raise
