@@ -169,7 +169,8 @@ def catalog_cmd(
 
     instance = load(as_json)
     db_guard(as_json, instance)
-    prime(instance.registry.actions.values())  # every action's JSON Schemas, from the cache when it is fresh
+    if as_json:  # only the JSON holds schemas: every action's, from the cache when it is fresh
+        prime(instance.registry.actions.values())
     if tenant is not None:
         catalog = instance.catalog(tenant)
         if as_json:
