@@ -16,6 +16,11 @@ tenant_ids)``): :func:`resolve_tenants` then answers a whole list of tenants wit
 family instead of one per tenant (``App.catalogs``). Resolvers without it still work there, called
 once per tenant.
 
+The core's own resolvers (:data:`CORE_ONLY_RESOLVERS`) query through SQLAlchemy Core only
+(:mod:`mspflow.db.tables`), so they also run on a plain Connection: ``App.catalog`` passes one when every
+module's resolver is one of them (:func:`core_only`), and a CLI catalog never imports the ORM. Any other
+resolver is always called with a Session.
+
 Each call runs in a SAVEPOINT so one failing resolver cannot abort the transaction the others need,
 unless the resolver says ``needs_savepoint = False``: it runs no SQL (``AlwaysAvailable``), or runs
 its SQL only through ``memo(..., savepoint=True)`` (the built-in families), which opens one savepoint
@@ -179,6 +184,7 @@ def resolve(
     if resolver is None:
         return Availability.no(NO_RESOLVER)
     try:
+        # A Connection reaches only the core's own resolvers (core_only), which accept one.
         result = _guarded(session, resolver, lambda: resolver(cast("Session", session), tenant_id))
     except BaseException as exc:
         if _stops_the_caller(exc):
