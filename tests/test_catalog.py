@@ -352,6 +352,49 @@ def test_keyboard_interrupt_in_a_resolver_still_stops_the_caller(db: Database) -
         list(build_catalogs(registry, s, ["acme"]))
 
 
+def core_app(db: Database) -> App:
+    """RMM modules, Teams and a key nobody resolves: only the core's own resolvers."""
+    from mspflow.availability import teams_integration
+    from mspflow.plugins import Plugins
+
+    plugins = Plugins(entry_points=[], strict=True)
+    for m in (rmm_module("ninjaone"), rmm_module("tacticalrmm", actions=3),
+              Module("app:teams", label="Teams", availability=teams_integration(),
+                     allowed_action_ids=("transform.text.render",)),
+              Module("app:orphan", label="Orphan", availability="nobody:home",
+                     allowed_action_ids=("transform.text.render",))):
+        plugins.registry.add_module(m, f"mspflow-{m.group_key[4:]}")
+    return App(db=db, plugins=plugins)
+
+
+def test_a_catalog_of_core_resolvers_reads_through_a_connection_with_the_session_answers(db: Database) -> None:
+    from mspflow.catalog import needs_session
+
+    app = core_app(db)
+    assert not needs_session(app.registry) and needs_session(mixed_app(db).registry)  # a host resolver: Session
+    tenants = seed_mixed_tenants(db)
+    reasons = set()
+    for tenant in tenants:
+        with db.sessions() as s:
+            expected = build_catalog(app.registry, s, tenant).to_json()
+        got = app.catalog(tenant).to_json()  # a Connection, no ORM Session
+        assert got == expected, tenant
+        reasons |= {r["unavailable_reason"] for r in got["records"]}
+    assert reasons == {None, "addon_missing", "not_connected", "inactive", "install_pending", "error", "no_resolver"}
+
+
+def test_a_failing_family_on_a_connection_fails_only_its_own_modules(db: Database) -> None:
+    from sqlalchemy import text
+
+    app = core_app(db)
+    seed_mixed_tenants(db)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE rmm_integrations"))
+    got = {r.module.group_key: (r.available, r.unavailable_reason) for r in app.catalog("connected").records}
+    assert got["app:ninjaone"] == got["app:tacticalrmm"] == (False, "resolver_error")
+    assert got["app:teams"] == (True, None)  # the savepoint kept the transaction usable (PostgreSQL)
+
+
 def test_a_tenant_catalog_opens_savepoints_only_for_queries(db: Database, statements: list[str]) -> None:
     from mspflow.availability import teams_integration
 

@@ -62,6 +62,21 @@ def test_catalog_on_a_fresh_machine_creates_the_schema_and_prints_the_contract(c
     assert [r["group_key"] for r in palette["records"]] == ["transform", "scheduling"]  # type: ignore[index]
 
 
+def test_catalog_json_schemas_come_from_a_cache_that_follows_the_plugin_code(cli: Cli, dists: Distributions) -> None:
+    first = cli("catalog", "--tenant", "acme", "--json")
+    cache = Path(cli.env["MSPFLOW_HOME"]) / "cache" / "action-schemas.json"
+    assert first.returncode == 0 and cache.exists()
+    again = cli("catalog", "--tenant", "acme", "--json")
+    assert again.stdout == first.stdout  # served from the cache, byte for byte
+    source = dists.site / "mspflow_acme.py"
+    source.write_text(source.read_text().replace("device_id: str", "device_id: int"))
+    mtime = source.stat().st_mtime_ns + 1_000_000_000
+    os.utime(source, ns=(mtime, mtime))
+    changed = json.loads(cli("catalog", "--tenant", "acme", "--json").stdout)
+    schema = changed["records"][-1]["actions"][0]["input_schema"]
+    assert schema["properties"]["device_id"]["type"] == "integer"
+
+
 def test_disconnect_hides_the_tile_and_show_reports_the_row(cli: Cli) -> None:
     cli("tenant", "connect", "acme", "acme")
     result = cli("tenant", "disconnect", "acme", "acme")
@@ -351,17 +366,19 @@ def test_tenant_show_lists_secret_names_through_the_secret_store(tmp_path: Path,
 
 
 def test_loading_plugins_imports_neither_sqlalchemy_nor_httpx(tmp_path: Path) -> None:
-    """The cold-start guard (issue 11 item 5): `mspflow plugins --json` with both plugins installed."""
+    """The cold-start guard (issue 11): `mspflow plugins --json` with every installed plugin loaded (their
+    clients subclass VendorClient, which imports httpx only when a client is made)."""
     probe = ("import atexit, sys\n"
              "atexit.register(lambda: print('HEAVY', sorted(m for m in ('sqlalchemy', 'sqlalchemy.orm', 'httpx', "
-             "'dramatiq', 'mspflow.db.models') if m in sys.modules), file=sys.stderr))\n"
+             "'httpcore', 'dramatiq', 'mspflow.db.models') if m in sys.modules), file=sys.stderr))\n"
              "sys.argv = ['mspflow', 'plugins', '--json']\n"
              "from mspflow.cli import main\n"
              "main()\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")}
-    env |= {"MSPFLOW_HOME": str(tmp_path), "MSPFLOW_LOAD_PLUGINS": "ninjaone,tacticalrmm"}
+    env |= {"MSPFLOW_HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60,
                             check=False)
     assert result.returncode == 0, result.stderr
-    assert [p["name"] for p in json.loads(result.stdout)["plugins"]][1:] == ["ninjaone", "tacticalrmm"]
+    names = {p["name"] for p in json.loads(result.stdout)["plugins"]}
+    assert {"huntress", "levelio", "ninjaone", "tacticalrmm", "teams"} <= names
     assert "HEAVY []" in result.stderr, result.stderr

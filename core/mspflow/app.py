@@ -114,8 +114,11 @@ class App:
 
     def catalog(self, tenant: str) -> Catalog:
         """Every module with its availability for ``tenant``; ``.palette`` holds the available ones."""
-        from mspflow.catalog import build_catalog
+        from mspflow.catalog import build_catalog, needs_session
 
+        if not needs_session(self.registry):  # the core's resolvers read through Core: no ORM to import
+            with self.db.engine.connect() as conn:
+                return build_catalog(self.registry, conn, tenant)
         with self.db.sessions() as session:
             return build_catalog(self.registry, session, tenant)
 

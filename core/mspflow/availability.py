@@ -16,6 +16,11 @@ tenant_ids)``): :func:`resolve_tenants` then answers a whole list of tenants wit
 family instead of one per tenant (``App.catalogs``). Resolvers without it still work there, called
 once per tenant.
 
+The core's own resolvers (:data:`CORE_ONLY_RESOLVERS`) query through SQLAlchemy Core only
+(:mod:`mspflow.db.tables`), so they also run on a plain Connection: ``App.catalog`` passes one when every
+module's resolver is one of them (:func:`core_only`), and a CLI catalog never imports the ORM. Any other
+resolver is always called with a Session.
+
 Each call runs in a SAVEPOINT so one failing resolver cannot abort the transaction the others need,
 unless the resolver says ``needs_savepoint = False``: it runs no SQL (``AlwaysAvailable``), or runs
 its SQL only through ``memo(..., savepoint=True)`` (the built-in families), which opens one savepoint
@@ -40,10 +45,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
 if TYPE_CHECKING:  # SQLAlchemy is imported when a resolver runs, not when a plugin declares a module
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
+
+    Reader = Session | Connection
+    """What the resolving functions run on: a Session, or a Core Connection when every resolver involved is
+    one of the core's own (:func:`core_only`), which read through Core only."""
 
 from mspflow.clock import aware
 
@@ -122,7 +132,7 @@ def _stops_the_caller(exc: BaseException) -> bool:
     return threading is not None and isinstance(exc, threading.Interrupt)
 
 
-def memo(session: Session, key: Any, compute: Callable[[], T], *, savepoint: bool = False) -> T:
+def memo(session: Reader, key: Any, compute: Callable[[], T], *, savepoint: bool = False) -> T:
     """Compute once per :func:`request_scope` on ``session`` (and re-raise a remembered failure).
 
     Outside a scope, compute every time: a long-lived host session must not serve stale answers.
@@ -145,7 +155,7 @@ def memo(session: Session, key: Any, compute: Callable[[], T], *, savepoint: boo
     return value  # type: ignore[no-any-return]
 
 
-def _compute(session: Session, compute: Callable[[], T], savepoint: bool) -> T:
+def _compute(session: Reader, compute: Callable[[], T], savepoint: bool) -> T:
     if not savepoint:
         return compute()
     with _savepoint(session):
@@ -153,7 +163,7 @@ def _compute(session: Session, compute: Callable[[], T], savepoint: bool) -> T:
 
 
 @contextmanager
-def request_scope(session: Session) -> Iterator[None]:
+def request_scope(session: Reader) -> Iterator[None]:
     """Share resolver queries for the duration of one catalog (or execute) request."""
     outer = session.info.get(_MEMO)
     if outer is not None:  # nested: the outer scope owns the memo
@@ -167,14 +177,15 @@ def request_scope(session: Session) -> Iterator[None]:
 
 
 def resolve(
-    session: Session, tenant_id: str, key: str | None, resolvers: Mapping[str, Resolver]
+    session: Reader, tenant_id: str, key: str | None, resolvers: Mapping[str, Resolver]
 ) -> Availability:
     """Availability of the resolver registered under ``key`` for ``tenant_id``; never raises."""
     resolver = resolvers.get(key) if key else None
     if resolver is None:
         return Availability.no(NO_RESOLVER)
     try:
-        result = _guarded(session, resolver, lambda: resolver(session, tenant_id))
+        # A Connection reaches only the core's own resolvers (core_only), which accept one.
+        result = _guarded(session, resolver, lambda: resolver(cast("Session", session), tenant_id))
     except BaseException as exc:
         if _stops_the_caller(exc):
             raise
@@ -184,15 +195,18 @@ def resolve(
     return _normalize(key, result, log_junk=True)
 
 
-def _savepoint(session: Session) -> AbstractContextManager[Any]:
+def _savepoint(session: Reader) -> AbstractContextManager[Any]:
     """A savepoint, unless the session's connection autocommits (the runtime's gate): there a failing
     query aborts nothing, and PostgreSQL refuses SAVEPOINT outside a transaction."""
+    from sqlalchemy import Connection
+
     from mspflow.db.engine import autocommitting
 
-    return nullcontext() if autocommitting(session.connection()) else session.begin_nested()
+    conn = session if isinstance(session, Connection) else session.connection()
+    return nullcontext() if autocommitting(conn) else session.begin_nested()
 
 
-def _guarded(session: Session, resolver: Resolver, call: Callable[[], T]) -> T:
+def _guarded(session: Reader, resolver: Resolver, call: Callable[[], T]) -> T:
     if not getattr(resolver, "needs_savepoint", True):
         return call()
     # A savepoint keeps one failing resolver (say, a missing table on PostgreSQL) from aborting the
@@ -214,7 +228,7 @@ def _normalize(key: str | None, result: object, *, log_junk: bool) -> Availabili
 
 
 def resolve_many(
-    session: Session, tenant_id: str, keys: Iterable[str | None], resolvers: Mapping[str, Resolver]
+    session: Reader, tenant_id: str, keys: Iterable[str | None], resolvers: Mapping[str, Resolver]
 ) -> dict[str | None, Availability]:
     """Resolve several keys in one request scope (each resolver at most once)."""
     out: dict[str | None, Availability] = {}
@@ -226,7 +240,7 @@ def resolve_many(
 
 
 def resolve_tenants(
-    session: Session, tenant_ids: Sequence[str], keys: Iterable[str | None], resolvers: Mapping[str, Resolver]
+    session: Reader, tenant_ids: Sequence[str], keys: Iterable[str | None], resolvers: Mapping[str, Resolver]
 ) -> dict[str | None, dict[str, Availability]]:
     """``{key: {tenant: Availability}}`` for every key and tenant, in one request scope; never raises.
 
@@ -252,10 +266,10 @@ def resolve_tenants(
 
 
 def _resolve_batch(
-    session: Session, tenants: tuple[str, ...], key: str | None, resolver: BatchResolver
+    session: Reader, tenants: tuple[str, ...], key: str | None, resolver: BatchResolver
 ) -> dict[str, Availability]:
     try:
-        answers = _guarded(session, resolver, lambda: resolver.resolve_batch(session, tenants))
+        answers = _guarded(session, resolver, lambda: resolver.resolve_batch(cast("Session", session), tenants))
         if not isinstance(answers, Mapping):
             raise TypeError(f"resolve_batch returned {type(answers).__name__}, not a mapping")
     except BaseException as exc:
@@ -286,10 +300,10 @@ class AlwaysAvailable:
     key: str = "core"
     needs_savepoint: ClassVar[bool] = False  # runs no SQL
 
-    def __call__(self, session: Session, tenant_id: str) -> Availability:
+    def __call__(self, session: Reader, tenant_id: str) -> Availability:
         return _YES
 
-    def resolve_batch(self, session: Session, tenant_ids: Sequence[str]) -> dict[str, Availability]:
+    def resolve_batch(self, session: Reader, tenant_ids: Sequence[str]) -> dict[str, Availability]:
         return dict.fromkeys(tenant_ids, _YES)
 
 
@@ -311,10 +325,10 @@ class RmmIntegrationResolver:
     def key(self) -> str:
         return f"rmm:{self.provider}"
 
-    def __call__(self, session: Session, tenant_id: str) -> Availability:
+    def __call__(self, session: Reader, tenant_id: str) -> Availability:
         return self.resolve_batch(session, (tenant_id,))[tenant_id]
 
-    def resolve_batch(self, session: Session, tenant_ids: Sequence[str]) -> dict[str, Availability]:
+    def resolve_batch(self, session: Reader, tenant_ids: Sequence[str]) -> dict[str, Availability]:
         ids = tuple(tenant_ids)
         rows: _RmmRows = memo(session, ("rmm_integrations", ids), lambda: _rmm_rows(session, ids),
                               savepoint=True)
@@ -337,14 +351,15 @@ def _tenant_filter(column: Any, tenant_ids: Sequence[str]) -> Any:
     return column == tenant_ids[0] if len(tenant_ids) == 1 else column.in_(tenant_ids)
 
 
-def _rmm_rows(session: Session, tenant_ids: Sequence[str]) -> _RmmRows:
+def _rmm_rows(session: Reader, tenant_ids: Sequence[str]) -> _RmmRows:
     from sqlalchemy import select
 
-    from mspflow.db.models import RmmIntegration as R
+    from mspflow.db.tables import rmm_integrations  # Core only: no ORM models to build at start-up
 
     out: _RmmRows = {}
     if not tenant_ids:
         return out
+    R = rmm_integrations.c
     stmt = select(R.tenant, R.provider, R.is_active, R.connected_at).where(_tenant_filter(R.tenant, tenant_ids))
     for tenant, provider, active, connected in session.execute(stmt):
         out.setdefault(tenant, {})[provider] = (bool(active), connected)
@@ -371,10 +386,10 @@ class TeamsIntegrationResolver:
     def key(self) -> str:
         return TEAMS_KEY
 
-    def __call__(self, session: Session, tenant_id: str) -> Availability:
+    def __call__(self, session: Reader, tenant_id: str) -> Availability:
         return self.resolve_batch(session, (tenant_id,))[tenant_id]
 
-    def resolve_batch(self, session: Session, tenant_ids: Sequence[str]) -> dict[str, Availability]:
+    def resolve_batch(self, session: Reader, tenant_ids: Sequence[str]) -> dict[str, Availability]:
         ids = tuple(tenant_ids)
         rows = memo(session, ("teams", self.addon_key, ids), lambda: _teams_rows(session, self.addon_key, ids),
                     savepoint=True)
@@ -396,19 +411,19 @@ class TeamsIntegrationResolver:
 
 
 def _teams_rows(
-    session: Session, addon_key: str, tenant_ids: Sequence[str]
+    session: Reader, addon_key: str, tenant_ids: Sequence[str]
 ) -> dict[str, tuple[datetime | None, str | None]]:
     from sqlalchemy import select
 
-    from mspflow.db.models import TeamsIntegration as T
-    from mspflow.db.models import TenantAddon as A
+    from mspflow.db.tables import teams_integrations, tenant_addons
 
     if not tenant_ids:
         return {}
+    A, T = tenant_addons.c, teams_integrations.c
     stmt = (
         select(A.tenant, A.expires_at, T.install_status)
-        .select_from(A)
-        .outerjoin(T, T.tenant == A.tenant)
+        .select_from(tenant_addons)
+        .outerjoin(teams_integrations, T.tenant == A.tenant)
         .where(A.addon_key == addon_key, _tenant_filter(A.tenant, tenant_ids))
     )
     return {tenant: (expires_at, status) for tenant, expires_at, status in session.execute(stmt)}
@@ -418,3 +433,12 @@ def teams_integration() -> TeamsIntegrationResolver:
     """Resolver for Microsoft Teams, key ``integration:teams``."""
     return TeamsIntegrationResolver()
 
+
+CORE_ONLY_RESOLVERS: tuple[type, ...] = (AlwaysAvailable, RmmIntegrationResolver, TeamsIntegrationResolver)
+
+
+def core_only(resolvers: Iterable[Resolver | None]) -> bool:
+    """Whether every one of ``resolvers`` is one of the core's own (exactly, not a subclass), whose queries are
+    Core statements: they then run on a plain Connection, and the caller need not import SQLAlchemy's ORM
+    (``App.catalog``). ``None`` (no resolver registered) calls nothing."""
+    return all(r is None or type(r) in CORE_ONLY_RESOLVERS for r in resolvers)

@@ -24,13 +24,15 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from mspflow.availability import Availability, resolve_many, resolve_tenants
+from mspflow.availability import Availability, core_only, resolve_many, resolve_tenants
 from mspflow.modules import Action, Module
 from mspflow.registry import Registry
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.orm import Session
 
 CORE_GROUP_ORDER = ("control", "transform", "data", "scheduling", "communication")
 
@@ -108,8 +110,18 @@ def ordered_modules(registry: Registry) -> list[Module]:
     return sorted(registry.modules.values(), key=sort_key)
 
 
-def build_catalog(registry: Registry, session: Session, tenant: str) -> Catalog:
-    """The catalog of ``tenant``: each resolver runs at most once, shared queries run once."""
+def needs_session(registry: Registry) -> bool:
+    """Whether some module's resolver needs an ORM Session; when all are the core's own (Core statements
+    only), :func:`build_catalog` may be given a plain Connection and the ORM is never imported."""
+    return not core_only(registry.resolvers.get(m.availability_key) if m.availability_key else None
+                         for m in registry.modules.values())
+
+
+def build_catalog(registry: Registry, session: Session | Connection, tenant: str) -> Catalog:
+    """The catalog of ``tenant``: each resolver runs at most once, shared queries run once.
+
+    ``session`` may be a Core Connection when :func:`needs_session` is False.
+    """
     modules = ordered_modules(registry)
     availability = resolve_many(session, tenant, (m.availability_key for m in modules), registry.resolvers)
     records = []

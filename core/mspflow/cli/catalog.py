@@ -134,18 +134,24 @@ def catalog_table(catalog: Catalog, palette: bool) -> Any:
 
 
 def _has_records(instance: App, tenant: str) -> bool:
-    """Whether the database holds anything for ``tenant`` (an integration row or an add-on)."""
-    from mspflow import tenants
-    from mspflow.db.errors import database_problem
+    """Whether the database holds anything for ``tenant`` (an integration row or an add-on).
 
+    One Core statement over :mod:`mspflow.db.tables`: the ORM models are not needed to print a catalog.
+    """
+    from sqlalchemy import exists, or_, select
+
+    from mspflow.db.errors import database_problem
+    from mspflow.db.tables import rmm_integrations, teams_integrations, tenant_addons
+
+    stmt = select(or_(*(exists().where(t.c.tenant == tenant)
+                        for t in (rmm_integrations, teams_integrations, tenant_addons))))
     try:
-        with instance.db.sessions() as session:
-            found = tenants.describe(session, tenant)
+        with instance.db.engine.connect() as conn:
+            return bool(conn.execute(stmt).scalar())
     except Exception as exc:  # the catalog is printed; a table a host does not have is no reason to fail
         if database_problem(exc) is None:
             raise
         return True
-    return bool(found["rmm_integrations"] or found["teams_integration"] or found["addons"])
 
 
 @app.command("catalog")
@@ -159,8 +165,12 @@ def catalog_cmd(
     """The designer catalog of a tenant (or of every tenant): every module with available true/false."""
     if (tenant is None) == (not all_tenants):
         raise typer.BadParameter("give either --tenant TENANT or --all-tenants", param_hint="--tenant")
+    from mspflow.schema_cache import prime
+
     instance = load(as_json)
     db_guard(as_json, instance)
+    if as_json:  # only the JSON holds schemas: every action's, from the cache when it is fresh
+        prime(instance.registry.actions.values())
     if tenant is not None:
         catalog = instance.catalog(tenant)
         if as_json:

@@ -19,15 +19,18 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
 
 from mspflow.db.errors import DATABASE_UNAVAILABLE, INVALID_DATABASE_URL, DatabaseProblem
+
+if TYPE_CHECKING:  # the ORM is imported on the first use of sessions (a catalog needs only Core)
+    from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_FILE = "mspflow.sqlite3"
 _WRITE = "mspflow_write"  # SQLite: BEGIN IMMEDIATE when the transaction starts
@@ -142,8 +145,15 @@ class Database:
         else:
             self.engine = create_engine(self.url, **engine_kwargs)
         self._engine_kwargs = engine_kwargs
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._psycopg = self.dialect == "postgresql" and self.engine.dialect.driver == "psycopg"
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory (``expire_on_commit=False``), made on first use: importing SQLAlchemy's ORM
+        costs a process that reads only through Core (``mspflow catalog``) tens of milliseconds."""
+        from sqlalchemy.orm import sessionmaker
+
+        return sessionmaker(self.engine, expire_on_commit=False)
 
     def ensure_pool(self, connections: int) -> None:
         """Keep at least ``connections`` pooled connections (a worker's threads each hold one while running a
@@ -153,7 +163,8 @@ class Database:
             return
         self.engine.dispose()
         self.engine = create_engine(self.url, **{**self._engine_kwargs, "pool_size": connections})
-        self.sessions.configure(bind=self.engine)
+        if "sessions" in self.__dict__:
+            self.sessions.configure(bind=self.engine)
 
     @property
     def is_embedded(self) -> bool:

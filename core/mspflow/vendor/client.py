@@ -34,17 +34,15 @@ from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
 from mspflow.errors import ActionError, scrub_cut, vendor_error, vendor_message
 from mspflow.vendor import limits
 from mspflow.vendor.auth import post_token_form, token_error
 from mspflow.vendor.locks import LOGIN_DEADLINE_S
-from mspflow.vendor.network import deadline, deadline_passed
 from mspflow.vendor.paths import Path, address_policy, build_path, check_auth_url, check_instance_url
-from mspflow.vendor.transport import pooled_client
 
 if TYPE_CHECKING:
+    import httpx
+
     from mspflow.redaction import Redactor
     from mspflow.vendor.auth import Auth
     from mspflow.vendor.spec import Vendor
@@ -95,6 +93,12 @@ class VendorClient:
 
     def __init__(self, scope: CallScope, vendor: Vendor, *, base_url: str, auth: Auth | None = None,
                  timeout_s: float | None = None) -> None:
+        # httpx and the transport are imported when a client is made, not when a plugin subclasses this
+        # class: loading plugins (``mspflow plugins``, ``catalog``) then costs neither httpx nor httpcore.
+        import httpx
+
+        from mspflow.vendor.transport import pooled_client
+
         self.scope = scope
         self.spec = vendor
         self.vendor = vendor.name
@@ -130,6 +134,11 @@ class VendorClient:
                       ) -> dict[str, Any]:
         """POST an OAuth2 token form to this vendor (``path``), or to an absolute URL on one of the vendor's
         declared hosts (an identity provider); refusals map onto the taxonomy, scrubbed."""
+        import httpx
+
+        from mspflow.vendor.network import deadline
+        from mspflow.vendor.transport import pooled_client
+
         client = self.client
         if "://" in path:
             url = httpx.URL(path)
@@ -151,6 +160,10 @@ class VendorClient:
 
         A refusal (400/401/403) is ``PERMISSION_DENIED`` with the vendor's words and ``refused`` as advice.
         """
+        import httpx
+
+        from mspflow.vendor.network import deadline
+
         for value in body.values():
             self.remember(value)
         if self.rate_limit is not None:
@@ -275,6 +288,10 @@ class VendorClient:
     def _exchange(self, method: str, url: str, params: dict[str, Any], body: Any, data: Any,
                   headers: dict[str, str], writes: bool) -> httpx.Response:
         """One request and its whole body, within the total deadline; failures say what is known of the outcome."""
+        import httpx
+
+        from mspflow.vendor.network import deadline
+
         request = self.client.build_request(method, url, params=params, json=body, data=data, headers=headers,
                                             timeout=self.timeout)
         if writes:
@@ -303,12 +320,16 @@ class VendorClient:
         return response
 
     def _why(self, exc: Exception) -> str:
+        from mspflow.vendor.network import deadline_passed
+
         if deadline_passed():
             return f"no complete answer within the request's deadline of {self.deadline_s:g} s"
         return type(exc).__name__
 
     def _unreadable(self, response: httpx.Response, writes: bool, why: str) -> ActionError:
         """A reply whose status arrived but whose body could not be read (or parsed, or had the wrong shape)."""
+        import httpx
+
         status = response.status_code
         if status >= 300:
             bare = httpx.Response(status, headers={"Retry-After": response.headers.get("Retry-After", "")})
