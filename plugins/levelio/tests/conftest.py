@@ -9,7 +9,6 @@ a plugin contract suite that takes a connected harness and its simulator can use
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from mspflow_levelio.sim import LevelSimulator
@@ -17,7 +16,6 @@ from mspflow_levelio.sim import LevelSimulator
 from mspflow import vendor as http
 from mspflow.app import App
 from mspflow.db.engine import Database
-from mspflow.db.migrate import upgrade
 from mspflow.plugins import Plugins
 from mspflow.testing.harness import TENANT, PluginHarness
 
@@ -30,17 +28,6 @@ def _only_this_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSPFLOW_LOAD_PLUGINS", "levelio")
     monkeypatch.setenv("MSPFLOW_SECRET_KEY", Fernet.generate_key().decode())
     monkeypatch.delenv("MSPFLOW_BROKER_URL", raising=False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A migrated database: a SQLite file, then a fresh PostgreSQL database."""
-    url = f"sqlite:///{tmp_path / 'levelio.sqlite3'}" if request.param == "sqlite" \
-        else request.getfixturevalue("postgresql_url")
-    database = Database(url)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from mspflow_ninjaone.sim import NinjaOneSimulator
 from mspflow import vendor as http
 from mspflow.app import App
 from mspflow.db.engine import Database
-from mspflow.db.migrate import upgrade
 from mspflow.plugins import Plugins
 from mspflow.testing.harness import TENANT, PluginHarness
 
@@ -31,17 +29,6 @@ def _only_this_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSPFLOW_LOAD_PLUGINS", "ninjaone")
     monkeypatch.setenv("MSPFLOW_SECRET_KEY", Fernet.generate_key().decode())
     monkeypatch.delenv("MSPFLOW_BROKER_URL", raising=False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A migrated database: a SQLite file, then a fresh PostgreSQL database."""
-    url = f"sqlite:///{tmp_path / 'ninjaone.sqlite3'}" if request.param == "sqlite" \
-        else request.getfixturevalue("postgresql_url")
-    database = Database(url)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

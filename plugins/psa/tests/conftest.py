@@ -10,7 +10,6 @@ from psa_support import OTHER, TENANT, Desk
 
 from mspflow.app import App
 from mspflow.db.engine import Database
-from mspflow.db.migrate import upgrade
 from mspflow.plugins import Plugins
 
 
@@ -22,16 +21,6 @@ def _only_this_plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MSPFLOW_SECRET_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("MSPFLOW_ATTACHMENTS_DIR", str(tmp_path / "attachments"))
     monkeypatch.delenv("MSPFLOW_BROKER_URL", raising=False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'psa.sqlite3'}" if request.param == "sqlite" \
-        else request.getfixturevalue("postgresql_url")
-    database = Database(url)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +26,6 @@ from mspflow_teams.sim import (
 from mspflow import vendor as http
 from mspflow.app import App
 from mspflow.db.engine import Database
-from mspflow.db.migrate import upgrade
 from mspflow.db.models import (
     MicrosoftProfile,
     TeamsConversationReference,
@@ -53,16 +51,6 @@ def _only_this_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(limits.OVERRIDE_ENV, raising=False)
     monkeypatch.setattr(limits, "_limiter_backend", None)
     vendor_auth._token_cache.clear()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'teams.sqlite3'}" if request.param == "sqlite" \
-        else request.getfixturevalue("postgresql_url")
-    database = Database(url)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture
