@@ -66,22 +66,3 @@ def test_an_operator_posts_to_the_service_desk_channel_once(env: dict[str, str],
     state = httpx.get(f"{served}/_sim/state").json()
     assert state["channels"][SERVICE_DESK] == [{"type": "message", "text": "P1: mail server down"}]
     assert CLIENT_SECRET not in json.dumps([first, again])
-
-
-def test_demo_tells_the_dispatcher_story_and_replays(tmp_path: Path) -> None:
-    import os
-    import subprocess
-
-    from mspflow.testing.cli import MSPFLOW
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MSPFLOW_")}
-    env |= {"MSPFLOW_HOME": str(tmp_path / "home"), "MSPFLOW_LOAD_PLUGINS": "teams"}
-    runs = [json.loads(subprocess.run([MSPFLOW, "demo", "--json"], env=env, capture_output=True, text=True,
-                                      timeout=120, check=True).stdout) for _ in range(2)]
-    first, second = ([s for s in r["workflow"]["steps"] if s["action_id"] and s["action_id"].startswith("teams.")]
-                     for r in runs)
-    assert [s["action_id"] for s in first] == ["teams.post_to_channel", "teams.notify_user"]
-    assert all(s["ok"] for s in first), first
-    assert first[1]["output"] == {"sent": True, "activity_type": "systemDefault"}
-    assert all(s["replayed"] for s in second) and [s["output"] for s in second] == [s["output"] for s in first]
-    assert any(s["action_id"] == "scheduling.create_entry" and s["ok"] for s in runs[0]["workflow"]["steps"])
