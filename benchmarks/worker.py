@@ -181,7 +181,10 @@ def install(site: Path) -> None:
     (site / "bench_plugin.py").write_text(textwrap.dedent(PLUGIN))
     info = site / "mspflow_bench-1.0.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mspflow-bench\nVersion: 1.0.0\n")
+    from mspflow.plugins import supported_range
+
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mspflow-bench\nVersion: 1.0.0\n"
+                                   f"Requires-Dist: mspflow{supported_range()}\n")
     (info / "entry_points.txt").write_text("[mspflow]\nbench = bench_plugin\n")
     (info / "RECORD").write_text("")
     (site / "bench_raw.py").write_text(textwrap.dedent(RAW))
