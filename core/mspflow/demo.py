@@ -111,7 +111,7 @@ def start_simulators(app: App, *, served: bool) -> Simulators:
         sim = getattr(importlib.import_module(mod_name), cls_name)()
         log = sims.log.setdefault(module.provider, [])
         sim.handle = _recorded(sim.handle, log)  # both transport() and serve() call sim.handle
-        hosts = sim.hosts() if callable(getattr(sim, "hosts", None)) else (sim.base_url,)  # several: Teams
+        hosts = sim.hosts()
         if served:
             server, url = sim.serve_in_thread()
             sims.servers.append(server)

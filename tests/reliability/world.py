@@ -69,7 +69,7 @@ class World:
                     continue
                 mod_name, _, cls_name = module.simulator.partition(":")
                 sim: Simulator = getattr(importlib.import_module(mod_name), cls_name)()
-                hosts = sim.hosts() if callable(getattr(sim, "hosts", None)) else (sim.base_url,)  # Teams: several
+                hosts = sim.hosts()
                 for url in hosts:
                     mount(url, Faulty(sim, self))
                 self.sims[module.provider] = sim

@@ -81,6 +81,11 @@ class Simulator:
     vendor = "Vendor"
     base_url = "https://vendor.invalid"
 
+    def hosts(self) -> tuple[str, ...]:
+        """Every base URL this simulator answers for, to mount in-process (a vendor with several hosts, such as
+        Microsoft's Graph, token and Bot Connector hosts, overrides it); ``base_url`` comes first."""
+        return (self.base_url,)
+
     def __init__(self, *, faults: Faults | None = None) -> None:
         self.faults = faults or Faults()
         self.requests: list[httpx.Request] = []
