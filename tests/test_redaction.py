@@ -24,7 +24,7 @@ from mspflow.errors import ActionError
 from mspflow.hookspecs import hookimpl
 from mspflow.modules import action
 from mspflow.plugins import Plugins
-from mspflow.redaction import MASK, Redactor, cap, truncate
+from mspflow.redaction import MASK, Redactor, cap, cap_json, truncate
 from mspflow.secrets import DatabaseSecretStore
 
 # Secrets with the characters each encoding changes: quotes, backslash, slash, plus, equals, unicode.
@@ -120,6 +120,18 @@ def test_cap_scrubs_its_preview() -> None:
     r = Redactor([secret])
     capped = cap({"blob": "y" * (16 * 1024 - 20) + secret + "z" * 30_000}, redactor=r)
     assert capped["_truncated"] and secret[:5] not in capped["preview"]
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30)
+
+
+@given(_json_values, st.integers(min_value=2, max_value=400))
+def test_cap_json_is_the_json_of_cap(value: Any, limit: int) -> None:
+    """The ledger stores ``cap_json(output)``: the same text as dumping ``cap(output)``, multi-byte text included."""
+    assert cap_json(value, limit) == json.dumps(cap(value, limit), default=str)
 
 
 def test_keys_holding_a_secret_are_scrubbed_too() -> None:

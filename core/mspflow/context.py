@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ActionContext", "RedactingLogger", "utcnow"]
 
+_ACTION_LOG = logging.getLogger("mspflow.action")
+
 
 class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """A logger whose messages pass through the call's :class:`Redactor` before any handler sees them."""
@@ -94,7 +96,7 @@ class ActionContext:
     def __post_init__(self) -> None:
         if self.provider is None and self.module is not None:
             self.provider = self.module.provider
-        self.logger = RedactingLogger(logging.getLogger("mspflow.action"), self.redactor,
+        self.logger = RedactingLogger(_ACTION_LOG, self.redactor,
                                       {"tenant": self.tenant_id, "invocation_id": self.invocation_id})
 
     @property

@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 from mspflow.clock import aware
 from mspflow.db.models import WorkflowActionInvocation as Inv
 from mspflow.errors import ActionError
-from mspflow.redaction import Redactor, cap
+from mspflow.redaction import Redactor, cap, cap_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -207,14 +207,26 @@ def _psycopg(conn: Connection) -> Any:
     return None
 
 
-def _raw(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
-    """Run ``sql`` on the driver itself; the first column of its first row (or the row count)."""
-    with _psycopg(conn).cursor() as cur:
-        cur.execute(sql, params)
-        if cur.description is None:
-            return cur.rowcount
-        row = cur.fetchone()
-        return None if row is None else row[0]
+def _raw(conn: Connection, sql: str, params: tuple[Any, ...], *, returning: bool = False) -> Any:
+    """Run ``sql`` on the driver itself: the first column of its first row when ``returning``, else the row count.
+
+    The driver's cursor is kept with the pooled connection (SQLAlchemy's ``info`` lives exactly as long as
+    the DBAPI connection): making one per statement, and reading ``description``, showed in the worker's
+    profile.
+    """
+    raw = conn.connection.dbapi_connection
+    info = conn.connection.info
+    cur = info.get(_CURSOR)
+    if cur is None or cur.closed or cur.connection is not raw:
+        cur = info[_CURSOR] = _psycopg(conn).cursor()
+    cur.execute(sql, params)
+    if not returning:
+        return cur.rowcount
+    row = cur.fetchone()
+    return None if row is None else row[0]
+
+
+_CURSOR = "mspflow.ledger.cursor"
 
 
 class Ledger:
@@ -252,7 +264,7 @@ class Ledger:
         """
         if row["idempotency_key"] is not None and _psycopg(conn) is not None:
             params = tuple(json.dumps(row[c]) if c == "input" else row[c] for c in _COLUMNS)
-            return _raw(conn, _PG_INSERT_OR_SKIP, params) is not None
+            return _raw(conn, _PG_INSERT_OR_SKIP, params, returning=True) is not None
         skipping = _INSERT_OR_SKIP.get(conn.dialect.name)
         if skipping is not None and row["idempotency_key"] is not None:
             return conn.execute(skipping, row).scalar() is not None
@@ -303,7 +315,7 @@ class Ledger:
             now = self.clock()
             lease = now + timedelta(seconds=lease_s)
             if _psycopg(conn) is not None:
-                started = _raw(conn, _PG_START_QUEUED, (self.owner, lease, now, invocation_id, wanted))
+                started = _raw(conn, _PG_START_QUEUED, (self.owner, lease, now, invocation_id, wanted), returning=True)
             else:
                 started = conn.execute(_START_QUEUED, {
                     "iid": invocation_id, "hash_": wanted, "owner": self.owner, "lease": lease, "now": now}).scalar()
@@ -370,13 +382,17 @@ class Ledger:
 
     def finish(self, conn: Connection, claim: Claim, *, status: str, output: Any = None,
                error: ActionError | None = None) -> bool:
-        """Record the call's result; False when this process no longer holds it (its lease was taken over)."""
+        """Record the call's result; False when this process no longer holds it (its lease was taken over).
+
+        ``output`` is stored capped (:func:`mspflow.redaction.cap`).
+        """
         if error is None and status == "SUCCEEDED" and _psycopg(conn) is not None:
-            return int(_raw(conn, _PG_SUCCEEDED, (self.clock(), json.dumps(output), claim.invocation_id,
-                                                  claim.owner, claim.attempt))) == 1
+            text = cap_json(output)  # serialized once: the size check and the parameter share it
+            return int(_raw(conn, _PG_SUCCEEDED, (self.clock(), text, claim.invocation_id, claim.owner,
+                                                  claim.attempt))) == 1
         params: dict[str, Any] = {
             "iid": claim.invocation_id, "owner": claim.owner, "att": claim.attempt, "st": status,
-            "now": self.clock(), "out": output, "ec": None, "em": None, "ed": None, "er": None}
+            "now": self.clock(), "out": cap(output), "ec": None, "em": None, "ed": None, "er": None}
         if error is not None:
             params |= {"ec": error.code, "em": error.message, "ed": cap(error.details), "er": error.retryable}
         return _changed(conn.execute(_FINISH, params)) == 1

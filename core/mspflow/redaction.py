@@ -154,8 +154,20 @@ def truncate(text: str, limit: int, redactor: Redactor | None = None) -> str:
 def cap(value: Any, limit: int = MAX_STORED_BYTES, redactor: Redactor | None = None) -> Any:
     """``value`` if its JSON fits in ``limit`` bytes, else a truncation marker with a (scrubbed) preview."""
     encoded = json.dumps(value, default=str)
-    if len(encoded.encode()) <= limit:
-        return value
+    return value if _fits(encoded, limit) else _marker(encoded, limit, redactor)
+
+
+def cap_json(value: Any, limit: int = MAX_STORED_BYTES) -> str:
+    """``json.dumps(cap(value, limit))``, serializing ``value`` only once when it fits."""
+    encoded = json.dumps(value, default=str)
+    return encoded if _fits(encoded, limit) else json.dumps(_marker(encoded, limit, None))
+
+
+def _fits(encoded: str, limit: int) -> bool:
+    return len(encoded) * 4 <= limit or len(encoded.encode()) <= limit  # at most 4 UTF-8 bytes a character
+
+
+def _marker(encoded: str, limit: int, redactor: Redactor | None) -> dict[str, Any]:
     return {"_truncated": True, "bytes": len(encoded.encode()), "preview": truncate(encoded, limit // 2, redactor)}
 
 

@@ -58,7 +58,7 @@ from mspflow.invocations import (
     input_hash,
     max_attempts,
 )
-from mspflow.redaction import Redactor, cap
+from mspflow.redaction import Redactor
 
 if TYPE_CHECKING:
     from sqlalchemy import RootTransaction
@@ -362,7 +362,7 @@ class Runtime:
             output = redactor.data(output)  # a secret echoed into the output is not returned either
             if ctx.session_started:
                 ctx.session.flush()
-            if not self.ledger.finish(conn, claim, status="SUCCEEDED", output=cap(output)):
+            if not self.ledger.finish(conn, claim, status="SUCCEEDED", output=output):
                 raise _LeaseLost
             conn.commit()  # the handler's writes and the result together (autocommit: nothing to send)
             return ActionResult(ok=True, output=output, invocation_id=claim.invocation_id,
