@@ -504,6 +504,10 @@ def main() -> None:
             print(f"  {when}: raw {med('raw', i):5.0f} msg/s, durable baseline {med('durable', i):5.0f} msg/s, "
                   f"mspflow {med('mspflow', i):5.0f} actions/s; mspflow / durable {ratio(i, 'durable'):.2f} "
                   f"(target >= {TARGET}), mspflow / raw {ratio(i, 'raw'):.2f}")
+        startup = {side: statistics.median(r[1] - r[2] for r in results[side]) * 1000 for side in names}
+        print(f"  start-up (spawn to ready, in the from-start time above): raw {startup['raw']:.0f} ms, durable "
+              f"{startup['durable']:.0f} ms, mspflow {startup['mspflow']:.0f} ms (imports: SQLAlchemy, pydantic, "
+              f"Typer, the plugins; a worker pays it once per process)")
         trips = [f"{name} {value:.2f}" if value is not None else f"{name} (failed)"
                  for name, value in (("mspflow", mspflow_trips), ("durable baseline", durable_trips))]
         print(f"  database round trips per queued message, on the wire over {COUNTED} warm messages: "
