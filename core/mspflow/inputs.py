@@ -36,8 +36,10 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 ENV_VAR_PATTERN = r"^[^=]+="
-EnvVar = Annotated[str, Field(pattern=ENV_VAR_PATTERN, description='An environment variable, "KEY=value"')]
-"""``KEY=value``: a non-empty key before the first ``=``."""
+EnvVar = Annotated[str, Field(pattern=ENV_VAR_PATTERN, max_length=32767,
+                               description='An environment variable, "KEY=value"')]
+"""``KEY=value``: a non-empty key before the first ``=``; at most 32,767 characters (Windows' limit for one
+variable)."""
 
 _YEAR = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
 _LEAP_YEAR = r"([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)"

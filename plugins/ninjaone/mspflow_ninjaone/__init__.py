@@ -376,7 +376,8 @@ def scripting_options(params: DeviceInput, ctx: ActionContext) -> Scripts:
     return Scripts(scripts=found, count=len(found))
 
 
-ScriptIdInput = Annotated[int, Field(ge=0, le=9_999_999_999)] | Annotated[str, Field(pattern=r"^[0-9]{1,10}$")]
+ScriptIdInput = Annotated[int, Field(ge=0, le=9_999_999_999)] | Annotated[str, Field(pattern=r"^[0-9]{1,10}$",
+                                                                                     max_length=10)]
 
 
 class RunScriptInput(BaseModel):
@@ -385,7 +386,8 @@ class RunScriptInput(BaseModel):
     script_id: Annotated[str, BeforeValidator(_id_text, json_schema_input_type=ScriptIdInput),
                          Field(pattern=r"^[0-9]{1,10}$")] | None = Field(None, description="Required for SCRIPT")
     action_uid: str | None = Field(None, min_length=1, max_length=64, description="Required for ACTION")
-    parameters: str | None = Field(None, description="The script's parameters, as one string")
+    parameters: str | None = Field(None, max_length=8191,  # cmd.exe's command-line limit
+                                   description="The script's parameters, as one string")
     run_as: str | None = Field(None, max_length=64,
                                description="system, loggedonuser, SR_LOCAL_ADMINISTRATOR, ... or a credential id")
 

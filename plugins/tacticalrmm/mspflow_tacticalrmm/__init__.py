@@ -391,7 +391,8 @@ Timeout = Annotated[int, Field(ge=1, le=MAX_TIMEOUT_S, description="Seconds the 
 class RunScriptInput(BaseModel):
     agent_id: AgentId
     script_id: int = Field(ge=1, description="The script's id from List scripts")
-    args: list[str] = Field(default_factory=list, description="Arguments, one string each")
+    args: list[Annotated[str, Field(max_length=8191)]] = Field(  # cmd.exe's command-line limit
+        default_factory=list, description="Arguments, one string each")
     env_vars: list[EnvVar] = Field(default_factory=list, description='Environment variables, each "KEY=value"')
     timeout: Timeout = 90
     run_as_user: bool = Field(False, description="Run as the logged-in user (forced when the script says so)")
