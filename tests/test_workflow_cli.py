@@ -22,6 +22,7 @@ steps:
   - path: flaky
     action_id: counter.effects.apply
     if: {eq: [{$ref: trigger.flaky}, true]}
+    retries: 0
     input: {label: "{{ trigger.label }}-flaky", fail: transient}
   - path: echo
     action_id: transform.text.render

@@ -182,7 +182,11 @@ def test_a_failed_run_retried_through_the_workers_replays_its_done_step(
     app = App(db=db, broker_url=redis_url, plugins=make_app(db).plugins)
     app.workflows.publish("acme", {"name": "outage", "steps": [
         {"path": "book", "action_id": "counter.effects.apply", "input": {"label": "w-book"}},
-        {"path": "flaky", "action_id": "counter.effects.apply", "input": {"label": "w-flaky", "fail": "transient"}}]})
+        {"path": "flaky", "action_id": "counter.effects.apply", "input": {"label": "w-flaky", "fail": "transient"},
+         "retries": 0}]})
+    app.workflows.publish("acme", {"name": "blip", "steps": [  # retries on its own, through step messages
+        {"path": "flaky", "action_id": "counter.effects.apply",
+         "input": {"label": "w-blip", "fail": "transient", "fail_until_attempt": 2}}]})
     worker = subprocess.Popen([MSPFLOW, "worker", "--threads", "2"], env=env, text=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -196,6 +200,9 @@ def test_a_failed_run_retried_through_the_workers_replays_its_done_step(
         assert healed["status"] == "SUCCEEDED"
         assert [(s["path"], s["replayed"]) for s in healed["steps"]] == [("book", True), ("flaky", False)]
         assert effects(db, "w-book") == 1
+        blip = app.workflows.start("blip", tenant="acme", wait=True, timeout=60)
+        assert blip["status"] == "SUCCEEDED" and blip["steps"][0]["tries"] == 3
+        assert effects(db, "w-blip") == 1
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)

@@ -123,7 +123,7 @@ def test_a_ref_into_a_failed_steps_output_stops_the_run_naming_the_step(app: App
 def test_a_failed_run_retried_replays_its_side_effects_and_heals(app: App, db: Database) -> None:
     app.workflows.publish("acme", {"name": "outage", "steps": [
         {"path": "before", "action_id": APPLY, "input": {"label": "o-1"}},
-        {"path": "flaky", "action_id": APPLY, "input": {"label": "o-2", "fail": "transient"}},
+        {"path": "flaky", "action_id": APPLY, "input": {"label": "o-2", "fail": "transient"}, "retries": 0},
         {"path": "after", "action_id": APPLY, "input": {"label": "o-3"}},
     ]})
     run = app.workflows.start("outage", tenant="acme", wait=True)
@@ -137,6 +137,43 @@ def test_a_failed_run_retried_replays_its_side_effects_and_heals(app: App, db: D
     with pytest.raises(ActionError) as again:
         app.workflows.retry("acme", run["run_id"])
     assert again.value.details["reason"] == "ALREADY_SUCCEEDED"
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mspflow.worker
+
+    monkeypatch.setattr(mspflow.worker, "BACKOFF_BASE_S", 0.01)
+
+
+def test_a_step_failing_with_a_retryable_error_is_called_again_and_the_run_goes_on(
+        app: App, db: Database, quick_backoff: None) -> None:
+    app.workflows.publish("acme", {"name": "blip", "steps": [
+        {"path": "flaky", "action_id": APPLY, "input": {"label": "b-1", "fail": "transient", "fail_until_attempt": 2}},
+        {"path": "after", "action_id": APPLY, "input": {"label": "b-2"}}]})
+    run = app.workflows.start("blip", tenant="acme", wait=True)
+    assert run["status"] == "SUCCEEDED", run["error"]
+    flaky = run["steps"][0]
+    assert (flaky["status"], flaky["tries"], flaky["output"]) == ("SUCCEEDED", 3, {"label": "b-1", "attempt": 3})
+    assert (effects(db, "b-1"), effects(db, "b-2")) == (1, 1)  # the failed tries rolled back; one effect
+
+
+def test_a_step_whose_retries_run_out_fails_the_run_and_a_permanent_error_is_not_retried(
+        app: App, db: Database, quick_backoff: None) -> None:
+    app.workflows.publish("acme", {"name": "down", "steps": [
+        {"path": "flaky", "action_id": APPLY, "retries": 1,
+         "input": {"label": "d-1", "fail": "transient", "fail_until_attempt": 10}}]})
+    run = app.workflows.start("down", tenant="acme", wait=True)
+    assert run["status"] == "FAILED" and run["error"]["code"] == "TRANSIENT_FAILURE"
+    assert (run["steps"][0]["status"], run["steps"][0]["tries"]) == ("FAILED", 2)
+    app.workflows.publish("acme", {"name": "gone", "steps": [
+        {"path": "lookup", "action_id": APPLY, "input": {"label": "g-1", "fail": "permanent"}}]})
+    gone = app.workflows.start("gone", tenant="acme", wait=True)
+    assert gone["error"]["code"] == "NOT_FOUND" and gone["steps"][0]["tries"] == 1
+    with pytest.raises(ActionError) as refused:
+        app.workflows.publish("acme", {"name": "eager", "steps": [
+            {"path": "a", "action_id": APPLY, "input": {"label": "e"}, "retries": 11}]})
+    assert refused.value.code == "VALIDATION_ERROR"
 
 
 TRIGGERED = {"name": "on-ticket", "trigger": {"event": "TICKET_CREATED", "filter": {"priority": ["high", "urgent"]}},
@@ -264,7 +301,7 @@ def test_a_retry_after_a_plugin_upgrade_keeps_the_version_a_step_ran_with(db: Da
         ("mspflow-counter", counter_plugin()), ("mspflow-pinned", _pinned_plugin((1,), calls))]))
     before.workflows.publish("acme", {"name": "pin", "steps": [
         {"path": "effect", "action_id": "pinned.things.apply", "input": {"label": "x"}},
-        {"path": "flaky", "action_id": APPLY, "input": {"label": "pin-flaky", "fail": "transient"}}]})
+        {"path": "flaky", "action_id": APPLY, "input": {"label": "pin-flaky", "fail": "transient"}, "retries": 0}]})
     failed = before.workflows.start("pin", tenant="acme", wait=True)
     assert failed["status"] == "FAILED" and calls == [1]
     after = App(db=db, plugins=Plugins(entry_points=[], strict=True, extra=[  # the plugin now has a version 2

@@ -99,7 +99,8 @@ def _print_story(screen: Any, instance: Any, story: dict[str, Any]) -> None:
                      f"ticket {ticket['ticket_number']} '{ticket['title']}', run {alert['run_status']}; after the "
                      f"alert reset: {ticket['status']} ({who})", highlight=False, soft_wrap=True)
     if failed := story.get("failed_first"):
-        screen.print(f"  first attempt: {failed['status']}: {(failed['error'] or {}).get('message', '')}",
+        tried = f" after {failed['tries']} tries" if failed.get("tries", 1) > 1 else ""
+        screen.print(f"  first attempt: {failed['status']}{tried}: {(failed['error'] or {}).get('message', '')}",
                      highlight=False, soft_wrap=True)
     for step in story["steps"]:
         how = step["status"]

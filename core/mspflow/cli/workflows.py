@@ -234,6 +234,8 @@ def _print_run(run: dict[str, Any], as_json: bool, *, exit_on_failure: bool = Tr
                      f"[{colour}]{run['status']}[/{colour}]")
         for step in run["steps"]:
             how = step["status"] + (" (replayed: recorded result, nothing done twice)" if step.get("replayed") else "")
+            if (step.get("tries") or 1) > 1:
+                how += f" after {step['tries']} tries"
             line = f"  {step['path']} {step['action_id']}: {how}"
             if step.get("error"):
                 line += f" {step['error']['code']}: {step['error']['message']}"

@@ -15,6 +15,7 @@ A definition (YAML or JSON)::
         action_id: ninjaone.devices.run_script
         if: {eq: [{$ref: trigger.provider}, ninjaone]}
         on_error: continue                  # stop (default) | continue
+        retries: 2                          # a retryable failure is called again up to 2 times (default)
         input: {device_id: {$ref: trigger.device_id}, script_id: "42"}
 
 Publishing checks the shape, then every step with :func:`mspflow.workflows.validate_steps` (unknown
@@ -37,6 +38,10 @@ from mspflow.db.models import WorkflowDefinition as Row
 from mspflow.errors import ActionError
 from mspflow.workflows.expressions import OPERATORS, ROOTS, references
 from mspflow.workflows.validation import validate_steps
+
+DEFAULT_STEP_RETRIES = 2
+"""How many times a step whose call failed with a retryable error is called again (per run attempt)."""
+MAX_STEP_RETRIES = 10
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -75,6 +80,7 @@ class Step(BaseModel):
     input: dict[str, Any] = {}
     when: Any = Field(None, alias="if")
     on_error: Literal["stop", "continue"] = "stop"
+    retries: int | None = Field(None, ge=0, le=MAX_STEP_RETRIES)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)

@@ -4,8 +4,9 @@
 A message names (run id, step index, run attempt). The worker advances that step
 (:meth:`mspflow.workflows.runs.Runner.advance`) and sends the next one; a message whose step the run
 has left behind (a redelivery after a worker was killed, a run that was retried) does nothing. A step
-that is running elsewhere is re-sent after the time its lease has left; a failure of the worker itself
-(the database is down) is re-sent with the worker's backoff and budgets.
+that is running elsewhere is re-sent after the time its lease has left; a step retrying a retryable
+failure after its backoff (its ``retries`` bound it); a failure of the worker itself (the database is
+down) is re-sent with the worker's backoff and budgets.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class WorkflowQueue:
             return
         if outcome.what == NEXT:
             self.send(run_id, outcome.step, outcome.attempt)
+        elif outcome.what == BUSY and outcome.bounded:  # the step's own retries: the run counts them
+            self.send(run_id, step, attempt, retries=payload.get("retries"), delay_s=outcome.retry_after)
         elif outcome.what == BUSY:
             self._again(payload, "IN_PROGRESS", outcome.retry_after)
 

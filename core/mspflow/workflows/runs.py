@@ -11,10 +11,15 @@ on a retry either: their recorded invocation answers.
 again after ``retry_after`` seconds). Its writes to the run row are fenced by (status, current step,
 attempt), so of two workers given the same step message exactly one records the outcome.
 
-A failed step with ``on_error: stop`` (the default) ends the run FAILED, naming the step; ``mspflow runs
-retry`` drives it again from the first step (attempt + 1). With ``on_error: continue`` the run goes on
-and later steps see ``steps.<path>.status == "FAILED"``; a ``$ref`` into its output stops the run. A
-rate-limited step is not a failure: it is called again after the vendor's ``Retry-After``.
+A step whose call fails with a retryable error (a vendor's 5xx or timeout, a dropped connection) is
+``RETRYING``: called again after a backoff (or the vendor's ``Retry-After``), up to the step's ``retries``
+(default :data:`~mspflow.workflows.definitions.DEFAULT_STEP_RETRIES`) per run attempt; the ledger makes
+each try the same call, so a side effect still happens at most once. A failed step with ``on_error: stop``
+(the default) then ends the run FAILED, naming the step; ``mspflow runs retry`` drives it again from the
+first step (attempt + 1). With ``on_error: continue`` the run goes on and later steps see
+``steps.<path>.status == "FAILED"``; a ``$ref`` into its output stops the run. A rate-limited step, or one
+running elsewhere, is not a failure: it is called again after the vendor's ``Retry-After`` (or the lease
+left), however often (the ledger caps attempts at ``MSPFLOW_MAX_ATTEMPTS``).
 """
 
 from __future__ import annotations
@@ -46,12 +51,17 @@ NEXT, DONE, BUSY = "NEXT", "DONE", "BUSY"
 
 @dataclass(frozen=True)
 class Advance:
-    """What :meth:`Runner.advance` did: ``what`` is NEXT, DONE or BUSY; ``step`` is the next step index."""
+    """What :meth:`Runner.advance` did: ``what`` is NEXT, DONE or BUSY; ``step`` is the next step index.
+
+    ``bounded``: a BUSY whose repeats the run itself limits (a step's ``retries``), which the worker
+    therefore re-sends without spending its own retry budget.
+    """
 
     what: str
     step: int = 0
     attempt: int = 0
     retry_after: float = 0.0
+    bounded: bool = False
 
 
 def new_run(session: Session, definition: DefRow, payload: dict[str, Any], trigger: dict[str, Any], *,
@@ -153,8 +163,18 @@ class Runner:
                                  "version": action.version if action else version,
                                  "invocation_id": result.invocation_id, "replayed": result.replayed,
                                  "attempt": attempt}
+        again = previous.get("status") == "RETRYING" and previous.get("attempt") == attempt
+        tries = entry["tries"] = int(previous.get("tries") or 0) + 1 if again else 1
         if err is not None:
             entry["error"] = {"code": err.code, "message": err.message, "retryable": err.retryable}
+            if err.retryable and tries <= _retries(spec):  # a blip: the same call again, after a while
+                results[path] = {**entry, "status": "RETRYING"}
+                if not self._write(run_id, index, attempt, steps=results):
+                    return Advance(DONE)
+                log.info("workflow run %s step %s: %s, try %d of %d", run_id, path, err.code, tries + 1,
+                         _retries(spec) + 1)
+                return Advance(BUSY, index, attempt, retry_after=sane_delay(err.retry_after) or _backoff(tries),
+                               bounded=True)
         results[path] = entry
         if result.ok or spec.get("on_error") == "continue":
             return self._moved(run_id, index, attempt, results)
@@ -222,6 +242,19 @@ class Runner:
             run.updated_at = utcnow()
             s.flush()
             return to_json(run)
+
+
+def _retries(spec: dict[str, Any]) -> int:
+    from mspflow.workflows.definitions import DEFAULT_STEP_RETRIES
+
+    value = spec.get("retries")
+    return DEFAULT_STEP_RETRIES if value is None else int(value)
+
+
+def _backoff(tries: int) -> float:
+    from mspflow.worker import backoff
+
+    return backoff(tries)
 
 
 def _outputs(session: Session, tenant: str, invocation_ids: list[str]) -> dict[str, Any]:
