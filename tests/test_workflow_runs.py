@@ -139,6 +139,16 @@ def test_a_failed_run_retried_replays_its_side_effects_and_heals(app: App, db: D
     assert again.value.details["reason"] == "ALREADY_SUCCEEDED"
 
 
+def test_a_runs_secret_named_payload_fields_are_masked_when_shown_but_reach_its_steps(app: App) -> None:
+    app.workflows.publish("acme", {"name": "keyed", "steps": [
+        {"path": "a", "action_id": "transform.text.render",
+         "input": {"template": "$n", "values": {"n": "{{ trigger.api_key }}"}}}]})
+    run = app.workflows.start("keyed", tenant="acme", payload={"api_key": "k-123456789", "who": "ada"}, wait=True)
+    assert run["status"] == "SUCCEEDED" and run["steps"][0]["output"]["text"] == "k-123456789"
+    assert run["payload"] == {"api_key": "[REDACTED]", "who": "ada"}
+    assert run == app.workflows.run("acme", run["run_id"])
+
+
 @pytest.fixture
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     import mspflow.worker

@@ -285,7 +285,14 @@ def recent(session: Session, tenant: str, *, workflow: str | None = None, status
 
 
 def to_json(run: Run, *, session: Session | None = None) -> dict[str, Any]:
-    """A run as the CLI and the host see it; with ``session``, each step's output from its invocation."""
+    """A run as the CLI and the host see it; with ``session``, each step's output from its invocation.
+
+    The trigger payload keeps its real values in the row (the steps read them); shown here, secret-named
+    fields (``password``, ``api_key``, ``token`` …) are masked, as in an invocation record's input.
+    """
+    from mspflow.redaction import Redactor
+
+    shown = Redactor()
     steps = [{"path": path, **record} for path, record in (run.steps or {}).items()]
     if session is not None:
         outputs = _outputs(session, run.tenant, [s["invocation_id"] for s in steps if s.get("invocation_id")])
@@ -294,7 +301,8 @@ def to_json(run: Run, *, session: Session | None = None) -> dict[str, Any]:
                 step["output"] = outputs.get(step.get("invocation_id") or "")
     return {"run_id": run.run_id, "tenant": run.tenant, "workflow": run.workflow_name,
             "version": run.workflow_version, "status": run.status, "current_step": run.current_step,
-            "attempt": run.attempt, "trigger": run.trigger, "payload": run.payload, "steps": steps,
+            "attempt": run.attempt, "trigger": shown.data(run.trigger), "payload": shown.data(run.payload),
+            "steps": steps,
             "error": run.error, "created_at": aware(run.created_at).isoformat(),
             "updated_at": aware(run.updated_at).isoformat(),
             "completed_at": aware(run.completed_at).isoformat() if run.completed_at else None}
