@@ -170,6 +170,23 @@ def test_running_with_a_live_lease_is_a_retryable_conflict(app: App, db: Databas
     assert calls("busy") == 1
 
 
+def test_a_caller_may_wait_for_the_same_call_running_elsewhere_and_take_its_result(app: App, db: Database) -> None:
+    slow = threading.Thread(target=run, args=(app, "shared"), kwargs={"sleep": 1.0})
+    slow.start()
+    try:
+        deadline = utcnow() + timedelta(seconds=10)
+        while calls("shared") == 0:  # the first call holds the key now
+            assert utcnow() < deadline
+        at_once = run(app, "shared", sleep=1.0)
+        assert at_once.error.code == "CONFLICT" and at_once.error.details["reason"] == "IN_PROGRESS"
+        waited = app.execute(APPLY, tenant="acme", input={"label": "shared", "sleep": 1.0}, run_id="run-1",
+                             step_path="steps.1", wait_if_running=30)
+    finally:
+        slow.join()
+    assert waited.ok and waited.replayed and waited.output == {"label": "shared", "attempt": 1}
+    assert (calls("shared"), effects(db, "shared")) == (1, 1)
+
+
 def test_running_with_an_expired_lease_is_taken_over(app: App, db: Database) -> None:
     first = run(app, "orphan", fail="transient", fail_until_attempt=1)
     with db.session() as s:  # its worker died mid-call

@@ -148,12 +148,25 @@ class App:
 
     def execute(self, action_id: str, *, tenant: str, input: Mapping[str, Any], version: int | None = None,
                 run_id: str | None = None, step_path: str | None = None,
-                idempotency_key: str | None = None) -> ActionResult:
-        """Run one action call now, in this process, and return its result (never raises for failures)."""
+                idempotency_key: str | None = None, wait_if_running: float = 0.0) -> ActionResult:
+        """Run one action call now, in this process, and return its result (never raises for failures).
+
+        ``wait_if_running``: when the same call (same idempotency key) is running elsewhere right now, wait up
+        to this many seconds for it to end and answer its recorded result, instead of the retryable
+        ``CONFLICT`` (``details.reason: IN_PROGRESS``) answered at once by default. For a caller that may
+        reach one call by two paths together, e.g. an alert seen by its webhook and by a poll.
+        """
         from mspflow.runtime import ActionCall
 
-        result = self.runtime.execute(ActionCall(action_id, tenant, _as_input(input), version, run_id, step_path,
-                                                 idempotency_key))
+        call = ActionCall(action_id, tenant, _as_input(input), version, run_id, step_path, idempotency_key)
+        deadline = time.monotonic() + wait_if_running
+        while True:
+            result = self.runtime.execute(call)
+            err = result.error
+            if (err is None or err.code != "CONFLICT" or err.details.get("reason") != "IN_PROGRESS"
+                    or time.monotonic() >= deadline):
+                break
+            time.sleep(min(0.5, max(0.05, err.retry_after or 0.05), max(0.0, deadline - time.monotonic())))
         if result.ok and not result.replayed and action_id == "tickets.close":
             from mspflow.alerts.pipeline import after_action
 

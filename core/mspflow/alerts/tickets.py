@@ -17,7 +17,6 @@ Examples::
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from mspflow.errors import ActionError
@@ -45,18 +44,11 @@ class Tickets:
         if self.app.registry.action(action_id) is None:
             raise ActionError.not_found(f"no {action_id} action is installed: install mspflow-psa or the host's "
                                         "ticket plugin", action_id=action_id)
-        deadline = time.monotonic() + IN_PROGRESS_WAIT_S
-        while True:
-            result = self.app.execute(action_id, tenant=self.tenant, input=data, idempotency_key=key,
-                                      run_id=f"alerts-{self.tenant}")
-            err = result.error
-            # The same alert reached by two paths at once (its webhook and the reconciliation poll, or a
-            # redelivery beside a slow worker) derives the same key: wait for the call already running and
-            # take its recorded result, instead of failing this path.
-            if (result.ok or err is None or err.code != "CONFLICT" or err.details.get("reason") != "IN_PROGRESS"
-                    or time.monotonic() >= deadline):
-                break
-            time.sleep(min(0.5, max(0.05, err.retry_after or 0.05)))
+        # The same alert reached by two paths at once (its webhook and the reconciliation poll, or a
+        # redelivery beside a slow worker) derives the same key: wait for the call already running and
+        # take its recorded result, instead of failing this path.
+        result = self.app.execute(action_id, tenant=self.tenant, input=data, idempotency_key=key,
+                                  run_id=f"alerts-{self.tenant}", wait_if_running=IN_PROGRESS_WAIT_S)
         if not result.ok:
             assert result.error is not None
             raise result.error
