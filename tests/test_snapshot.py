@@ -297,3 +297,28 @@ def test_an_entry_point_whose_code_cannot_be_found_gets_no_snapshot(tmp_path: Pa
         result = run_cli(env, "catalog", "--tenant", "acme", "--json")
         assert "1 plugin(s) failed to load" in result.stderr
     assert not registry_file(env).exists()
+
+
+SPLIT_MODELS = '''
+from pydantic import BaseModel
+
+class RebootInput(BaseModel):
+    device_id: str
+'''
+
+
+def test_models_from_a_package_that_is_no_entry_points_get_no_snapshot(tmp_path: Path, dists: Distributions) -> None:
+    plugin = ACME.replace("class RebootInput(BaseModel):\n    device_id: str\n",
+                          "from acme_models import RebootInput\n")
+    dists.install_many("mspflow-acme", {"mspflow_acme": plugin, "acme_models": SPLIT_MODELS},
+                       {"mspflow_acme": "mspflow_acme"})
+    env = cli_env(tmp_path / "home", plugin="mspflow_acme")
+    schema = json.loads(run_cli(env, "catalog", "--tenant", "acme", "--json").stdout)["records"][-1]["actions"][0]
+    assert schema["input_schema"]["properties"]["device_id"]["type"] == "string"
+    assert not registry_file(env).exists()  # an edit of acme_models would not change the fingerprint
+    models = dists.site / "acme_models.py"
+    models.write_text(SPLIT_MODELS.replace("device_id: str", "device_id: int"))
+    mtime = models.stat().st_mtime_ns + 1_000_000_000
+    os.utime(models, ns=(mtime, mtime))
+    schema = json.loads(run_cli(env, "catalog", "--tenant", "acme", "--json").stdout)["records"][-1]["actions"][0]
+    assert schema["input_schema"]["properties"]["device_id"]["type"] == "integer"

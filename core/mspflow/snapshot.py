@@ -26,8 +26,9 @@ snapshot (reporting load errors, failing in strict mode), and rewrites the file.
 **When none is written.** A plugin failed to load; some module's availability is decided by a resolver
 that is not one of the core's own (:data:`mspflow.availability.CORE_ONLY_RESOLVERS`, exactly: a host's or
 a plugin's resolver, or a subclass, is code that must run on every catalog); an entry point's code cannot
-be located; or a record does not survive a JSON round trip unchanged. A file that cannot be read, is
-corrupt or belongs to another fingerprint is ignored; deleting it is always safe.
+be located; an action's models or handler come from a package that is no entry point's (its files are
+not in the fingerprint); or a record does not survive a JSON round trip unchanged. A file that cannot be
+read, is corrupt or belongs to another fingerprint is ignored; deleting it is always safe.
 
 Only for an App whose plugins come from the environment (``App.from_env()``, as the CLI's): a host that
 hands ``App`` its own plugin set has nothing a fingerprint of the environment could describe.
@@ -66,11 +67,13 @@ class RegistrySnapshot:
     """The snapshot file of this environment: :attr:`fresh` when it matches the installed code.
 
     :param key: the fingerprint of the environment (None: nothing may be cached).
+    :param packages: the top-level packages whose files ``key`` covers (:func:`fingerprint`).
     :param path: the snapshot file.
     """
 
-    def __init__(self, key: str | None, path: Path) -> None:
+    def __init__(self, key: str | None, packages: frozenset[str] = frozenset(), *, path: Path) -> None:
         self.key = key
+        self.packages = packages  # the top-level packages the key covers: a record's code must come from them
         self.path = path
         self._modules: list[dict[str, Any]] | None = None
         self._fields: list[str] = []
@@ -81,7 +84,8 @@ class RegistrySnapshot:
     @classmethod
     def open(cls, path: Path | None = None) -> RegistrySnapshot:
         """Fingerprint the environment and read the snapshot file (default :func:`default_path`)."""
-        return cls(fingerprint(), path or default_path())
+        key, packages = _fingerprint() or (None, frozenset[str]())
+        return cls(key, packages, path=path or default_path())
 
     @property
     def fresh(self) -> bool:
@@ -133,6 +137,9 @@ class RegistrySnapshot:
                 descriptor = {"class": type(resolver).__name__, "fields": fields}
             else:
                 return False  # a resolver that is code of its own runs on every catalog
+            if not all(_top_level(obj) in self.packages for a in record.actions
+                       for obj in (a.input_model, a.output_model, a.handler)):
+                return False  # code from a package the fingerprint does not follow
             data = record.to_json()
             fields_order = list(data)
             for f in _STATUS:
@@ -192,12 +199,22 @@ def _resolver(descriptor: Any) -> Resolver | None:
     return resolver
 
 
+def _top_level(obj: object) -> str:
+    return (getattr(obj, "__module__", None) or "").partition(".")[0]
+
+
 def fingerprint() -> str | None:
     """A digest of everything the plugin registry of this environment is built from (None: not cacheable).
 
     Imports no plugin: entry points are read from distribution metadata, code is located with
     :func:`importlib.util.find_spec` and only stat'ed.
     """
+    found = _fingerprint()
+    return found[0] if found else None
+
+
+def _fingerprint() -> tuple[str, frozenset[str]] | None:
+    """:func:`fingerprint` and the top-level packages whose files it covers."""
     from importlib.metadata import PackageNotFoundError, version
 
     import mspflow
@@ -229,4 +246,4 @@ def fingerprint() -> str | None:
         roots, files = packages[top]
         if not add_code(digest, top, roots, files):
             return None
-    return digest.hexdigest()
+    return digest.hexdigest(), frozenset(packages)
