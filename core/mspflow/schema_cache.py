@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mspflow.modules import Action
+from mspflow.filecache import add_code, cache_path, read_json, write_json
+
+if TYPE_CHECKING:
+    from mspflow.modules import Action
 
 FORMAT = 1
 CACHE_FILE = "action-schemas.json"
@@ -39,9 +40,7 @@ _IN, _OUT = "input_schema", "output_schema"
 
 def default_path() -> Path:
     """``$MSPFLOW_HOME/cache/action-schemas.json`` (see :func:`mspflow.db.default_home`)."""
-    from mspflow.db.engine import default_home
-
-    return default_home() / "cache" / CACHE_FILE
+    return cache_path(CACHE_FILE)
 
 
 def prime(actions: Iterable[Action], path: Path | None = None) -> None:
@@ -65,7 +64,7 @@ def prime(actions: Iterable[Action], path: Path | None = None) -> None:
     for k, action in entries.items():
         schemas = [action.input_schema, action.output_schema]
         fresh[k] = schemas if all(_round_trips(s) for s in schemas) else None
-    _write(path, {"format": FORMAT, "fingerprint": key, "schemas": fresh})
+    write_json(path, {"format": FORMAT, "fingerprint": key, "schemas": fresh})
 
 
 def fingerprint(actions: Iterable[Action]) -> str | None:
@@ -86,19 +85,8 @@ def fingerprint(actions: Iterable[Action]) -> str | None:
         if top is None:
             return None
         roots = list(getattr(top, "__path__", None) or [])
-        files = [] if roots else [getattr(top, "__file__", None)]
-        if not roots and not files[0]:
+        if not add_code(digest, name, roots, [] if roots else [getattr(top, "__file__", None)]):
             return None
-        for root in roots:
-            for folder, dirs, names in os.walk(root):
-                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-                files += [os.path.join(folder, n) for n in sorted(names) if n.endswith(".py")]
-        for file in files:
-            try:
-                st = os.stat(file)  # type: ignore[arg-type]
-            except OSError:
-                return None
-            digest.update(f"\0{name}\0{file}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode())
     return digest.hexdigest()
 
 
@@ -117,31 +105,10 @@ def _round_trips(schema: dict[str, Any]) -> bool:
 
 
 def _read(path: Path, key: str) -> dict[str, list[dict[str, Any]] | None] | None:
-    try:
-        with path.open(encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("fingerprint") != key:
-        return None
-    schemas = data.get("schemas")
+    data = read_json(path, FORMAT, key)
+    schemas = data.get("schemas") if data is not None else None
     if not isinstance(schemas, dict) or not all(
             v is None or (isinstance(v, list) and len(v) == 2 and all(isinstance(s, dict) for s in v))
             for v in schemas.values()):
         return None
     return schemas
-
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".action-schemas-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, separators=(",", ":"))
-            os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass  # a read-only home only costs the next start the generation

@@ -11,7 +11,6 @@ from mspflow.cli._output import JsonOpt, console, db_guard, fail, load, note, pr
 
 if TYPE_CHECKING:
     from mspflow.app import App
-    from mspflow.catalog import Catalog
 
 
 @app.command("plugins")
@@ -122,14 +121,15 @@ def describe_cmd(
 # -- catalog -------------------------------------------------------------------------------------------
 
 
-def catalog_table(catalog: Catalog, palette: bool) -> Any:
-    title = f"{'Palette' if palette else 'Catalog'} for tenant {catalog.tenant}"
+def catalog_table(data: dict[str, Any], palette: bool) -> Any:
+    """The table of a catalog in its JSON shape (:meth:`mspflow.catalog.Catalog.to_json`)."""
+    title = f"{'Palette' if palette else 'Catalog'} for tenant {data['tenant']}"
     out = table("group", "tile", "kind", "available", "actions", "default action", title=title,
                 ids=("group", "default action"))
-    for r in catalog.palette if palette else catalog.records:
-        status = "[green]yes[/green]" if r.available else f"[red]no[/red] ({r.unavailable_reason})"
-        out.add_row(r.module.group_key, r.module.label, r.module.tile_kind, status, str(len(r.actions)),
-                    r.module.effective_default_action_id or "-")
+    for r in data["records"]:
+        status = "[green]yes[/green]" if r["available"] else f"[red]no[/red] ({r['unavailable_reason']})"
+        out.add_row(r["group_key"], r["label"], r["tile_kind"], status, str(len(r["actions"])),
+                    r["default_action_id"] or "-")
     return out
 
 
@@ -165,23 +165,29 @@ def catalog_cmd(
     """The designer catalog of a tenant (or of every tenant): every module with available true/false."""
     if (tenant is None) == (not all_tenants):
         raise typer.BadParameter("give either --tenant TENANT or --all-tenants", param_hint="--tenant")
-    from mspflow.schema_cache import prime
+    if tenant is None:  # every tenant: from the loaded plugins (App.catalogs)
+        from mspflow.schema_cache import prime
 
-    instance = load(as_json)
-    db_guard(as_json, instance)
-    if as_json:  # only the JSON holds schemas: every action's, from the cache when it is fresh
-        prime(instance.registry.actions.values())
-    if tenant is not None:
-        catalog = instance.catalog(tenant)
-        if as_json:
-            print_json(catalog.to_json(palette=palette))
-        else:
-            console().print(catalog_table(catalog, palette))
-        if not _has_records(instance, tenant):
-            note(f"tenant {tenant!r} has no records in {instance.db.display_url()}, so every integration is "
-                 f"unavailable; connect one with `mspflow tenant connect {tenant} PROVIDER`")
+        instance = load(as_json)
+        db_guard(as_json, instance)
+        if as_json:  # only the JSON holds schemas: every action's, from the cache when it is fresh
+            prime(instance.registry.actions.values())
+        _all_catalogs(instance, palette, as_json)
         return
-    _all_catalogs(instance, palette, as_json)
+    from mspflow.app import App
+    from mspflow.snapshot import RegistrySnapshot
+
+    snapshot = RegistrySnapshot.open()  # fresh: the plugins need not load (nor be imported) at all
+    instance = App.from_env() if snapshot.fresh else load(as_json)
+    db_guard(as_json, instance)
+    data = snapshot.catalog(instance, tenant, palette=palette)
+    if as_json:
+        print_json(data)
+    else:
+        console().print(catalog_table(data, palette))
+    if not _has_records(instance, tenant):
+        note(f"tenant {tenant!r} has no records in {instance.db.display_url()}, so every integration is "
+             f"unavailable; connect one with `mspflow tenant connect {tenant} PROVIDER`")
 
 
 def _all_catalogs(instance: App, palette: bool, as_json: bool) -> None:
