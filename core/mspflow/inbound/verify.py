@@ -214,9 +214,14 @@ def signing_keys(openid_url: str, *, refresh: bool = False) -> dict[str, Any]:
 
 
 def verify_jwt(token: str, *, openid_url: str, issuer: str, audience: str,
-               algorithms: tuple[str, ...] = ("RS256", "RS384", "RS512")) -> dict[str, Any]:
+               algorithms: tuple[str, ...] = ("RS256", "RS384", "RS512"),
+               endorsement: str | None = None) -> dict[str, Any]:
     """The claims of ``token`` once its signature (a key from the OpenID metadata, refetched once for an
-    unknown key id), issuer, audience and expiry (with 5 minutes of clock skew) check out; else raises."""
+    unknown key id), issuer, audience and expiry (with 5 minutes of clock skew) check out; else raises.
+
+    ``endorsement``: the signing key's ``endorsements`` must list it (the Bot Framework endorses each key
+    for the channels it may sign for: an activity's ``channelId``); a key without that list is refused.
+    """
     import jwt
 
     kid = jwt.get_unverified_header(token).get("kid")
@@ -228,6 +233,10 @@ def verify_jwt(token: str, *, openid_url: str, issuer: str, audience: str,
     key = jwt.PyJWK(keys[kid]).key
     claims: dict[str, Any] = jwt.decode(token, key, algorithms=list(algorithms), audience=audience, issuer=issuer,
                                         leeway=CLOCK_SKEW_S, options={"require": ["exp", "iss", "aud"]})
+    if endorsement is not None:
+        endorsed = keys[kid].get("endorsements")
+        if not isinstance(endorsed, list) or endorsement not in endorsed:
+            raise ValueError(f"the signing key is not endorsed for {endorsement!r}")
     return claims
 
 
@@ -248,7 +257,8 @@ class BotFrameworkJwt:
     Signature by a key from the OpenID metadata (cached, refetched on an unknown key id), issuer
     ``https://api.botframework.com`` (``https://api.botframework.us`` for a GCC High or DoD profile, with
     that cloud's metadata), audience the tenant's bot app id (the client id of the Microsoft
-    profile its Teams integration is bound to), expiry, and the token's ``serviceurl`` claim equal to the
+    profile its Teams integration is bound to), expiry, a signing key endorsed for the activity's
+    ``channelId`` (``msteams``), and the token's ``serviceurl`` claim equal to the
     activity's ``serviceUrl``: only then can a ``serviceUrl`` from an activity be stored and used. A
     refusal is answered 403. ``openid_url`` may be overridden per profile (``endpoints.openid``, for a
     simulator), on an https host or, with ``MSPFLOW_ALLOW_HTTP_VENDOR_URLS``, loopback.
@@ -282,8 +292,12 @@ class BotFrameworkJwt:
         openid_url = str(request.context.get("openid_url") or self.openid_url)
         _check_openid_host(normalize_base_url(openid_url))  # https (or loopback in development), no user info
         issuer = str(request.context.get("issuer") or self.issuer)
-        claims = verify_jwt(token.strip(), openid_url=openid_url, issuer=issuer, audience=str(audience))
         activity = json.loads(request.body)
+        channel = activity.get("channelId") if isinstance(activity, dict) else None
+        # An activity naming its channel must be signed by a key endorsed for that channel (an activity
+        # without one asserts nothing, as the Bot Framework SDKs' EndorsementsValidator has it).
+        claims = verify_jwt(token.strip(), openid_url=openid_url, issuer=issuer, audience=str(audience),
+                            endorsement=channel if isinstance(channel, str) and channel.strip() else None)
         service_url = activity.get("serviceUrl") if isinstance(activity, dict) else None
         claimed = claims.get("serviceurl")
         return isinstance(service_url, str) and isinstance(claimed, str) and constant_time_equals(

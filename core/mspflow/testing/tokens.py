@@ -21,18 +21,21 @@ from typing import Any
 class SigningKey:
     """A fresh 2048-bit RSA key named ``kid`` (generated once per instance)."""
 
-    def __init__(self, kid: str) -> None:
+    def __init__(self, kid: str, endorsements: tuple[str, ...] | None = None) -> None:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         self.kid = kid
+        self.endorsements = endorsements
         self._private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     def jwk(self) -> dict[str, Any]:
-        """The public key as a JWK (``kty``, ``n``, ``e``, ``kid``, ``use``, ``alg``)."""
+        """The public key as a JWK (``kty``, ``n``, ``e``, ``kid``, ``use``, ``alg``, and ``endorsements``, the
+        channels the key may sign for, when given)."""
         from jwt.algorithms import RSAAlgorithm
 
         public: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(self._private.public_key()))
-        return {**public, "kid": self.kid, "use": "sig", "alg": "RS256"}
+        extra = {"endorsements": list(self.endorsements)} if self.endorsements is not None else {}
+        return {**public, "kid": self.kid, "use": "sig", "alg": "RS256", **extra}
 
     def sign(self, claims: dict[str, Any]) -> str:
         """``claims`` as an RS256 JWT whose header names this key."""

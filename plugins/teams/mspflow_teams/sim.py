@@ -41,6 +41,7 @@ import httpx
 from mspflow.testing.sim import Simulator
 from mspflow.testing.tokens import SigningKey
 
+ENDORSED = ("msteams", "webchat", "directline")  # channels the Bot Framework endorses its keys for
 CLIENT_ID = "5c0ffee0-0000-4000-8000-00000000b075"
 CLIENT_SECRET = "sim-teams-client-secret-0123456789abcdef"
 ENTRA_TENANT = "72f988bf-0000-4000-8000-0000000c0de5"
@@ -80,7 +81,7 @@ class TeamsSimulator(Simulator):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.key = SigningKey("sim-bf-key-1")
+        self.key = SigningKey("sim-bf-key-1", endorsements=ENDORSED)
         self.users: dict[str, dict[str, bool]] = {
             ALICE_OID: {"app": True, "blocked": False, "duplicate": False},
             BOB_OID: {"app": False, "blocked": False, "duplicate": False},

@@ -11,6 +11,7 @@ import pytest
 from mspflow_teams.sim import (
     ALICE_OID,
     CLIENT_ID,
+    ENDORSED,
     ENTRA_TENANT,
     GRAPH_TEAM_ID,
     SERVICE_DESK,
@@ -82,7 +83,8 @@ def test_a_personal_install_then_a_message_keep_the_latest_service_url(teams: Te
 
 
 @pytest.mark.parametrize("forgery", ["wrong audience", "expired", "unknown signing key", "serviceUrl differs",
-                                     "no token", "another issuer's key id"])
+                                     "no token", "another issuer's key id", "key not endorsed for msteams",
+                                     "key without endorsements"])
 def test_a_forged_or_stale_activity_stores_nothing_and_is_refused_403(teams: Teams, endpoint: str,
                                                                         forgery: str) -> None:
     activity = TeamsSimulator.install_activity(AMER)
@@ -93,6 +95,8 @@ def test_a_forged_or_stale_activity_stores_nothing_and_is_refused_403(teams: Tea
         "serviceUrl differs": {"service_url": "https://smba.trafficmanager.net/emea/"},
         "another issuer's key id": {"key": SigningKey(teams.sim.key.kid)},  # same kid, other key
     }.get(forgery, {})
+    if forgery.startswith("key "):  # the metadata serves the key that signs, but not for Teams
+        teams.sim.key = SigningKey("sim-bf-key-9", endorsements=("webchat",) if "msteams" in forgery else None)
     if forgery == "no token":
         import httpx
 
@@ -124,7 +128,7 @@ def test_signing_keys_are_cached_and_fetched_again_for_an_unknown_key_id(
         assert teams.sim.send_activity(endpoint, activity).status_code == 200
     assert key_fetches() == 1  # cached
     monkeypatch.setattr(verify, "JWKS_MIN_REFRESH_S", 0.0)
-    teams.sim.key = SigningKey("sim-bf-key-2")  # Microsoft rolled its keys
+    teams.sim.key = SigningKey("sim-bf-key-2", endorsements=ENDORSED)  # Microsoft rolled its keys
     answer = teams.sim.send_activity(endpoint, {**TeamsSimulator.install_activity(AMER), "id": "install-new"})
     assert answer.status_code == 200 and key_fetches() == 2
 
