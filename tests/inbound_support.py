@@ -108,18 +108,17 @@ def delivery(event_id: str, *alert_ids: str, org: str = "org-1", **extra: Any) -
 
 
 def journal(db: Database) -> list[dict[str, Any]]:
+    """The journal's rows, oldest first; ``payload`` and ``headers`` decoded by their JSON column type on every
+    dialect (a payload that is a JSON string stays that string)."""
+    from sqlalchemy import select
+
+    from mspflow.db.models import InboundEvent as E
+
+    columns = (E.event_id, E.delivery_id, E.status, E.attempt, E.event_count, E.error_code, E.error_message,
+               E.error_retryable, E.payload, E.headers)
     with db.engine.connect() as conn:
-        rows = conn.execute(text("SELECT event_id, delivery_id, status, attempt, event_count, error_code, "
-                                 "error_message, error_retryable, payload, headers FROM inbound_events "
-                                 "ORDER BY received_at")).mappings().all()
-    return [_decoded(dict(r)) for r in rows]
-
-
-def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    for key in ("payload", "headers"):
-        if isinstance(row[key], str):
-            row[key] = json.loads(row[key])
-    return row
+        rows = conn.execute(select(*columns).order_by(E.received_at)).mappings().all()
+    return [dict(r) for r in rows]
 
 
 def wait_final(db: Database, event_id: str, timeout: float = 60.0) -> dict[str, Any]:

@@ -103,6 +103,15 @@ def test_a_delivery_without_a_delivery_id_is_deduplicated_by_its_body(app: App, 
     assert row["delivery_id"].startswith("sha256:") and row["event_count"] == 1
 
 
+def test_a_delivery_whose_body_is_a_json_string_is_journaled_as_that_string(app: App, server: LiveServer,
+                                                                           db: Database) -> None:
+    tacky = Hooks(app, server, provider="tacky")
+    answer = tacky.post(b'"disk full on agent-1"', headers={"X-Tacky-Secret": tacky.secret})
+    assert answer.status_code == 200, answer.text
+    row = wait_final(db, answer.json()["event_id"])
+    assert row["payload"] == "disk full on agent-1"
+
+
 def test_an_unmapped_delivery_is_200_and_recorded_ignored_with_the_reason(hooks: Hooks, db: Database) -> None:
     answer = hooks.post(delivery("ev-unmapped", org="org-999"))
     assert answer.status_code == 200 and answer.json()["status"] == "accepted"
