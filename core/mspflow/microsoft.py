@@ -4,7 +4,9 @@ The host PSA owns these tables (``microsoft_profiles``, ``teams_integrations``, 
 ``teams_conversation_references``); a handler reaches them through ``ctx.microsoft`` (a
 :class:`MicrosoftStore` for the call's tenant), never through SQL of its own. Every query filters on the
 tenant. Conversation references are written only by the Teams receiver (from activities whose JWT was
-verified) and when the bot re-creates a conversation it was told is gone.
+verified) and when the bot re-creates a conversation it was told is gone. Without a host's admin screens,
+:func:`save_profile` and :func:`link_user` write the profile, its binding and the user links (``mspflow
+tenant teams-profile`` and ``link-user``).
 
 Examples::
 
@@ -16,17 +18,28 @@ Examples::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mspflow.clock import utcnow
+from mspflow.errors import ActionError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 MICROSOFT = "microsoft"
+CLOUDS = ("public", "gcch", "dod")
+"""The clouds a profile may name (``china`` is not supported yet)."""
+ENDPOINT_KEYS = ("graph", "login", "bot_login", "openid")
+"""The URLs a profile may override (a simulator, a sovereign set-up); each must still name an allowed host."""
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_DOMAIN = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+_EXAMPLE_GUID = "5c0ffee0-0000-4000-8000-00000000b075"
 
 
 @dataclass(frozen=True)
@@ -189,6 +202,69 @@ def bot_profile(session: Session, tenant: str) -> MicrosoftProfile | None:
     return binding.profile
 
 
+def save_profile(session: Session, tenant: str, *, profile_id: str, client_id: str, entra_tenant_id: str,
+                 client_secret_ref: str, display_name: str, cloud: str = "public", bot_multi_tenant: bool = False,
+                 endpoints: Mapping[str, str] | None = None, teams_app_id: str | None = None,
+                 bind: bool = True) -> None:
+    """Create or update the tenant's Microsoft profile ``profile_id`` (what a PSA's admin screen, or
+    ``mspflow tenant teams-profile``, writes); with ``bind``, the tenant's Teams integration uses it, with
+    both capabilities when none were enabled. Bad values are ``VALIDATION_ERROR``; binding a tenant whose
+    Teams integration does not exist yet is ``NOT_FOUND`` (connect Teams first)."""
+    from mspflow.db.models import MicrosoftProfile as Row
+    from mspflow.db.models import TeamsIntegration
+    from mspflow.vendor.paths import normalize_base_url
+
+    problems = []
+    if not _GUID.fullmatch(client_id):
+        problems.append(f"client id {client_id!r} is not an application (client) id, e.g. {_EXAMPLE_GUID}")
+    if not (_GUID.fullmatch(entra_tenant_id) or _DOMAIN.fullmatch(entra_tenant_id)):
+        problems.append(f"Entra tenant {entra_tenant_id!r} is neither a directory (tenant) id nor a domain")
+    if cloud not in CLOUDS:
+        problems.append(f"cloud {cloud!r} is not one of {', '.join(CLOUDS)}")
+    if not _NAME.fullmatch(client_secret_ref):
+        problems.append(f"secret name {client_secret_ref!r} is not a secret name (letters, digits, _ . -)")
+    unknown = sorted(set(endpoints or {}) - set(ENDPOINT_KEYS))
+    if unknown:
+        problems.append(f"unknown endpoint(s) {', '.join(unknown)}; known: {', '.join(ENDPOINT_KEYS)}")
+    if problems:
+        raise ActionError.validation("; ".join(problems))
+    urls = {key: normalize_base_url(url) for key, url in (endpoints or {}).items()}
+    integration = session.get(TeamsIntegration, tenant) if bind else None
+    if bind and integration is None:
+        raise ActionError.not_found(f"tenant {tenant!r} has no Teams integration; connect it first: "
+                                    f"`mspflow tenant connect {tenant} teams`")
+    row = session.get(Row, (tenant, profile_id))
+    if row is None:
+        row = Row(tenant=tenant, profile_id=profile_id)
+        session.add(row)
+    row.display_name, row.client_id, row.entra_tenant_id = display_name, client_id, entra_tenant_id
+    row.client_secret_ref, row.cloud, row.bot_multi_tenant = client_secret_ref, cloud, bot_multi_tenant
+    row.endpoints, row.is_archived = urls or None, False
+    if integration is not None:
+        integration.selected_profile_id = profile_id
+        if teams_app_id is not None:
+            integration.app_id = teams_app_id
+        if not integration.enabled_capabilities:
+            integration.enabled_capabilities = ["activity_notifications", "bot"]
+
+
+def link_user(session: Session, tenant: str, user_id: str, entra_object_id: str) -> None:
+    """Link the tenant's PSA user ``user_id`` to an Entra object id (what ``teams.notify_user`` and
+    ``teams.send_dm`` address); a second link of the same user replaces the first."""
+    from mspflow.db.models import UserAuthAccount
+
+    if not _GUID.fullmatch(entra_object_id):
+        raise ActionError.validation(f"Entra object id {entra_object_id!r} is not an object id, e.g. {_EXAMPLE_GUID}")
+    if not user_id or len(user_id) > 255:
+        raise ActionError.validation("a user id has 1 to 255 characters")
+    row = session.get(UserAuthAccount, (tenant, user_id, MICROSOFT))
+    if row is None:
+        session.add(UserAuthAccount(tenant=tenant, user_id=user_id, provider=MICROSOFT,
+                                    provider_account_id=entra_object_id))
+    else:
+        row.provider_account_id = entra_object_id
+
+
 def bind_profile(session: Session, tenant: str, profile: dict[str, Any], *, profile_id: str = "demo",
                  display_name: str = "Demo bot") -> None:
     """Bind the tenant's Teams integration to a Microsoft profile and link its users, as a PSA's admin screen
@@ -196,16 +272,8 @@ def bind_profile(session: Session, tenant: str, profile: dict[str, Any], *, prof
     ``entra_tenant_id``, ``client_secret_ref`` (the name of a tenant secret), ``teams_app_id`` and ``users``
     (PSA user id -> Entra object id). The tenant's ``teams_integrations`` row must exist (``tenants.connect``).
     """
-    from mspflow.db.models import MicrosoftProfile, TeamsIntegration, UserAuthAccount
-
-    if session.get(MicrosoftProfile, (tenant, profile_id)) is None:
-        session.add(MicrosoftProfile(tenant=tenant, profile_id=profile_id, display_name=display_name,
-                                     client_id=profile["client_id"], entra_tenant_id=profile["entra_tenant_id"],
-                                     client_secret_ref=profile["client_secret_ref"]))
-    row = session.get(TeamsIntegration, tenant)
-    if row is not None:
-        row.selected_profile_id, row.app_id = profile_id, profile["teams_app_id"]
-        row.enabled_capabilities = ["activity_notifications", "bot"]
+    save_profile(session, tenant, profile_id=profile_id, display_name=display_name, client_id=profile["client_id"],
+                 entra_tenant_id=profile["entra_tenant_id"], client_secret_ref=profile["client_secret_ref"],
+                 teams_app_id=profile["teams_app_id"])
     for user, oid in profile["users"].items():
-        if session.get(UserAuthAccount, (tenant, user, MICROSOFT)) is None:
-            session.add(UserAuthAccount(tenant=tenant, user_id=user, provider=MICROSOFT, provider_account_id=oid))
+        link_user(session, tenant, user, oid)

@@ -1,4 +1,5 @@
-"""Standalone tenant admin: ``tenant connect``, ``disconnect``, ``show``, ``set-secret``, ``authorize``."""
+"""Standalone tenant admin: ``tenant connect``, ``disconnect``, ``show``, ``set-secret``, ``authorize``,
+``teams-profile``, ``link-user``."""
 
 from __future__ import annotations
 
@@ -58,6 +59,82 @@ def tenant_disconnect(tenant: str, provider: str) -> None:
     except tenants.UnknownProvider as exc:
         fail(str(exc))
     typer.echo(f"{tenant}: {provider} disconnected" if changed else f"{tenant}: {provider} was not connected")
+
+
+@tenant_app.command("teams-profile")
+def tenant_teams_profile(
+    tenant: str,
+    client_id: Annotated[str, typer.Option("--client-id", help="The Entra app registration's client id.")],
+    entra_tenant_id: Annotated[str, typer.Option("--entra-tenant-id", help="Its directory (tenant) id, or a domain.")],
+    secret_ref: Annotated[str, typer.Option(
+        "--client-secret-ref", help="The tenant secret holding the client secret (store it with `tenant set-secret`).")
+    ] = "teams_client_secret",
+    teams_app_id: Annotated[str | None, typer.Option("--teams-app-id", help="The Teams app (manifest) id.")] = None,
+    cloud: Annotated[str, typer.Option(help="public (GCC included), gcch or dod.")] = "public",
+    profile_id: Annotated[str, typer.Option("--profile-id", help="The profile's name in this tenant.")] = "default",
+    display_name: Annotated[str, typer.Option("--display-name")] = "Teams bot",
+    endpoint: Annotated[list[str] | None, typer.Option(
+        "--endpoint", help="KEY=URL overriding graph, login, bot_login or openid (e.g. a simulator); repeatable.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bind the tenant's Teams integration to a Microsoft app registration (what a PSA's Teams settings page does)."""
+    from mspflow.errors import ActionError
+    from mspflow.microsoft import save_profile
+    from mspflow.secrets import SecretKeyMissing
+
+    endpoints: dict[str, str] = {}
+    for item in endpoint or []:
+        key, sep, url = item.partition("=")
+        if not sep or not key.strip() or not url.strip():
+            fail(f"--endpoint {item!r}: write KEY=URL, e.g. graph=https://graph.microsoft.com", as_json=as_json,
+                 code="VALIDATION_ERROR")
+        endpoints[key.strip()] = url.strip()
+    instance = load(as_json)
+    db_guard(as_json, instance)
+    try:
+        with instance.db.session() as session:
+            save_profile(session, tenant, profile_id=profile_id, client_id=client_id.strip(),
+                         entra_tenant_id=entra_tenant_id.strip(), client_secret_ref=secret_ref,
+                         display_name=display_name, cloud=cloud, endpoints=endpoints, teams_app_id=teams_app_id)
+    except ActionError as exc:
+        fail(exc.message, as_json=as_json, code=exc.code)
+    stored: bool | None
+    try:
+        with instance.db.sessions() as session:
+            stored = instance.secrets.get(session, tenant, secret_ref) is not None
+    except SecretKeyMissing:
+        stored = None  # no key to read the secret store with: cannot tell
+    data = {"tenant": tenant, "profile_id": profile_id, "client_id": client_id.strip(),
+            "entra_tenant_id": entra_tenant_id.strip(), "cloud": cloud, "teams_app_id": teams_app_id,
+            "client_secret_ref": secret_ref, "client_secret_stored": stored, "endpoints": endpoints}
+    if as_json:
+        print_json(data)
+    else:
+        typer.echo(f"{tenant}: Teams uses Microsoft profile {profile_id} (client id {data['client_id']}, "
+                   f"cloud {cloud})")
+    if stored is False:
+        warn(f"the client secret is not stored yet: `mspflow tenant set-secret {tenant} {secret_ref} < file`")
+
+
+@tenant_app.command("link-user")
+def tenant_link_user(
+    tenant: str,
+    user_id: Annotated[str, typer.Argument(help="The PSA user id (what actions name in user_id).")],
+    entra_object_id: Annotated[str, typer.Argument(help="The user's Entra object id.")],
+) -> None:
+    """Link a PSA user to their Microsoft account, so Teams notifications and messages can reach them."""
+    from mspflow.errors import ActionError
+    from mspflow.microsoft import link_user
+
+    instance = load()
+    db_guard(False, instance)
+    try:
+        with instance.db.session() as session:
+            link_user(session, tenant, user_id, entra_object_id.strip())
+    except ActionError as exc:
+        fail(exc.message, code=exc.code)
+    typer.echo(f"{tenant}: user {user_id} linked to Entra object {entra_object_id.strip()}")
 
 
 @tenant_app.command("show")
