@@ -241,6 +241,34 @@ def test_a_step_event_triggers_the_next_workflow_in_process(app: App, db: Databa
     assert [r["workflow"] for r in app.workflows.runs("acme")] == ["follow", "schedule"]
 
 
+def test_a_workflow_that_triggers_itself_stops_at_the_trigger_depth(
+        app: App, db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Its step emits the very event it is triggered by: each run starts the next one level deeper, and the
+    event of the run at MSPFLOW_MAX_TRIGGER_DEPTH starts nothing (instead of booking entries forever)."""
+    from mspflow import outbox
+    from mspflow.db.models import User
+
+    monkeypatch.setenv("MSPFLOW_MAX_TRIGGER_DEPTH", "3")
+    with db.session() as s:
+        s.add(User(tenant="acme", user_id="u1", first_name="Ada", user_type="internal"))
+    book = {"path": "entry", "action_id": "scheduling.create_entry",
+            "input": {"assigned_user_ids": ["u1"], "title": "Echo", "conflict_mode": "override",
+                      "window": {"start": "2030-01-07T09:00:00", "end": "2030-01-07T10:00:00", "timezone": "UTC"}}}
+    app.workflows.publish("acme", {"name": "echo", "trigger": {"event": "SCHEDULE_ENTRY_CREATED"}, "steps": [book]})
+    app.workflows.publish("acme", {"name": "start", "steps": [book]})
+    first = app.workflows.start("start", tenant="acme", wait=True)
+    assert first["status"] == "SUCCEEDED"
+    runs = app.workflows.runs("acme")
+    assert sorted((r["workflow"], r["trigger"].get("depth", 0)) for r in runs) == [
+        ("echo", 1), ("echo", 2), ("echo", 3), ("start", 0)]
+    assert all(r["status"] == "SUCCEEDED" for r in runs)
+    with db.session() as s:
+        events = outbox.pending(s, tenant="acme", event_type="SCHEDULE_ENTRY_CREATED")
+    assert len(events) == 4 and {e["origin_run_id"] for e in events} == {r["run_id"] for r in runs}
+    assert "more than MSPFLOW_MAX_TRIGGER_DEPTH=3 (a workflow that triggers itself?)" in caplog.text
+    assert app.workflows.dispatch_events() == []  # the deepest event was looked at: it never comes back
+
+
 def test_the_documented_example_definition_publishes(app: App) -> None:
     import re
 

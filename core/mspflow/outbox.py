@@ -19,6 +19,7 @@ Examples::
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,9 +42,16 @@ TICKET_CREATED = "TICKET_CREATED"  # tickets.create (mspflow-psa, or a host's ow
 TICKET_CLOSED = "TICKET_CLOSED"  # tickets.close
 
 
+ORIGIN_RUN: ContextVar[str | None] = ContextVar("mspflow_outbox_origin_run", default=None)
+"""The run id of the action call whose handler is running (the runtime sets it): what :func:`emit` records as
+an event's ``origin_run_id``."""
+
+
 def emit(session: Session, tenant: str, event_type: str, payload: dict[str, Any]) -> str:
-    """Add an event to the caller's transaction; returns its id."""
-    event = OutboxEvent(tenant=tenant, event_type=event_type, payload=payload, created_at=datetime.now(UTC))
+    """Add an event to the caller's transaction; returns its id. Inside an action's handler the event
+    names the call's run (``origin_run_id``)."""
+    event = OutboxEvent(tenant=tenant, event_type=event_type, payload=payload, created_at=datetime.now(UTC),
+                        origin_run_id=ORIGIN_RUN.get())
     session.add(event)
     session.flush()
     return event.event_id
@@ -78,6 +86,7 @@ def to_json(event: OutboxEvent) -> dict[str, Any]:
     return {
         "event_id": event.event_id, "tenant": event.tenant, "event_type": event.event_type,
         "payload": event.payload, "created_at": _iso(event.created_at), "delivered_at": _iso(event.delivered_at),
+        "origin_run_id": event.origin_run_id,
     }
 
 

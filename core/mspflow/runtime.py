@@ -58,6 +58,7 @@ from mspflow.invocations import (
     input_hash,
     max_attempts,
 )
+from mspflow.outbox import ORIGIN_RUN
 from mspflow.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -344,10 +345,11 @@ class Runtime:
             action_id=action.id, action_version=action.version,
         )
         try:
-            running = CURRENT_RUNTIME.set(self)
+            running, origin = CURRENT_RUNTIME.set(self), ORIGIN_RUN.set(run_id)
             try:
                 produced = action.handler(params, ctx)
             finally:
+                ORIGIN_RUN.reset(origin)
                 CURRENT_RUNTIME.reset(running)
                 ctx.close()
             try:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from mspflow.db.engine import Database
 
-HEAD = "0010_workflows"
+HEAD = "0011_outbox_origin"
 #: Our own version table, so a host whose database Alembic already manages keeps its ``alembic_version``.
 VERSION_TABLE = "mspflow_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"

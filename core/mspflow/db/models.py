@@ -358,6 +358,9 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     delivered_at: Mapped[datetime | None]
+    #: The run id of the action call whose handler emitted the event (revision 0011): for a workflow step,
+    #: its run, so the runs this event starts are one level deeper (``MSPFLOW_MAX_TRIGGER_DEPTH``).
+    origin_run_id: Mapped[str | None] = mapped_column(String(255))
 
 
 # -- assets synced from RMM vendors and their alerts (revision 0004) -------------------------------------

@@ -10,6 +10,8 @@ looked at, so :func:`pending_events` does not offer it again.
 
 from __future__ import annotations
 
+import logging
+import os
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mspflow.db.models import OutboxEvent
 from mspflow.db.models import WorkflowEventRun as Seen
+from mspflow.db.models import WorkflowRun as Run
 from mspflow.errors import ActionError
 from mspflow.workflows.definitions import Trigger, triggered_by
 from mspflow.workflows.runs import new_run
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 
 _T: Table = Seen.__table__  # type: ignore[assignment]
 LOOKED_AT = ""
+DEFAULT_MAX_DEPTH = 5
+log = logging.getLogger("mspflow.workflows")
 
 
 def _insert_once(session: Session, values: dict[str, Any]) -> bool:
@@ -38,6 +43,23 @@ def _insert_once(session: Session, values: dict[str, Any]) -> bool:
     else:
         stmt = sqlite_insert(_T).values(**values).on_conflict_do_nothing().returning(_T.c.event_id)
     return session.execute(stmt).scalar() is not None
+
+
+def max_depth() -> int:
+    """How deep runs may start runs through the events their steps emit (``MSPFLOW_MAX_TRIGGER_DEPTH``,
+    default 5): a run started by hand or by an outside event is at depth 0, a run started by an event a
+    depth-d run's step emitted at d + 1. An event that would start a run deeper starts none, so a workflow
+    that triggers itself (``TICKET_CREATED`` → ``tickets.create``) stops instead of running forever."""
+    return int(os.environ.get("MSPFLOW_MAX_TRIGGER_DEPTH", str(DEFAULT_MAX_DEPTH)))
+
+
+def depth_of(session: Session, event: Mapping[str, Any]) -> int:
+    """The depth of the runs ``event`` starts: one more than the run whose step emitted it, else 0."""
+    origin = event.get("origin_run_id")
+    run = session.get(Run, origin) if isinstance(origin, str) and origin else None
+    if run is None or run.tenant != event.get("tenant"):
+        return 0
+    return int((run.trigger or {}).get("depth") or 0) + 1
 
 
 def start_for_event(session: Session, event: Mapping[str, Any]) -> list[str]:
@@ -50,14 +72,23 @@ def start_for_event(session: Session, event: Mapping[str, Any]) -> list[str]:
     if not isinstance(payload, dict):
         raise ActionError.validation("an event's payload must be an object", fields=["payload"])
     started: list[str] = []
+    depth = depth_of(session, event)
+    trigger: dict[str, Any] = {"type": event_type, "event_id": event_id}
+    if depth:
+        trigger |= {"depth": depth, "origin_run_id": event["origin_run_id"]}
     for definition in triggered_by(session, tenant, event_type):
         if not Trigger.model_validate(definition.definition.get("trigger") or {}).matches(payload):
+            continue
+        if depth > max_depth():
+            log.warning("event %s (%s) of run %s starts no %r run: it would be %d runs deep, more than "
+                        "MSPFLOW_MAX_TRIGGER_DEPTH=%d (a workflow that triggers itself?)", event_id, event_type,
+                        event.get("origin_run_id"), definition.name, depth, max_depth())
             continue
         run_id = str(uuid.uuid4())
         if not _insert_once(session, {"tenant": tenant, "event_id": event_id,
                                       "workflow_name": definition.name, "run_id": run_id}):
             continue
-        new_run(session, definition, payload, {"type": event_type, "event_id": event_id}, run_id=run_id)
+        new_run(session, definition, payload, trigger, run_id=run_id)
         started.append(run_id)
     looked_at(session, tenant, event_id)
     return started
