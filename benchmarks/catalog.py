@@ -170,9 +170,10 @@ def all_tenants(url: str, n_tenants: int) -> None:
     plugins = Plugins(strict=True)
     installed = sorted(plugins.registry.modules)
     registry = plugins.registry
-    teams = Module("app:teams", label="Microsoft Teams", availability=teams_integration(),
-                   allowed_action_ids=("transform.text.render",))
-    registry.add_module(teams, "bench-teams")
+    if "app:teams" not in registry.modules:  # the Teams-gated module: the real plugin's when it is installed
+        teams = Module("app:teams", label="Microsoft Teams", availability=teams_integration(),
+                       allowed_action_ids=("transform.text.render",))
+        registry.add_module(teams, "bench-teams")
     n_synthetic = 50 - len(registry.modules)
     make_registry(n_synthetic, actions_per_module=4, registry=registry)
     vendors = [f"vendor{i:02d}" for i in range(n_synthetic)]
