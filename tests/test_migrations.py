@@ -55,3 +55,22 @@ def test_a_host_database_already_managed_by_alembic_keeps_its_version_table(empt
     assert current_revision(empty_db) == HEAD
     with empty_db.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "host_0042"
+
+
+def test_0011_keeps_outbox_events_the_triggers_looked_at_as_dispatched(empty_db: Database) -> None:
+    """Upgrading from 0010: an event the workflow triggers had looked at is not offered again (a workflow
+    published since must not start for it); one they had not is still pending."""
+    from sqlalchemy import text
+
+    from mspflow.workflows.triggers import pending_events
+
+    upgrade(empty_db, "0010_workflows")
+    with empty_db.engine.begin() as conn:
+        for event_id in ("seen", "new"):
+            conn.execute(text("INSERT INTO outbox_events (event_id, tenant, event_type, payload, created_at) "
+                              "VALUES (:e, 'acme', 'TICKET_CREATED', '{}', CURRENT_TIMESTAMP)"), {"e": event_id})
+        conn.execute(text("INSERT INTO workflow_event_runs (tenant, event_id, workflow_name, run_id) "
+                          "VALUES ('acme', 'seen', '', NULL)"))
+    upgrade(empty_db)
+    with empty_db.sessions() as session:
+        assert [e["event_id"] for e in pending_events(session)] == ["new"]

@@ -350,7 +350,8 @@ class OutboxEvent(Base):
     """An event for the host (e.g. SCHEDULE_ENTRY_CREATED), written in the transaction that caused it."""
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_events_pending", "delivered_at", "created_at"),)
+    __table_args__ = (Index("ix_outbox_events_pending", "delivered_at", "created_at"),
+                      Index("ix_outbox_events_undispatched", "dispatched_at", "created_at"))
 
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant: Mapped[str] = mapped_column(String(255), index=True)
@@ -361,6 +362,8 @@ class OutboxEvent(Base):
     #: The run id of the action call whose handler emitted the event (revision 0011): for a workflow step,
     #: its run, so the runs this event starts are one level deeper (``MSPFLOW_MAX_TRIGGER_DEPTH``).
     origin_run_id: Mapped[str | None] = mapped_column(String(255))
+    #: When the workflow triggers looked at the event (revision 0011); ``delivered_at`` stays the host's.
+    dispatched_at: Mapped[datetime | None]
 
 
 # -- assets synced from RMM vendors and their alerts (revision 0004) -------------------------------------

@@ -4,8 +4,9 @@ exactly once per (event, workflow) whatever the number of workers.
 The guarantee is a row, not a lock: ``workflow_event_runs`` has the primary key (tenant, event id,
 workflow name), and the run is inserted in the same transaction as that row, only when the row was new
 (``INSERT … ON CONFLICT DO NOTHING``). A second delivery of the event, or a second worker handed the same
-event, inserts nothing and starts nothing. A row with an empty workflow name marks an outbox event as
-looked at, so :func:`pending_events` does not offer it again.
+event, inserts nothing and starts nothing. A row with an empty workflow name marks an event as looked at;
+an outbox event also gets ``dispatched_at``, so :func:`pending_events` reads the index of events not
+looked at yet instead of every event the outbox ever held.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, and_, select
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from mspflow.clock import utcnow
 from mspflow.db.models import OutboxEvent
 from mspflow.db.models import WorkflowEventRun as Seen
 from mspflow.db.models import WorkflowRun as Run
@@ -95,16 +97,17 @@ def start_for_event(session: Session, event: Mapping[str, Any]) -> list[str]:
 
 
 def looked_at(session: Session, tenant: str, event_id: str) -> None:
-    """Mark an outbox event as handed to the triggers (:func:`pending_events` skips it from now on)."""
+    """Mark an event as handed to the triggers (:func:`pending_events` skips it from now on)."""
     _insert_once(session, {"tenant": tenant, "event_id": event_id, "workflow_name": LOOKED_AT, "run_id": None})
+    session.execute(update(OutboxEvent).where(OutboxEvent.tenant == tenant, OutboxEvent.event_id == event_id,
+                                              OutboxEvent.dispatched_at.is_(None)).values(dispatched_at=utcnow()))
 
 
 def pending_events(session: Session, *, limit: int = 100) -> list[dict[str, Any]]:
-    """Outbox events no trigger dispatcher has looked at yet, oldest first."""
+    """Outbox events no trigger dispatcher has looked at yet, oldest first (an index range, however many
+    events the outbox holds)."""
     from mspflow.outbox import to_json
 
-    seen = and_(Seen.tenant == OutboxEvent.tenant, Seen.event_id == OutboxEvent.event_id,
-                Seen.workflow_name == LOOKED_AT)
-    stmt = (select(OutboxEvent).outerjoin(Seen, seen).where(Seen.event_id.is_(None))
+    stmt = (select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
             .order_by(OutboxEvent.created_at, OutboxEvent.event_id).limit(limit))
     return [to_json(e) for e in session.execute(stmt).scalars()]
