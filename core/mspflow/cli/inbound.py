@@ -101,12 +101,18 @@ def serve_cmd(
                             log_level=level, lifespan="on")
     logging.getLogger("mspflow").setLevel(level.upper())
     stop = threading.Event()
-    if not broker:  # embedded: this process also starts the workflows its deliveries' events trigger
+    polls = None
+    if not broker:  # embedded: this process is the only long-running one, so it also does a worker's rounds
         threading.Thread(target=instance.workflows.watch, args=(stop,), name="mspflow-triggers", daemon=True).start()
+        from mspflow.alerts.polling import PollLoop
+
+        polls = PollLoop(instance).start()  # alert reconciliation; the poll lease keeps cron beside it harmless
     try:
         Server(config).run()
     finally:
         stop.set()
+        if polls is not None:
+            polls.stop()
 
 
 def _log_config(level: str) -> dict[str, Any]:

@@ -63,3 +63,32 @@ def test_an_operator_triggers_an_automation_and_reads_its_run(env: dict[str, str
     assert len(triggers) == 1
     runs = [r for r in log if r["path"].startswith("/v2/automation-runs/")]
     assert len(runs) == 3 and all(r["path"].endswith(run_id.replace("=", "%3D")) for r in runs)
+
+
+def test_mspflow_serve_on_the_embedded_default_polls_a_connected_integration(env: dict[str, str], served: str) -> None:
+    """No worker on the embedded default: `mspflow serve` runs the reconciliation poll, so the simulator's
+    active alerts reach the PSA without a webhook or cron."""
+    import socket
+    import subprocess
+    import time
+
+    from mspflow.testing.cli import MSPFLOW
+
+    mspflow(env, "tenant", "connect", "acme", "levelio", "--instance-url", served)
+    mspflow(env, "tenant", "set-secret", "acme", "levelio_api_key", stdin=LevelSimulator.api_key)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([MSPFLOW, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        while "listening on" not in (line := server.stderr.readline()):
+            assert line, "mspflow serve exited before it listened"
+        deadline = time.monotonic() + 60
+        while len(alerts := json.loads(mspflow(env, "alerts", "list", "--tenant", "acme", "--json").stdout)) < 3:
+            assert time.monotonic() < deadline, f"the simulator's 3 active alerts were not polled in 60 s: {alerts}"
+            time.sleep(0.3)
+        assert sorted((a["provider"], a["status"]) for a in alerts) == [("levelio", "active")] * 3
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
