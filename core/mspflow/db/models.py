@@ -847,7 +847,8 @@ class WorkflowRun(Base):
 class WorkflowEventRun(Base):
     """"This event started this run": the unique key makes a twice-delivered event start one run.
 
-    A row with ``workflow_name = ''`` marks an outbox event as looked at by the trigger dispatcher.
+    Rows with ``workflow_name = ''`` are the looked-at marks written before revision 0011 (now
+    ``outbox_events.dispatched_at``).
     """
 
     __tablename__ = "workflow_event_runs"

@@ -4,9 +4,10 @@ exactly once per (event, workflow) whatever the number of workers.
 The guarantee is a row, not a lock: ``workflow_event_runs`` has the primary key (tenant, event id,
 workflow name), and the run is inserted in the same transaction as that row, only when the row was new
 (``INSERT … ON CONFLICT DO NOTHING``). A second delivery of the event, or a second worker handed the same
-event, inserts nothing and starts nothing. A row with an empty workflow name marks an event as looked at;
-an outbox event also gets ``dispatched_at``, so :func:`pending_events` reads the index of events not
-looked at yet instead of every event the outbox ever held.
+event, inserts nothing and starts nothing. An outbox event the triggers looked at gets ``dispatched_at``,
+so :func:`pending_events` reads the index of events not looked at yet instead of every event the outbox
+ever held. (Before revision 0011 a row with an empty workflow name marked that; the migration carried
+those marks over, and nothing writes them any more.)
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 _T: Table = Seen.__table__  # type: ignore[assignment]
-LOOKED_AT = ""
 DEFAULT_MAX_DEPTH = 5
 log = logging.getLogger("mspflow.workflows")
 
@@ -97,8 +97,7 @@ def start_for_event(session: Session, event: Mapping[str, Any]) -> list[str]:
 
 
 def looked_at(session: Session, tenant: str, event_id: str) -> None:
-    """Mark an event as handed to the triggers (:func:`pending_events` skips it from now on)."""
-    _insert_once(session, {"tenant": tenant, "event_id": event_id, "workflow_name": LOOKED_AT, "run_id": None})
+    """Mark an outbox event as handed to the triggers (:func:`pending_events` skips it from now on)."""
     session.execute(update(OutboxEvent).where(OutboxEvent.tenant == tenant, OutboxEvent.event_id == event_id,
                                               OutboxEvent.dispatched_at.is_(None)).values(dispatched_at=utcnow()))
 
