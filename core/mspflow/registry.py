@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from mspflow.modules import Action, DefinitionError, Module
 
@@ -46,6 +46,7 @@ def namespace_of(action_id: str) -> str:
     return action_id.split(".", 1)[0]
 
 
+_T = TypeVar("_T")
 ClaimKind = Literal["namespace", "group", "resolver", "entry point", "receiver", "alert source"]
 
 
@@ -255,32 +256,25 @@ class Registry:
         (Two distributions claiming one provider are both refused by the loader before anything registers.)
         """
         receiver.check()
-        existing = self.receivers.get(receiver.provider)
-        if existing is not None:
-            if existing == receiver:
-                return
-            current = self.owner_of("receiver", receiver.provider)
-            raise RegistrationError(
-                f"receiver {receiver.provider!r} is already registered by {current!r}; {owner!r} cannot register "
-                "another one for the same provider"
-            )
-        self.receivers[receiver.provider] = receiver
-        self._owners[("receiver", receiver.provider)] = _Entry(owner, plugin=plugin)
+        self._add_per_provider("receiver", self.receivers, receiver.provider, receiver, owner, plugin)
 
     def add_alert_source(self, source: AlertSource, owner: str, *, plugin: str | None = None) -> None:
         """Register the alert source of ``source.provider``: one per provider, owned by one distribution."""
         source.check()
-        existing = self.alert_sources.get(source.provider)
+        self._add_per_provider("alert source", self.alert_sources, source.provider, source, owner, plugin)
+
+    def _add_per_provider(self, kind: str, table: dict[str, _T], provider: str, item: _T, owner: str,
+                          plugin: str | None) -> None:
+        existing = table.get(provider)
         if existing is not None:
-            if existing == source:
+            if existing == item:
                 return
-            current = self.owner_of("alert source", source.provider)
             raise RegistrationError(
-                f"alert source {source.provider!r} is already registered by {current!r}; {owner!r} cannot "
+                f"{kind} {provider!r} is already registered by {self.owner_of(kind, provider)!r}; {owner!r} cannot "
                 "register another one for the same provider"
             )
-        self.alert_sources[source.provider] = source
-        self._owners[("alert source", source.provider)] = _Entry(owner, plugin=plugin)
+        table[provider] = item
+        self._owners[(kind, provider)] = _Entry(owner, plugin=plugin)
 
     def remove_owner(self, owner: str) -> None:
         """Forget everything distribution ``owner`` registered."""
