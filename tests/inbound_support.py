@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import text
 
 from mspflow.app import App
@@ -21,6 +18,7 @@ from mspflow.db.engine import Database
 from mspflow.inbound.journal import ensure_webhook
 from mspflow.inbound.verify import sign
 from mspflow.plugins import Plugins
+from mspflow.testing.live import LiveServer
 
 SOURCE = Path(__file__).parent / "plugin_sources" / "mspflow_hooks.py"
 TENANT = "acme-corp"
@@ -46,30 +44,6 @@ def make_app(db: Database, **kwargs: Any) -> App:
         pass
     plugins = Plugins(entry_points=[], extra=[("mspflow-hooks", hooks_plugin())], strict=True)
     return App(db=db, plugins=plugins, **kwargs)
-
-
-class LiveServer:
-    """An ASGI app under a real Uvicorn server in a thread, on 127.0.0.1 and a free port."""
-
-    def __init__(self, asgi: Any) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on",
-                                                    log_config=None))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Uvicorn server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 class Hooks:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,16 +26,11 @@ from sqlalchemy import text
 from mspflow.db.engine import Database
 from mspflow.db.migrate import upgrade
 from mspflow.inbound.verify import sign
+from mspflow.testing.live import free_port
 from tests.distributions import Distributions
 from tests.inbound_support import SOURCE, delivery, handled, hooks_plugin, journal, wait_final
 
 MSPFLOW = str(Path(sys.executable).with_name("mspflow"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Cli:

@@ -68,17 +68,15 @@ def test_an_operator_triggers_an_automation_and_reads_its_run(env: dict[str, str
 def test_mspflow_serve_on_the_embedded_default_polls_a_connected_integration(env: dict[str, str], served: str) -> None:
     """No worker on the embedded default: `mspflow serve` runs the reconciliation poll, so the simulator's
     active alerts reach the PSA without a webhook or cron."""
-    import socket
     import subprocess
     import time
 
     from mspflow.testing.cli import MSPFLOW
+    from mspflow.testing.live import free_port
 
     mspflow(env, "tenant", "connect", "acme", "levelio", "--instance-url", served)
     mspflow(env, "tenant", "set-secret", "acme", "levelio_api_key", stdin=LevelSimulator.api_key)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([MSPFLOW, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
     try:
         assert server.stderr is not None

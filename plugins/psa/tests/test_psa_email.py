@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from psa_support import OTHER, TENANT, Desk
+
+from mspflow.testing.live import free_port
 
 PASSWORD = "s3cret-smtp-pass"
 
@@ -50,12 +51,6 @@ def _cert(tmp: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
     ok = isinstance(data, LoginPassword) and data.login == b"mailer" and data.password == PASSWORD.encode()
     return AuthResult(success=ok, handled=False)
@@ -67,7 +62,7 @@ def smtp(tmp_path: Path) -> Iterator[tuple[Inbox, dict[str, Any]]]:
     cert, key = _cert(tmp_path)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
-    inbox, port = Inbox(), _free_port()
+    inbox, port = Inbox(), free_port()
     server = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True,
                         authenticator=_authenticate, auth_require_tls=True)
     server.start()
@@ -81,7 +76,7 @@ def smtps(tmp_path: Path) -> Iterator[tuple[Inbox, dict[str, Any]]]:
     cert, key = _cert(tmp_path)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
-    inbox, port = Inbox(), _free_port()
+    inbox, port = Inbox(), free_port()
     server = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=tls)
     server.start()
     yield inbox, {"host": "127.0.0.1", "port": port, "security": "smtps", "from": "help@msp.example",
@@ -149,7 +144,7 @@ def test_a_refused_login_says_what_to_fix_and_sends_nothing(desk: Desk, smtp: tu
 
 
 def test_an_unreachable_server_is_retryable(desk: Desk) -> None:
-    configure(desk, {"host": "127.0.0.1", "port": _free_port(), "security": "none"}, username=None)
+    configure(desk, {"host": "127.0.0.1", "port": free_port(), "security": "none"}, username=None)
     err = desk.fail("email.send", MAIL)
     assert err.code == "TRANSIENT_FAILURE" and err.retryable
 
@@ -165,7 +160,7 @@ def test_bad_addresses_header_injection_and_other_tenants_tickets(desk: Desk) ->
 
 def test_standalone_the_server_can_be_given_as_tenant_secrets(desk: Desk) -> None:
     """`mspflow tenant set-secret T smtp_host` ...: no PSA settings row needed."""
-    inbox, port = Inbox(), _free_port()
+    inbox, port = Inbox(), free_port()
     server = Controller(inbox, hostname="127.0.0.1", port=port)
     server.start()
     try:

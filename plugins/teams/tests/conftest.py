@@ -3,15 +3,11 @@ host in-process, and a tenant set up as a PSA would (add-on, install, profile, c
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
 from mspflow_teams.sim import (
     ALICE_OID,
     BOB_OID,
@@ -121,26 +117,3 @@ def teams(app: App, sim: TeamsSimulator) -> Teams:
     t = Teams(app, sim)
     t.configure()
     return t
-
-
-class LiveServer:
-    """An ASGI app under a real Uvicorn server in a thread, on 127.0.0.1 and a free port."""
-
-    def __init__(self, asgi: Any) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on",
-                                                    log_config=None))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Uvicorn server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)

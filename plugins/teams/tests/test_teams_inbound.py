@@ -20,11 +20,12 @@ from mspflow_teams.sim import (
 )
 from sqlalchemy import text
 
-from conftest import LiveServer, Teams
+from conftest import Teams
 from mspflow.db.engine import Database
 from mspflow.inbound import verify
 from mspflow.inbound.journal import ensure_webhook
 from mspflow.inbound.server import create_app
+from mspflow.testing.live import LiveServer
 from mspflow.testing.tokens import SigningKey
 
 AMER = "https://smba.trafficmanager.net/amer/"
