@@ -40,6 +40,19 @@ class Cli:
         return json.loads(result.stdout)
 
 
+def counter_cli(home: Path, dists: Distributions) -> Cli:
+    """The command with the counter plugin (tests/plugin_sources) installed, ``acme`` connected to it, and the
+    plugin's own table created in the embedded database at ``home``."""
+    from tests.runtime_support import SOURCE, counter_plugin
+
+    dists.install("mspflow-counter", "mspflow_counter", SOURCE.read_text())
+    c = Cli(home)
+    assert c("tenant", "connect", "acme", "counter").returncode == 0
+    with create_engine(f"sqlite:///{home / 'mspflow.sqlite3'}").begin() as conn:
+        conn.execute(text(counter_plugin().SCHEMA))
+    return c
+
+
 @pytest.fixture
 def cli(tmp_path: Path, dists: Distributions) -> Cli:
     dists.install("mspflow-acme", "mspflow_acme", ACME)

@@ -8,25 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.distributions import Distributions
-from tests.runtime_support import SOURCE
-from tests.test_cli import Cli
+from tests.test_cli import Cli, counter_cli
 
 SECRET = "tok_live_Zk29xQv7Lp0aa"
 
 
 @pytest.fixture
 def cli(tmp_path: Path, dists: Distributions) -> Cli:
-    dists.install("mspflow-counter", "mspflow_counter", SOURCE.read_text())
-    c = Cli(tmp_path / "home")
-    assert c("tenant", "connect", "acme", "counter").returncode == 0
-    # The counter plugin writes to its own table; create it in the embedded database.
-    from sqlalchemy import create_engine, text
-
-    from tests.runtime_support import counter_plugin
-
-    with create_engine(f"sqlite:///{tmp_path / 'home' / 'mspflow.sqlite3'}").begin() as conn:
-        conn.execute(text(counter_plugin().SCHEMA))
-    return c
+    return counter_cli(tmp_path / "home", dists)
 
 
 def run(cli: Cli, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.distributions import Distributions
-from tests.runtime_support import SOURCE
-from tests.test_cli import Cli
+from tests.test_cli import Cli, counter_cli
 
 FLOW = """\
 # a workflow file, as an operator writes it
@@ -32,17 +31,8 @@ steps:
 
 @pytest.fixture
 def cli(tmp_path: Path, dists: Distributions) -> Cli:
-    dists.install("mspflow-counter", "mspflow_counter", SOURCE.read_text())
-    c = Cli(tmp_path / "home")
-    assert c("tenant", "connect", "acme", "counter").returncode == 0
-    from sqlalchemy import create_engine, text
-
-    from tests.runtime_support import counter_plugin
-
-    with create_engine(f"sqlite:///{tmp_path / 'home' / 'mspflow.sqlite3'}").begin() as conn:
-        conn.execute(text(counter_plugin().SCHEMA))
     (tmp_path / "nightly.yaml").write_text(FLOW)
-    return c
+    return counter_cli(tmp_path / "home", dists)
 
 
 def test_publish_list_show_disable(cli: Cli, tmp_path: Path) -> None:

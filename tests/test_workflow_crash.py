@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -89,46 +91,37 @@ def test_a_run_killed_mid_run_on_the_embedded_default_is_redriven_with_each_effe
     db.dispose()
 
 
-@pytest.mark.postgres
-@pytest.mark.redis
-def test_a_worker_killed_mid_run_on_postgresql_and_redis_loses_no_step_and_doubles_no_effect(
-        postgresql_url: str, redis_url: str, tmp_path: Path, dists: Distributions) -> None:
+@dataclass
+class Cluster:
+    """PostgreSQL + Redis with the counter plugin installed, and ``mspflow worker`` processes started on it."""
+
+    db: Database
+    env: dict[str, str]
+    app: App
+    workers: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def start_worker(self) -> subprocess.Popen[str]:
+        proc = subprocess.Popen([MSPFLOW, "worker", "--threads", "2"], env=self.env, text=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.workers.append(proc)
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "ready" in line, line + proc.stderr.read()
+        return proc
+
+
+@pytest.fixture
+def cluster(postgresql_url: str, redis_url: str, tmp_path: Path, dists: Distributions) -> Iterator[Cluster]:
     dists.install("mspflow-counter", "mspflow_counter", SOURCE.read_text())
     db = Database(postgresql_url)
     upgrade(db)
     prepare(db)
-    env = _env(tmp_path, postgresql_url, redis_url)
     app = App(db=db, broker_url=redis_url, plugins=make_app(db).plugins)
-    app.workflows.publish("acme", CRASHY)
-    workers: list[subprocess.Popen[str]] = []
-
-    def start_worker() -> subprocess.Popen[str]:
-        proc = subprocess.Popen([MSPFLOW, "worker", "--threads", "2"], env=env, text=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert "ready" in line, line + proc.stderr.read()
-        workers.append(proc)
-        return proc
-
+    world = Cluster(db, _env(tmp_path, postgresql_url, redis_url), app)
     try:
-        first = start_worker()
-        run = app.workflows.start("crashy", tenant="acme")
-        assert run["status"] == "RUNNING"
-        _wait_for(lambda: _step_b_running(db), "step b to start")
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-        assert _once_each(db) == [1, 0, 0]
-        second = start_worker()
-        done = app.workflows.wait("acme", run["run_id"], timeout=120)
-        assert done["status"] == "SUCCEEDED", done["error"]
-        assert _once_each(db) == [1, 1, 1]
-        with db.engine.connect() as conn:
-            owner = conn.execute(text("SELECT lease_owner FROM workflow_action_invocations "
-                                      "WHERE step_path = 'steps.c'")).scalar_one()
-        assert f":{second.pid}:" in owner  # the rest of the run advanced in the second worker
+        yield world
     finally:
-        for proc in workers:
+        for proc in world.workers:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
@@ -138,48 +131,51 @@ def test_a_worker_killed_mid_run_on_postgresql_and_redis_loses_no_step_and_doubl
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_an_outbox_event_watched_by_two_workers_starts_one_run(
-        postgresql_url: str, redis_url: str, tmp_path: Path, dists: Distributions) -> None:
-    from mspflow import outbox
-
-    dists.install("mspflow-counter", "mspflow_counter", SOURCE.read_text())
-    db = Database(postgresql_url)
-    upgrade(db)
-    prepare(db)
-    env = _env(tmp_path, postgresql_url, redis_url) | {"MSPFLOW_TRIGGER_POLL_S": "0.05"}
-    app = App(db=db, broker_url=redis_url, plugins=make_app(db).plugins)
-    app.workflows.publish("acme", {"name": "on-alert", "trigger": {"event": "RMM_ALERT_TRIGGERED"}, "steps": [
-        {"path": "mark", "action_id": "counter.effects.apply", "input": {"label": "alert-{{ trigger.alert_id }}"}}]})
-    workers = [subprocess.Popen([MSPFLOW, "worker", "--threads", "2"], env=env, text=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
-    try:
-        for proc in workers:
-            assert proc.stderr is not None and "ready" in proc.stderr.readline()
-        with db.session() as s:
-            for n in range(5):
-                outbox.emit(s, "acme", "RMM_ALERT_TRIGGERED", {"alert_id": n})
-        _wait_for(lambda: len(app.workflows.runs("acme")) == 5 and all(
-            r["status"] == "SUCCEEDED" for r in app.workflows.runs("acme")), "five runs to succeed")
-        assert [effects(db, f"alert-{n}") for n in range(5)] == [1] * 5
-        assert len(app.workflows.runs("acme")) == 5
-    finally:
-        for proc in workers:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-        app.close()
-        db.dispose()
+def test_a_worker_killed_mid_run_on_postgresql_and_redis_loses_no_step_and_doubles_no_effect(
+        cluster: Cluster) -> None:
+    app, db = cluster.app, cluster.db
+    app.workflows.publish("acme", CRASHY)
+    first = cluster.start_worker()
+    run = app.workflows.start("crashy", tenant="acme")
+    assert run["status"] == "RUNNING"
+    _wait_for(lambda: _step_b_running(db), "step b to start")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert _once_each(db) == [1, 0, 0]
+    second = cluster.start_worker()
+    done = app.workflows.wait("acme", run["run_id"], timeout=120)
+    assert done["status"] == "SUCCEEDED", done["error"]
+    assert _once_each(db) == [1, 1, 1]
+    with db.engine.connect() as conn:
+        owner = conn.execute(text("SELECT lease_owner FROM workflow_action_invocations "
+                                  "WHERE step_path = 'steps.c'")).scalar_one()
+    assert f":{second.pid}:" in owner  # the rest of the run advanced in the second worker
 
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_a_failed_run_retried_through_the_workers_replays_its_done_step(
-        postgresql_url: str, redis_url: str, tmp_path: Path, dists: Distributions) -> None:
-    dists.install("mspflow-counter", "mspflow_counter", SOURCE.read_text())
-    db = Database(postgresql_url)
-    upgrade(db)
-    prepare(db)
-    env = _env(tmp_path, postgresql_url, redis_url)
-    app = App(db=db, broker_url=redis_url, plugins=make_app(db).plugins)
+def test_an_outbox_event_watched_by_two_workers_starts_one_run(cluster: Cluster) -> None:
+    from mspflow import outbox
+
+    app, db = cluster.app, cluster.db
+    cluster.env["MSPFLOW_TRIGGER_POLL_S"] = "0.05"
+    app.workflows.publish("acme", {"name": "on-alert", "trigger": {"event": "RMM_ALERT_TRIGGERED"}, "steps": [
+        {"path": "mark", "action_id": "counter.effects.apply", "input": {"label": "alert-{{ trigger.alert_id }}"}}]})
+    for _ in range(2):
+        cluster.start_worker()
+    with db.session() as s:
+        for n in range(5):
+            outbox.emit(s, "acme", "RMM_ALERT_TRIGGERED", {"alert_id": n})
+    _wait_for(lambda: len(app.workflows.runs("acme")) == 5 and all(
+        r["status"] == "SUCCEEDED" for r in app.workflows.runs("acme")), "five runs to succeed")
+    assert [effects(db, f"alert-{n}") for n in range(5)] == [1] * 5
+    assert len(app.workflows.runs("acme")) == 5
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_failed_run_retried_through_the_workers_replays_its_done_step(cluster: Cluster) -> None:
+    app, db, env = cluster.app, cluster.db, cluster.env
     app.workflows.publish("acme", {"name": "outage", "steps": [
         {"path": "book", "action_id": "counter.effects.apply", "input": {"label": "w-book"}},
         {"path": "flaky", "action_id": "counter.effects.apply", "input": {"label": "w-flaky", "fail": "transient"},
@@ -187,24 +183,16 @@ def test_a_failed_run_retried_through_the_workers_replays_its_done_step(
     app.workflows.publish("acme", {"name": "blip", "steps": [  # retries on its own, through step messages
         {"path": "flaky", "action_id": "counter.effects.apply",
          "input": {"label": "w-blip", "fail": "transient", "fail_until_attempt": 2}}]})
-    worker = subprocess.Popen([MSPFLOW, "worker", "--threads", "2"], env=env, text=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert worker.stderr is not None and "ready" in worker.stderr.readline()
-        run = app.workflows.start("outage", tenant="acme", wait=True, timeout=60)
-        assert run["status"] == "FAILED" and run["error"]["step"] == "flaky"
-        cli = subprocess.run([MSPFLOW, "runs", "retry", run["run_id"], "--tenant", "acme", "--wait", "--json"],
-                             env=env, capture_output=True, text=True, timeout=120, check=False)
-        assert cli.returncode == 0, cli.stderr
-        healed = json.loads(cli.stdout)
-        assert healed["status"] == "SUCCEEDED"
-        assert [(s["path"], s["replayed"]) for s in healed["steps"]] == [("book", True), ("flaky", False)]
-        assert effects(db, "w-book") == 1
-        blip = app.workflows.start("blip", tenant="acme", wait=True, timeout=60)
-        assert blip["status"] == "SUCCEEDED" and blip["steps"][0]["tries"] == 3
-        assert effects(db, "w-blip") == 1
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=30)
-        app.close()
-        db.dispose()
+    cluster.start_worker()
+    run = app.workflows.start("outage", tenant="acme", wait=True, timeout=60)
+    assert run["status"] == "FAILED" and run["error"]["step"] == "flaky"
+    cli = subprocess.run([MSPFLOW, "runs", "retry", run["run_id"], "--tenant", "acme", "--wait", "--json"],
+                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert cli.returncode == 0, cli.stderr
+    healed = json.loads(cli.stdout)
+    assert healed["status"] == "SUCCEEDED"
+    assert [(s["path"], s["replayed"]) for s in healed["steps"]] == [("book", True), ("flaky", False)]
+    assert effects(db, "w-book") == 1
+    blip = app.workflows.start("blip", tenant="acme", wait=True, timeout=60)
+    assert blip["status"] == "SUCCEEDED" and blip["steps"][0]["tries"] == 3
+    assert effects(db, "w-blip") == 1
