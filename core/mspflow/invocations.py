@@ -218,7 +218,7 @@ def _raw(conn: Connection, sql: str, params: tuple[Any, ...], *, returning: bool
     info = conn.connection.info
     cur = info.get(_CURSOR)
     if cur is None or cur.closed or cur.connection is not raw:
-        cur = info[_CURSOR] = _psycopg(conn).cursor()
+        cur = info[_CURSOR] = raw.cursor()
     cur.execute(sql, params)
     if not returning:
         return cur.rowcount
