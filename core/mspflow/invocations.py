@@ -214,7 +214,7 @@ def _raw(conn: Connection, sql: str, params: tuple[Any, ...], *, returning: bool
     the DBAPI connection): making one per statement, and reading ``description``, showed in the worker's
     profile.
     """
-    raw = conn.connection.dbapi_connection
+    raw: Any = conn.connection.dbapi_connection  # the psycopg connection (callers checked _psycopg)
     info = conn.connection.info
     cur = info.get(_CURSOR)
     if cur is None or cur.closed or cur.connection is not raw:
