@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from mspflow.clock import aware
 from mspflow.db.models import WorkflowActionInvocation as Inv
+from mspflow.db.prepared import Statement, psycopg_connection
 from mspflow.errors import ActionError
 from mspflow.redaction import Redactor, cap, cap_json
 
@@ -181,52 +182,25 @@ _FAIL_PENDING = _T.update().where(
          error_retryable=bindparam("er"))
 
 
-# The three statements every call makes (insert, start a queued call, finish with success), as plain SQL
-# for psycopg: on PostgreSQL a call then costs the driver's time, not SQLAlchemy's statement machinery
-# (benchmarks/worker.py measures against a raw-psycopg baseline). Same conditions as the Core versions.
+# The three statements every call makes (insert, start a queued call, finish with success), written for
+# PostgreSQL through psycopg 3: there a call then costs libpq's time, not SQLAlchemy's statement machinery
+# nor psycopg's (mspflow.db.prepared; benchmarks/worker.py measures against a plain-psycopg baseline).
+# Same conditions as the Core versions above, which every other database uses.
 _COLUMNS = ("invocation_id", "tenant", "run_id", "step_path", "action_id", "action_version", "idempotency_key",
             "input_hash", "status", "attempt", "lease_owner", "lease_expires_at", "input", "created_at",
             "started_at")
-_PG_INSERT_OR_SKIP = (
+_PG_INSERT_OR_SKIP = Statement(
     f"INSERT INTO workflow_action_invocations ({', '.join(_COLUMNS)}) VALUES ("
-    + ", ".join("%s::json" if c == "input" else "%s" for c in _COLUMNS) + ") ON CONFLICT DO NOTHING RETURNING attempt")
-_PG_START_QUEUED = (
+    + ", ".join("%s::json" if c == "input" else "%s" for c in _COLUMNS) + ") ON CONFLICT DO NOTHING RETURNING attempt",
+    returning=True)
+_PG_START_QUEUED = Statement(
     "UPDATE workflow_action_invocations SET status = 'RUNNING', attempt = attempt + 1, lease_owner = %s, "
     "lease_expires_at = %s, started_at = %s WHERE invocation_id = %s AND status = 'QUEUED' AND input_hash = %s "
-    "RETURNING attempt")
-_PG_SUCCEEDED = (
+    "RETURNING attempt", returning=True)
+_PG_SUCCEEDED = Statement(
     "UPDATE workflow_action_invocations SET status = 'SUCCEEDED', completed_at = %s, lease_expires_at = NULL, "
     "output = %s::json, error_code = NULL, error_message = NULL, error_details = NULL, error_retryable = NULL "
     "WHERE invocation_id = %s AND lease_owner = %s AND attempt = %s AND status = 'RUNNING'")
-
-
-def _psycopg(conn: Connection) -> Any:
-    """The psycopg connection under ``conn`` when the fast path applies (PostgreSQL through psycopg 3)."""
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        return conn.connection.dbapi_connection
-    return None
-
-
-def _raw(conn: Connection, sql: str, params: tuple[Any, ...], *, returning: bool = False) -> Any:
-    """Run ``sql`` on the driver itself: the first column of its first row when ``returning``, else the row count.
-
-    The driver's cursor is kept with the pooled connection (SQLAlchemy's ``info`` lives exactly as long as
-    the DBAPI connection): making one per statement, and reading ``description``, showed in the worker's
-    profile.
-    """
-    raw: Any = conn.connection.dbapi_connection  # the psycopg connection (callers checked _psycopg)
-    info = conn.connection.info
-    cur = info.get(_CURSOR)
-    if cur is None or cur.closed or cur.connection is not raw:
-        cur = info[_CURSOR] = raw.cursor()
-    cur.execute(sql, params)
-    if not returning:
-        return cur.rowcount
-    row = cur.fetchone()
-    return None if row is None else row[0]
-
-
-_CURSOR = "mspflow.ledger.cursor"
 
 
 class Ledger:
@@ -262,9 +236,9 @@ class Ledger:
         On SQLite and PostgreSQL an existing key is skipped (``ON CONFLICT DO NOTHING``) rather than
         raised: a replay then costs no server-side error, no exception and no rollback.
         """
-        if row["idempotency_key"] is not None and _psycopg(conn) is not None:
+        if row["idempotency_key"] is not None and psycopg_connection(conn) is not None:
             params = tuple(json.dumps(row[c]) if c == "input" else row[c] for c in _COLUMNS)
-            return _raw(conn, _PG_INSERT_OR_SKIP, params, returning=True) is not None
+            return _PG_INSERT_OR_SKIP.run(conn, params) is not None
         skipping = _INSERT_OR_SKIP.get(conn.dialect.name)
         if skipping is not None and row["idempotency_key"] is not None:
             return conn.execute(skipping, row).scalar() is not None
@@ -314,8 +288,8 @@ class Ledger:
         else:  # a queued call, the common case for workers: one statement
             now = self.clock()
             lease = now + timedelta(seconds=lease_s)
-            if _psycopg(conn) is not None:
-                started = _raw(conn, _PG_START_QUEUED, (self.owner, lease, now, invocation_id, wanted), returning=True)
+            if psycopg_connection(conn) is not None:
+                started = _PG_START_QUEUED.run(conn, (self.owner, lease, now, invocation_id, wanted))
             else:
                 started = conn.execute(_START_QUEUED, {
                     "iid": invocation_id, "hash_": wanted, "owner": self.owner, "lease": lease, "now": now}).scalar()
@@ -386,10 +360,10 @@ class Ledger:
 
         ``output`` is stored capped (:func:`mspflow.redaction.cap`).
         """
-        if error is None and status == "SUCCEEDED" and _psycopg(conn) is not None:
+        if error is None and status == "SUCCEEDED" and psycopg_connection(conn) is not None:
             text = cap_json(output)  # serialized once: the size check and the parameter share it
-            return int(_raw(conn, _PG_SUCCEEDED, (self.clock(), text, claim.invocation_id, claim.owner,
-                                                  claim.attempt))) == 1
+            return int(_PG_SUCCEEDED.run(conn, (self.clock(), text, claim.invocation_id, claim.owner,
+                                                claim.attempt))) == 1
         params: dict[str, Any] = {
             "iid": claim.invocation_id, "owner": claim.owner, "att": claim.attempt, "st": status,
             "now": self.clock(), "out": cap(output), "ec": None, "em": None, "ed": None, "er": None}

@@ -47,6 +47,7 @@ from mspflow.availability import request_scope, resolve
 from mspflow.clock import utcnow
 from mspflow.context import ActionContext
 from mspflow.db.engine import is_dead_connection
+from mspflow.db.prepared import ConnectionLost
 from mspflow.envelope import check_call
 from mspflow.errors import ActionError
 from mspflow.invocations import (
@@ -213,22 +214,22 @@ class Runtime:
                 with self._connection(pinned and not fresh) as conn:
                     try:
                         claimed = self._gate_and_claim(conn, call, action, data, run_id, key, invocation_id)
-                    except (OperationalError, _DeadConnection) as exc:
-                        if fresh or not (isinstance(exc, _DeadConnection) or is_dead_connection(exc)):
+                    except (OperationalError, _DeadConnection, ConnectionLost) as exc:
+                        if fresh or not (isinstance(exc, _DeadConnection | ConnectionLost) or is_dead_connection(exc)):
                             raise
                         continue
                     if isinstance(claimed, ActionResult):
                         return claimed
                     return self._run(conn, call, action, params, run_id, key, claimed)
             raise AssertionError("unreachable")
-        except (DBAPIError, _DeadConnection) as exc:  # database down, SQLite's lock busy too long, no schema
+        except (DBAPIError, _DeadConnection, ConnectionLost) as exc:  # database down, SQLite's lock busy, no schema
             from mspflow.db.errors import SCHEMA_NOT_CURRENT, database_problem
 
             problem = database_problem(exc)
             if problem is not None and problem.code == SCHEMA_NOT_CURRENT:  # it never will succeed: say why
                 return ActionResult(ok=False, invocation_id=invocation_id, error=ActionError(
                     "INTERNAL_ERROR", str(problem), details={"reason": SCHEMA_NOT_CURRENT}, retryable=False))
-            if not isinstance(exc, OperationalError | _DeadConnection):
+            if not isinstance(exc, OperationalError | _DeadConnection | ConnectionLost):
                 raise
             log.warning("action %s could not be recorded: %s", action.key,
                         str(getattr(exc, "orig", exc)).strip().splitlines()[:1])
