@@ -17,8 +17,8 @@ synchronous_commit off) and PostgreSQL (a throwaway server, or ``MSPFLOW_BENCH_P
   SQLAlchemy sees them (statements by first keyword, transactions begun/committed/rolled back, pool
   checkouts; on PostgreSQL a BEGIN or COMMIT event need not reach the wire: psycopg sends neither in
   autocommit mode, and mspflow's three hot statements go to libpq directly as prepared statements
-  (``mspflow.db.prepared``), unseen by SQLAlchemy: read the wire count), and where the time per call goes: the driver's execute, commit/rollback, the rest
-  (Python: mspflow, SQLAlchemy Core/ORM, pydantic);
+  (``mspflow.db.prepared``), unseen by SQLAlchemy: read the wire count), and where the time per call
+  goes: the driver's execute, commit/rollback, the rest (Python: mspflow, SQLAlchemy Core/ORM, pydantic);
 * independent calls side by side: 8 threads each run one call of an action whose simulated vendor
   takes VENDOR_S (1 s) between a read and a write of the handler's own, printed as the wall time
   of the 8 over the wall time of one (goal <= 1.5; a database lock held across the vendor wait

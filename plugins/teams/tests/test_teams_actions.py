@@ -15,8 +15,7 @@ from mspflow_teams.sim import (
     TEAM_THREAD,
     TEAMS_APP_ID,
 )
-
-from conftest import Teams
+from teams_support import Teams
 
 AMER = "https://smba.trafficmanager.net/amer"
 NOTE = {"user_id": "tech-alice", "title": "Ticket #4521", "message": "You were assigned ticket #4521",

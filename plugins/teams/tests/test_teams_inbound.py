@@ -19,8 +19,8 @@ from mspflow_teams.sim import (
     TeamsSimulator,
 )
 from sqlalchemy import text
+from teams_support import Teams
 
-from conftest import Teams
 from mspflow.db.engine import Database
 from mspflow.inbound import verify
 from mspflow.inbound.journal import ensure_webhook
