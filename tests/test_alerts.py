@@ -389,7 +389,8 @@ def test_a_signed_level_alert_webhook_makes_a_ticket_and_closing_it_resolves_the
     desk.close_ticket(stored.ticket_id)
     assert level.resolved == [alert["id"]]
     assert desk.alert(alert["id"]).status == "resolved"  # levelio.alerts.resolve records it resolved
-    assert reconcile(desk.app, TENANT, "levelio") == {"active": 0, "entered": 0, "released": 0, "reset": 0}
+    assert reconcile(desk.app, TENANT, "levelio") == {"active": 0, "entered": 0, "released": 0, "reset": 0,
+                                                      "waiting": 0}
 
 
 def test_an_acknowledged_event_stamps_the_alert_and_an_alert_no_rule_matches_gets_no_ticket(desk: Desk) -> None:
@@ -423,3 +424,105 @@ def test_many_pollers_at_once_take_each_integrations_round_exactly_once(desk: De
         again = [w for got in pool.map(lambda i: claim_due(desk.app, now=later, owner=f"w-{i}"), range(8))
                  for w in got]
     assert sorted(again) == [(TENANT, "ninjaone"), (TENANT, "tacticalrmm")]
+
+
+def test_two_firings_of_one_condition_decided_at_the_same_instant_open_one_ticket(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alert A is opening its ticket when alert B (same device and condition) is decided: B must not find
+    "no open ticket" and open a second one. It waits (retryable CONFLICT), then joins A's ticket."""
+    import threading
+
+    from mspflow.alerts.events import AlertEvent
+    from mspflow.alerts.pipeline import CLAIM_WAIT_S, AlertPipeline
+    from mspflow.alerts.tickets import Tickets
+    from mspflow.errors import ActionError
+
+    desk.rule()
+    creating, other_decided = threading.Event(), threading.Event()
+    real_create = Tickets.create
+
+    def first_create_waits(self: Tickets, data: dict[str, object], *, key: str) -> str:
+        if not creating.is_set():
+            creating.set()
+            other_decided.wait(30)  # alert B is decided while A's ticket is being opened
+        return real_create(self, data, key=key)
+
+    monkeypatch.setattr(Tickets, "create", first_create_waits)
+
+    def firing(external_id: str) -> AlertEvent:
+        return AlertEvent(kind="triggered", tenant=TENANT, provider="ninjaone", external_alert_id=external_id,
+                          device_id="1041", condition_id=DISK, severity="MAJOR", message="Disk C: below 10%")
+
+    pipeline = AlertPipeline(desk.app)
+    first = threading.Thread(target=pipeline.handle, args=(firing("a-1"),))
+    first.start()
+    assert creating.wait(30)
+    try:
+        with pytest.raises(ActionError) as waited:
+            pipeline.handle(firing("a-2"))
+    finally:
+        other_decided.set()
+    first.join(30)
+    err = waited.value
+    assert err.code == "CONFLICT" and err.retryable and err.details["reason"] == "ALERT_BEING_TICKETED"
+    assert err.retry_after is not None and 0 < err.retry_after <= CLAIM_WAIT_S
+    assert pipeline.handle(firing("a-2")).outcome == "joined"  # its retry, once A's decision is recorded
+    [ticket] = desk.tickets()
+    assert {a.external_alert_id: a.ticket_id for a in desk.alerts("ninjaone")} == {
+        "a-1": ticket["ticket_id"], "a-2": ticket["ticket_id"]}
+    assert [a.occurrence_count for a in desk.alerts("ninjaone")] == [2, 2]
+
+
+def test_a_dedup_claim_left_by_a_worker_that_died_is_taken_over_after_it_expires(desk: Desk) -> None:
+    from mspflow.alerts.events import AlertEvent
+    from mspflow.alerts.pipeline import CLAIM_TTL_S, AlertPipeline
+    from mspflow.db.models import AlertDedupClaim
+    from mspflow.errors import ActionError
+
+    desk.rule()
+    event = AlertEvent(kind="triggered", tenant=TENANT, provider="ninjaone", external_alert_id="b-1",
+                       device_id="1041", condition_id=DISK, message="Disk C: below 10%")
+    now = datetime.now(UTC)
+    with desk.app.db.session(write=True) as s:  # alert "gone" was deciding this key when its worker died
+        s.add(AlertDedupClaim(tenant=TENANT, provider="ninjaone", dedup_key=event.dedup_key, alert_id="gone",
+                              claimed_at=now))
+    with pytest.raises(ActionError, match="same dedup key"):
+        AlertPipeline(desk.app, clock=lambda: now + timedelta(seconds=CLAIM_TTL_S - 1)).handle(event)
+    assert not desk.tickets()
+    later = AlertPipeline(desk.app, clock=lambda: now + timedelta(seconds=CLAIM_TTL_S + 1)).handle(event)
+    assert later.outcome == "ticket_created" and len(desk.tickets()) == 1
+    with desk.app.db.sessions() as s:
+        assert s.query(AlertDedupClaim).count() == 0  # gone with the decision
+
+
+def test_an_alert_whose_worker_died_after_opening_its_ticket_is_finished_by_the_next_firing(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A's worker died between opening the ticket and recording it; B (same condition) comes after A's claim
+    expired: B first finishes A's decision under A's own keys, so both alerts end on A's one ticket."""
+    from mspflow.alerts.events import AlertEvent
+    from mspflow.alerts.pipeline import CLAIM_TTL_S, AlertPipeline
+    from mspflow.alerts.tickets import Tickets
+
+    desk.rule()
+
+    def firing(external_id: str) -> AlertEvent:
+        return AlertEvent(kind="triggered", tenant=TENANT, provider="ninjaone", external_alert_id=external_id,
+                          device_id="1041", condition_id=DISK, message="Disk C: below 10%")
+
+    class WorkerDied(BaseException):
+        pass
+
+    def dies(self: Tickets, *args: object, **kwargs: object) -> None:
+        raise WorkerDied
+
+    with monkeypatch.context() as m:
+        m.setattr(Tickets, "link", dies)
+        with pytest.raises(WorkerDied):
+            AlertPipeline(desk.app).handle(firing("c-1"))
+    [ticket] = desk.tickets()
+    assert desk.alert("c-1").pipeline_state == "pending" and desk.alert("c-1").ticket_id is None
+    later = datetime.now(UTC) + timedelta(seconds=CLAIM_TTL_S + 1)
+    assert AlertPipeline(desk.app, clock=lambda: later).handle(firing("c-2")).outcome == "joined"
+    assert [t["ticket_id"] for t in desk.tickets()] == [ticket["ticket_id"]]
+    assert desk.alert("c-1").ticket_id == desk.alert("c-2").ticket_id == ticket["ticket_id"]
+    assert desk.alert("c-1").pipeline_state == "done"

@@ -9,10 +9,11 @@ The walk of one :class:`~mspflow.alerts.events.AlertEvent` (from the inbound jou
     2. maintenance windows first: inside an active matching window the alert is stored ``suppressed``
        with the window, and that is all (no ticket, no notification, no trigger event);
     3. rules, first match by priority (the matched rule is stored);
-    4. with a rule that creates tickets: an open ticket of an alert with the same dedup key (device +
-       condition) is joined (linked, occurrence count + 1, an internal "re-triggered — Nth occurrence"
-       comment); otherwise a new ticket (source reference, asset link, initial internal comment, client
-       from the asset's or the alert's organization mapping);
+    4. with a rule that creates tickets, holding the dedup key's claim (so two firings of one condition
+       decided at once open one ticket; see :meth:`AlertPipeline._claim`): an open ticket of an alert
+       with the same dedup key (device + condition) is joined (linked, occurrence count + 1, an internal
+       "re-triggered — Nth occurrence" comment); otherwise a new ticket (source reference, asset link,
+       initial internal comment, client from the asset's or the alert's organization mapping);
     5. the ``RMM_ALERT_TRIGGERED`` outbox event and the rule's notifications, with the decision.
 ``reset``
     resolves the alert (a suppressed one quietly); with a linked ticket and the rule's auto-resolve: a
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mspflow import outbox
@@ -48,7 +49,8 @@ from mspflow.alerts.events import AlertEvent
 from mspflow.alerts.rules import Rule, active_rules, first_match, render
 from mspflow.alerts.tickets import Tickets
 from mspflow.alerts.windows import matching_window
-from mspflow.db.models import Asset, RmmAlert, TenantExternalEntityMapping
+from mspflow.clock import aware
+from mspflow.db.models import AlertDedupClaim, Asset, RmmAlert, TenantExternalEntityMapping
 from mspflow.errors import ActionError
 
 if TYPE_CHECKING:
@@ -59,6 +61,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("mspflow.alerts")
 
 ACTIVE = ("active", "acknowledged")
+CLAIM_TTL_S = 60.0
+"""How long an alert may hold its dedup key's claim before another alert takes it over (its worker died)."""
+CLAIM_WAIT_S = 15.0
+"""The longest an alert waiting for another alert's claim waits before it looks again."""
 IN_APP, TEAMS_NOTIFY = "notifications.send_in_app", "teams.notify_user"
 LIVE = (*ACTIVE, "suppressed")
 
@@ -155,14 +161,24 @@ class AlertPipeline:
         return rule
 
     def _decide(self, alert_id: str, event: AlertEvent, *, rule_override: Rule | None = None) -> Decision:
-        """Ticket (join or create) for a pending alert, then record the decision and its events once."""
+        """Ticket (join or create) for a pending alert, then record the decision and its events once.
+
+        While it decides the ticket, the alert holds its dedup key's claim (:meth:`_claim`), so two
+        alerts with one key never both find no open ticket and open one each.
+        """
         with self.app.db.sessions() as s:
             row = self._by_id(s, event.tenant, alert_id)
             rule = rule_override or self._rule(s, row)
             snapshot = _Snapshot.of(row, self._client(s, row))
-            primary = self._open_ticket_alert(s, row) if row.auto_ticket else None
+        ticketing = row.auto_ticket and rule is not None and rule.actions.create_ticket is not None
+        if ticketing:
+            self._claim(row)
+        primary = None
+        if ticketing and row.dedup_key is not None:
+            with self.app.db.sessions() as s:  # read while holding the claim: a ticket opened just now counts
+                primary = self._open_ticket_alert(s, row)
         outcome, ticket_id, joined_count = "no_ticket", None, None
-        if row.auto_ticket and rule is not None and rule.actions.create_ticket is not None:
+        if ticketing and rule is not None:
             tickets = Tickets(self.app, event.tenant)
             base = f"alert:{event.tenant}:{event.provider}:{event.external_alert_id}:triggered"
             if primary is not None and primary.ticket_id is not None and not tickets.is_open(primary.ticket_id):
@@ -180,6 +196,10 @@ class AlertPipeline:
                 ticket_id = self._create_ticket(tickets, rule, snapshot, event, base)
                 outcome = "ticket_created"
         with self.app.db.session(write=True) as s:
+            if row.dedup_key is not None:  # a claim goes with the decision: whoever waits then sees the ticket
+                s.execute(delete(AlertDedupClaim).where(
+                    AlertDedupClaim.tenant == row.tenant, AlertDedupClaim.provider == row.provider,
+                    AlertDedupClaim.dedup_key == row.dedup_key, AlertDedupClaim.alert_id == alert_id))
             won = s.execute(update(RmmAlert).where(
                 RmmAlert.tenant == event.tenant, RmmAlert.alert_id == alert_id, RmmAlert.pipeline_state == "pending"
             ).values(pipeline_state="done", ticket_id=ticket_id, ticket_open=ticket_id is not None,
@@ -200,6 +220,59 @@ class AlertPipeline:
         log.info("alert %s (%s %s): %s%s", alert_id, event.provider, event.external_alert_id, outcome,
                  f" ticket {ticket_id}" if ticket_id else "")
         return Decision(alert_id, outcome, ticket_id)
+
+    def _claim(self, row: RmmAlert) -> bool:
+        """Hold ``row``'s dedup key while its ticket is decided; False when it has none (nothing to join).
+
+        Another alert holding the key means: wait, then join its ticket (retryable ``CONFLICT``, reason
+        ``ALERT_BEING_TICKETED``). The claim is not let go when deciding fails: whether the ticket was
+        opened may be unknown, and the alert's own retry finishes the same decision under the same
+        idempotency keys. A claim older than :data:`CLAIM_TTL_S` was left by a worker that died: its
+        alert's decision is finished first, here, under that alert's own keys (so a ticket it had opened
+        is the one both alerts end up on), and then this alert decides.
+        """
+        if row.dedup_key is None:
+            return False
+        for _ in range(3):  # each round finishes one abandoned decision at most
+            now = self.clock()
+            holder, abandoned = self._take(row, now)
+            if abandoned is not None:
+                with self.app.db.sessions() as s:
+                    left_behind = self._by_id(s, row.tenant, abandoned)
+                self._decide(abandoned, event_of(left_behind))
+                continue
+            if holder is None:
+                return True
+            wait = CLAIM_TTL_S - (now - holder[1]).total_seconds()
+            raise ActionError.conflict(
+                f"alert {holder[0]} with the same dedup key is deciding its ticket; alert {row.alert_id} joins it "
+                "when that is done", retryable=True, reason="ALERT_BEING_TICKETED", alert_id=row.alert_id,
+            ).with_retry_after(min(max(wait, 1.0), CLAIM_WAIT_S))
+        raise ActionError.conflict(f"the dedup key of alert {row.alert_id} kept changing hands", retryable=True,
+                                   reason="ALERT_BEING_TICKETED", alert_id=row.alert_id)
+
+    def _take(self, row: RmmAlert, now: datetime) -> tuple[tuple[str, datetime] | None, str | None]:
+        """One try at the claim: (the live holder, if another alert holds it; an abandoned alert to finish)."""
+        assert row.dedup_key is not None
+        try:
+            with self.app.db.session(write=True) as s:
+                held = s.execute(select(AlertDedupClaim).where(
+                    AlertDedupClaim.tenant == row.tenant, AlertDedupClaim.provider == row.provider,
+                    AlertDedupClaim.dedup_key == row.dedup_key).with_for_update()).scalar_one_or_none()
+                if held is None:
+                    s.add(AlertDedupClaim(tenant=row.tenant, provider=row.provider, dedup_key=row.dedup_key,
+                                          alert_id=row.alert_id, claimed_at=now))
+                    return None, None
+                if held.alert_id != row.alert_id and (now - aware(held.claimed_at)).total_seconds() < CLAIM_TTL_S:
+                    return (held.alert_id, aware(held.claimed_at)), None
+                if held.alert_id != row.alert_id and s.execute(select(RmmAlert.pipeline_state).where(
+                        RmmAlert.tenant == row.tenant, RmmAlert.alert_id == held.alert_id)).scalar() == "pending":
+                    held.claimed_at = now  # its worker died mid-decision: finish that decision, as its alert
+                    return None, held.alert_id
+                held.alert_id, held.claimed_at = row.alert_id, now
+                return None, None
+        except IntegrityError:  # another alert inserted the claim first
+            return ("another alert", now), None
 
     def _ticket_gone(self, tenant: str, ticket_id: str) -> None:
         with self.app.db.session(write=True) as s:

@@ -138,7 +138,7 @@ def reconcile(app: App, tenant: str, provider: str, *, now: datetime | None = No
     events = active_events(app, tenant, provider)
     pipeline = AlertPipeline(app)
     firing = {e.external_alert_id for e in events}
-    counts = {"active": len(events), "entered": 0, "released": 0, "reset": 0}
+    counts = {"active": len(events), "entered": 0, "released": 0, "reset": 0, "waiting": 0}
     with app.db.sessions() as s:
         local = {r.external_alert_id: (r.alert_id, r.status, r.asset_id) for r in s.execute(
             select(RmmAlert).where(RmmAlert.tenant == tenant, RmmAlert.provider == provider,
@@ -149,14 +149,19 @@ def reconcile(app: App, tenant: str, provider: str, *, now: datetime | None = No
     for event in events:
         ext = event.external_alert_id
         state = local.get(ext)
-        if ext not in known:
-            counts["entered"] += 1
-            pipeline.handle(event)  # new to the PSA: the full pipeline
-        elif state is not None and state[1] == "suppressed":  # still firing: through the rules once its window ends
-            if pipeline.release(tenant, state[0]).outcome != "still_suppressed":
-                counts["released"] += 1
-        elif state is not None:
-            pipeline.handle(event)  # known and undecided (a worker died): finishes it; decided: a no-op
+        try:
+            if ext not in known:
+                counts["entered"] += 1
+                pipeline.handle(event)  # new to the PSA: the full pipeline
+            elif state is not None and state[1] == "suppressed":  # still firing: through the rules once its window ends
+                if pipeline.release(tenant, state[0]).outcome != "still_suppressed":
+                    counts["released"] += 1
+            elif state is not None:
+                pipeline.handle(event)  # known and undecided (a worker died): finishes it; decided: a no-op
+        except ActionError as exc:  # another alert with its dedup key is opening the ticket: next round joins it
+            if exc.details.get("reason") != "ALERT_BEING_TICKETED":
+                raise
+            counts["waiting"] += 1
     for external_id, (_, status, _) in local.items():
         if external_id in firing or status not in LIVE:
             continue

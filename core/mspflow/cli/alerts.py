@@ -130,7 +130,7 @@ def alerts_poll(
     if not reports:
         typer.echo("no poll was due")
     for r in reports:
-        done = ", ".join(f"{k} {r[k]}" for k in ("active", "entered", "released", "reset") if k in r)
+        done = ", ".join(f"{k} {r[k]}" for k in ("active", "entered", "released", "reset", "waiting") if k in r)
         typer.echo(f"{r['tenant']} {r['provider']}: {r.get('error') or done}")
 
 

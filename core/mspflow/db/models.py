@@ -458,6 +458,23 @@ class RmmAlert(Timestamps, Base):
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class AlertDedupClaim(Base):
+    """Which alert is deciding the ticket of a dedup key right now: one row per key while it does.
+
+    Two alerts with one dedup key decided at the same instant would each find no open ticket and each
+    open one; the alert that holds this row decides (opens or joins), the other waits and then joins.
+    The row goes with the decision's commit; one left by a worker that died expires (revision 0012).
+    """
+
+    __tablename__ = "rmm_alert_dedup_claims"
+
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(36))
+    claimed_at: Mapped[datetime]
+
+
 class AlertRule(Timestamps, Base):
     """A tenant's alert rule: first active match by ``priority`` (ascending) decides what an alert does.
 
