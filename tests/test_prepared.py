@@ -46,6 +46,13 @@ def pg(make_postgresql_url: Any) -> Iterator[Database]:
     db.dispose()
 
 
+def end_server_process(pg: Database, conn: Any) -> None:
+    """What a server restart does to ``conn``: its PostgreSQL process ends."""
+    pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    with pg.engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
 def ours(conn: Any) -> set[str]:
     return set(conn.execute(text("SELECT name FROM pg_prepared_statements WHERE name LIKE 'mspflow_%'")).scalars())
 
@@ -117,9 +124,7 @@ def test_a_server_error_is_psycopgs_own_exception(pg: Database) -> None:
 def test_a_connection_whose_server_process_died_is_dropped_from_the_pool(pg: Database) -> None:
     with pg.connect() as conn:
         assert BUMP.run(conn, (WHEN, "a")) == 1
-        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-        with pg.engine.connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        end_server_process(pg, conn)
         with pytest.raises(ConnectionLost):
             BUMP.run(conn, (WHEN, "a"))
         assert conn.invalidated
@@ -156,9 +161,7 @@ def test_a_tile_less_call_on_a_connection_that_died_in_the_pool_runs_on_a_new_on
 def test_inside_a_transaction_a_dead_connection_is_dropped_too(pg: Database) -> None:
     with pg.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-        with pg.engine.connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        end_server_process(pg, conn)
         with pytest.raises(ConnectionLost):
             BUMP.run(conn, (WHEN, "a"))
         assert conn.invalidated
