@@ -269,6 +269,32 @@ def test_a_workflow_that_triggers_itself_stops_at_the_trigger_depth(
     assert app.workflows.dispatch_events() == []  # the deepest event was looked at: it never comes back
 
 
+def test_a_chain_of_runs_that_fans_out_stops_at_the_chains_run_bound(
+        app: App, db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Two workflows answer the event each of their runs emits: every run starts two, so the depth bound
+    alone lets the chain double at each level. MSPFLOW_MAX_TRIGGERED_RUNS bounds the chain's runs in all."""
+    from mspflow.db.models import User
+
+    monkeypatch.setenv("MSPFLOW_MAX_TRIGGER_DEPTH", "4")  # 2 + 4 + 8 + 16 = 30 runs without the bound
+    monkeypatch.setenv("MSPFLOW_MAX_TRIGGERED_RUNS", "5")
+    with db.session() as s:
+        s.add(User(tenant="acme", user_id="u1", first_name="Ada", user_type="internal"))
+    book = {"path": "entry", "action_id": "scheduling.create_entry",
+            "input": {"assigned_user_ids": ["u1"], "title": "Echo", "conflict_mode": "override",
+                      "window": {"start": "2030-01-07T09:00:00", "end": "2030-01-07T10:00:00", "timezone": "UTC"}}}
+    for name in ("echo-a", "echo-b"):
+        app.workflows.publish("acme", {"name": name, "trigger": {"event": "SCHEDULE_ENTRY_CREATED"}, "steps": [book]})
+    app.workflows.publish("acme", {"name": "start", "steps": [book]})
+    first = app.workflows.start("start", tenant="acme", wait=True)
+    assert first["status"] == "SUCCEEDED"
+    runs = app.workflows.runs("acme")
+    derived = [r for r in runs if r["workflow"] != "start"]
+    assert len(derived) == 5 and all(r["status"] == "SUCCEEDED" for r in runs)
+    assert {r["trigger"]["root_run_id"] for r in derived} == {first["run_id"]}
+    assert "has started MSPFLOW_MAX_TRIGGERED_RUNS=5 runs" in caplog.text
+    assert app.workflows.dispatch_events() == []  # the refused events were looked at: they never come back
+
+
 def test_the_documented_example_definition_publishes(app: App) -> None:
     import re
 

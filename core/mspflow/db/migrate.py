@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from mspflow.db.engine import Database
 
-HEAD = "0012_alert_dedup_claims"
+HEAD = "0013_workflow_fan_out"
 #: Our own version table, so a host whose database Alembic already manages keeps its ``alembic_version``.
 VERSION_TABLE = "mspflow_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"

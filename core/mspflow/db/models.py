@@ -859,6 +859,8 @@ class WorkflowRun(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    # on a chain's first run: the runs started since, through events the chain's steps emitted (0013)
+    triggered_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WorkflowEventRun(Base):

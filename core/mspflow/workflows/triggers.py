@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 _T: Table = Seen.__table__  # type: ignore[assignment]
 DEFAULT_MAX_DEPTH = 5
+DEFAULT_MAX_RUNS = 100
 log = logging.getLogger("mspflow.workflows")
 
 
@@ -55,13 +56,36 @@ def max_depth() -> int:
     return int(os.environ.get("MSPFLOW_MAX_TRIGGER_DEPTH", str(DEFAULT_MAX_DEPTH)))
 
 
-def depth_of(session: Session, event: Mapping[str, Any]) -> int:
-    """The depth of the runs ``event`` starts: one more than the run whose step emitted it, else 0."""
+def max_runs() -> int:
+    """How many runs one chain may start in all (``MSPFLOW_MAX_TRIGGERED_RUNS``, default 100): the runs
+    started by events its first run's steps emitted, by the events of those runs' steps, and so on.
+    :func:`max_depth` bounds how deep a chain goes; this bounds how wide it fans out (two events each
+    matching two workflows would start 2 + 4 + 8 + 16 + 32 runs within the default depth). A run the
+    bound refuses is logged as a warning; the event's other workflows are refused the same way."""
+    return int(os.environ.get("MSPFLOW_MAX_TRIGGERED_RUNS", str(DEFAULT_MAX_RUNS)))
+
+
+def lineage(session: Session, event: Mapping[str, Any]) -> tuple[int, str | None]:
+    """(depth, the chain's first run) of the runs ``event`` starts: the depth is one more than the run
+    whose step emitted it; (0, None) for an event no run emitted."""
     origin = event.get("origin_run_id")
     run = session.get(Run, origin) if isinstance(origin, str) and origin else None
     if run is None or run.tenant != event.get("tenant"):
-        return 0
-    return int((run.trigger or {}).get("depth") or 0) + 1
+        return 0, None
+    trigger = run.trigger or {}
+    return int(trigger.get("depth") or 0) + 1, str(trigger.get("root_run_id") or run.run_id)
+
+
+def _count_in_chain(session: Session, tenant: str, root: str) -> bool:
+    """Count one more run started by ``root``'s chain; False when the chain has started :func:`max_runs`.
+
+    One conditional UPDATE of the chain's first run: however many workers start runs of one chain at
+    once, the chain starts at most that many. A first run no longer stored counts nothing.
+    """
+    counted = session.execute(update(Run).where(
+        Run.tenant == tenant, Run.run_id == root, Run.triggered_runs < max_runs()
+    ).values(triggered_runs=Run.triggered_runs + 1)).rowcount  # type: ignore[attr-defined]
+    return counted == 1 or session.get(Run, root) is None
 
 
 def start_for_event(session: Session, event: Mapping[str, Any]) -> list[str]:
@@ -74,10 +98,10 @@ def start_for_event(session: Session, event: Mapping[str, Any]) -> list[str]:
     if not isinstance(payload, dict):
         raise ActionError.validation("an event's payload must be an object", fields=["payload"])
     started: list[str] = []
-    depth = depth_of(session, event)
+    depth, root = lineage(session, event)
     trigger: dict[str, Any] = {"type": event_type, "event_id": event_id}
     if depth:
-        trigger |= {"depth": depth, "origin_run_id": event["origin_run_id"]}
+        trigger |= {"depth": depth, "origin_run_id": event["origin_run_id"], "root_run_id": root}
     for definition in triggered_by(session, tenant, event_type):
         if not Trigger.model_validate(definition.definition.get("trigger") or {}).matches(payload):
             continue
@@ -89,6 +113,14 @@ def start_for_event(session: Session, event: Mapping[str, Any]) -> list[str]:
         run_id = str(uuid.uuid4())
         if not _insert_once(session, {"tenant": tenant, "event_id": event_id,
                                       "workflow_name": definition.name, "run_id": run_id}):
+            continue
+        if root is not None and not _count_in_chain(session, tenant, root):
+            log.warning("event %s (%s) of run %s starts no %r run: the chain that began with run %s has "
+                        "started MSPFLOW_MAX_TRIGGERED_RUNS=%d runs", event_id, event_type,
+                        event.get("origin_run_id"), definition.name, root, max_runs())
+            session.execute(update(Seen).where(  # looked at for this workflow, and started nothing
+                Seen.tenant == tenant, Seen.event_id == event_id, Seen.workflow_name == definition.name
+            ).values(run_id=None))
             continue
         new_run(session, definition, payload, trigger, run_id=run_id)
         started.append(run_id)
