@@ -221,8 +221,8 @@ class AlertPipeline:
                  f" ticket {ticket_id}" if ticket_id else "")
         return Decision(alert_id, outcome, ticket_id)
 
-    def _claim(self, row: RmmAlert) -> bool:
-        """Hold ``row``'s dedup key while its ticket is decided; False when it has none (nothing to join).
+    def _claim(self, row: RmmAlert) -> None:
+        """Hold ``row``'s dedup key while its ticket is decided (an alert without one has nothing to join).
 
         Another alert holding the key means: wait, then join its ticket (retryable ``CONFLICT``, reason
         ``ALERT_BEING_TICKETED``). The claim is not let go when deciding fails: whether the ticket was
@@ -232,7 +232,7 @@ class AlertPipeline:
         is the one both alerts end up on), and then this alert decides.
         """
         if row.dedup_key is None:
-            return False
+            return
         for _ in range(3):  # each round finishes one abandoned decision at most
             now = self.clock()
             holder, abandoned = self._take(row, now)
@@ -242,7 +242,7 @@ class AlertPipeline:
                 self._decide(abandoned, event_of(left_behind))
                 continue
             if holder is None:
-                return True
+                return
             wait = CLAIM_TTL_S - (now - holder[1]).total_seconds()
             raise ActionError.conflict(
                 f"alert {holder[0]} with the same dedup key is deciding its ticket; alert {row.alert_id} joins it "
