@@ -241,19 +241,26 @@ def test_a_step_event_triggers_the_next_workflow_in_process(app: App, db: Databa
     assert [r["workflow"] for r in app.workflows.runs("acme")] == ["follow", "schedule"]
 
 
+def booking_step(db: Database) -> dict[str, object]:
+    """A step booking user u1 (added here): its action emits SCHEDULE_ENTRY_CREATED, the event of the
+    trigger-chain tests' workflows."""
+    from mspflow.db.models import User
+
+    with db.session() as s:
+        s.add(User(tenant="acme", user_id="u1", first_name="Ada", user_type="internal"))
+    return {"path": "entry", "action_id": "scheduling.create_entry",
+            "input": {"assigned_user_ids": ["u1"], "title": "Echo", "conflict_mode": "override",
+                      "window": {"start": "2030-01-07T09:00:00", "end": "2030-01-07T10:00:00", "timezone": "UTC"}}}
+
+
 def test_a_workflow_that_triggers_itself_stops_at_the_trigger_depth(
         app: App, db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Its step emits the very event it is triggered by: each run starts the next one level deeper, and the
     event of the run at MSPFLOW_MAX_TRIGGER_DEPTH starts nothing (instead of booking entries forever)."""
     from mspflow import outbox
-    from mspflow.db.models import User
 
     monkeypatch.setenv("MSPFLOW_MAX_TRIGGER_DEPTH", "3")
-    with db.session() as s:
-        s.add(User(tenant="acme", user_id="u1", first_name="Ada", user_type="internal"))
-    book = {"path": "entry", "action_id": "scheduling.create_entry",
-            "input": {"assigned_user_ids": ["u1"], "title": "Echo", "conflict_mode": "override",
-                      "window": {"start": "2030-01-07T09:00:00", "end": "2030-01-07T10:00:00", "timezone": "UTC"}}}
+    book = booking_step(db)
     app.workflows.publish("acme", {"name": "echo", "trigger": {"event": "SCHEDULE_ENTRY_CREATED"}, "steps": [book]})
     app.workflows.publish("acme", {"name": "start", "steps": [book]})
     first = app.workflows.start("start", tenant="acme", wait=True)
@@ -273,15 +280,9 @@ def test_a_chain_of_runs_that_fans_out_stops_at_the_chains_run_bound(
         app: App, db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Two workflows answer the event each of their runs emits: every run starts two, so the depth bound
     alone lets the chain double at each level. MSPFLOW_MAX_TRIGGERED_RUNS bounds the chain's runs in all."""
-    from mspflow.db.models import User
-
     monkeypatch.setenv("MSPFLOW_MAX_TRIGGER_DEPTH", "4")  # 2 + 4 + 8 + 16 = 30 runs without the bound
     monkeypatch.setenv("MSPFLOW_MAX_TRIGGERED_RUNS", "5")
-    with db.session() as s:
-        s.add(User(tenant="acme", user_id="u1", first_name="Ada", user_type="internal"))
-    book = {"path": "entry", "action_id": "scheduling.create_entry",
-            "input": {"assigned_user_ids": ["u1"], "title": "Echo", "conflict_mode": "override",
-                      "window": {"start": "2030-01-07T09:00:00", "end": "2030-01-07T10:00:00", "timezone": "UTC"}}}
+    book = booking_step(db)
     for name in ("echo-a", "echo-b"):
         app.workflows.publish("acme", {"name": name, "trigger": {"event": "SCHEDULE_ENTRY_CREATED"}, "steps": [book]})
     app.workflows.publish("acme", {"name": "start", "steps": [book]})
