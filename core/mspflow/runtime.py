@@ -214,22 +214,22 @@ class Runtime:
                 with self._connection(pinned and not fresh) as conn:
                     try:
                         claimed = self._gate_and_claim(conn, call, action, data, run_id, key, invocation_id)
-                    except (OperationalError, _DeadConnection, ConnectionLost) as exc:
-                        if fresh or not (isinstance(exc, _DeadConnection | ConnectionLost) or is_dead_connection(exc)):
+                    except (OperationalError, ConnectionLost) as exc:
+                        if fresh or not (isinstance(exc, ConnectionLost) or is_dead_connection(exc)):
                             raise
                         continue
                     if isinstance(claimed, ActionResult):
                         return claimed
                     return self._run(conn, call, action, params, run_id, key, claimed)
             raise AssertionError("unreachable")
-        except (DBAPIError, _DeadConnection, ConnectionLost) as exc:  # database down, SQLite's lock busy, no schema
+        except (DBAPIError, ConnectionLost) as exc:  # database down, SQLite's lock busy too long, no schema
             from mspflow.db.errors import SCHEMA_NOT_CURRENT, database_problem
 
             problem = database_problem(exc)
             if problem is not None and problem.code == SCHEMA_NOT_CURRENT:  # it never will succeed: say why
                 return ActionResult(ok=False, invocation_id=invocation_id, error=ActionError(
                     "INTERNAL_ERROR", str(problem), details={"reason": SCHEMA_NOT_CURRENT}, retryable=False))
-            if not isinstance(exc, OperationalError | _DeadConnection | ConnectionLost):
+            if not isinstance(exc, OperationalError | ConnectionLost):
                 raise
             log.warning("action %s could not be recorded: %s", action.key,
                         str(getattr(exc, "orig", exc)).strip().splitlines()[:1])
@@ -296,7 +296,8 @@ class Runtime:
             self.gate_on(conn, action, call)
         except ActionError as err:
             if conn.invalidated:  # a resolver caught the error of a connection that died in the pool
-                raise _DeadConnection from None
+                raise ConnectionLost("the pooled connection was dead; the gate's resolvers swallowed its error") \
+                    from None
             if invocation_id is not None:
                 self.ledger.fail_pending(conn, invocation_id, err)
                 conn.commit()
@@ -452,10 +453,6 @@ class Runtime:
 
 class _LeaseLost(Exception):
     pass
-
-
-class _DeadConnection(Exception):
-    """The pooled connection was dead; the gate's resolvers swallowed its error."""
 
 
 def _scrub(exc: ActionError, redactor: Redactor) -> ActionError:

@@ -52,8 +52,9 @@ def psycopg_connection(conn: Connection) -> Any:
 class Statement:
     """One SQL statement written with ``%s`` placeholders, run on a psycopg 3 connection.
 
-    :param returning: the statement returns a row; :meth:`run` gives its first column (None: no row).
-      Otherwise :meth:`run` gives the number of rows the statement affected.
+    :param returning: the statement returns a row whose first column is an integer (the ledger's
+      ``RETURNING attempt``); :meth:`run` gives it (None: no row). Otherwise :meth:`run` gives the number
+      of rows the statement affected.
     """
 
     def __init__(self, sql: str, *, returning: bool = False) -> None:
@@ -84,7 +85,7 @@ class Statement:
         prepared: set[bytes] = info.setdefault(_PREPARED, set())
         for again in (False, True):
             if self.name not in prepared:
-                self._prepare(pgconn, encoding)
+                self._prepare(conn, pgconn, encoding)
                 prepared.add(self.name)
             result = pgconn.exec_prepared(self.name, values)
             status = result.status
@@ -98,13 +99,13 @@ class Statement:
             _raise(result, pgconn, conn, encoding)
         raise AssertionError("unreachable")
 
-    def _prepare(self, pgconn: Any, encoding: str) -> None:
+    def _prepare(self, conn: Connection, pgconn: Any, encoding: str) -> None:
         from psycopg import pq
 
         result = pgconn.prepare(self.name, self.numbered.encode(encoding))
         if result.status != pq.ExecStatus.COMMAND_OK \
                 and result.error_field(pq.DiagnosticField.SQLSTATE) != b"42P05":  # already prepared: fine
-            _raise(result, pgconn, None, encoding)
+            _raise(result, pgconn, conn, encoding)
 
     def _cursor(self, conn: Connection, raw: Any, info: dict[Any, Any], params: tuple[Any, ...]) -> Any:
         import psycopg
@@ -141,13 +142,12 @@ def _text(value: Any, encoding: str) -> bytes | None:
     raise TypeError(f"no text form for a {type(value).__name__} parameter")
 
 
-def _raise(result: Any, pgconn: Any, conn: Connection | None, encoding: str) -> None:
+def _raise(result: Any, pgconn: Any, conn: Connection, encoding: str) -> None:
     """Raise the psycopg exception psycopg itself would raise for ``result``."""
     import psycopg
     from psycopg import pq
 
     if pgconn.status == pq.ConnStatus.BAD:
-        if conn is not None:
-            conn.invalidate()  # the pool must not hand this connection out again
+        conn.invalidate()  # the pool must not hand this connection out again
         raise ConnectionLost(pq.error_message(result, encoding=encoding) or "the connection is closed")
     raise psycopg.errors.error_from_result(result, encoding=encoding)
