@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from mspflow.clock import utcnow
 from mspflow.errors import ActionError
+from mspflow.inbound.verify import BOT_FRAMEWORK_CLOUDS
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 MICROSOFT = "microsoft"
-CLOUDS = ("public", "gcch", "dod")
-"""The clouds a profile may name (``china`` is not supported yet)."""
+CLOUDS = tuple(BOT_FRAMEWORK_CLOUDS)
+"""The clouds a profile may name: those whose Bot Framework tokens ``mspflow serve`` verifies (``china``,
+which the table allows, is not supported yet)."""
 ENDPOINT_KEYS = ("graph", "login", "bot_login", "openid")
 """The URLs a profile may override (a simulator, a sovereign set-up); each must still name an allowed host."""
 

@@ -37,6 +37,7 @@ from mspflow.db.models import WorkflowActionInvocation as Inv
 from mspflow.db.models import WorkflowDefinition as DefRow
 from mspflow.db.models import WorkflowRun as Run
 from mspflow.errors import ActionError, sane_delay
+from mspflow.workflows.definitions import DEFAULT_STEP_RETRIES
 from mspflow.workflows.expressions import ExpressionError, Scope, evaluate, resolve
 
 if TYPE_CHECKING:
@@ -245,8 +246,6 @@ class Runner:
 
 
 def _retries(spec: dict[str, Any]) -> int:
-    from mspflow.workflows.definitions import DEFAULT_STEP_RETRIES
-
     value = spec.get("retries")
     return DEFAULT_STEP_RETRIES if value is None else int(value)
 
