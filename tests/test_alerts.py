@@ -25,6 +25,7 @@ from mspflow_tacticalrmm.sim import TacticalRMMSimulator
 from mspflow import outbox
 from mspflow import vendor as http
 from mspflow import worker as worker_module
+from mspflow.alerts.events import AlertEvent
 from mspflow.alerts.polling import poll_due, reconcile
 from mspflow.app import App
 from mspflow.db.engine import Database
@@ -426,13 +427,18 @@ def test_many_pollers_at_once_take_each_integrations_round_exactly_once(desk: De
     assert sorted(again) == [(TENANT, "ninjaone"), (TENANT, "tacticalrmm")]
 
 
+def disk_firing(external_id: str) -> AlertEvent:
+    """A NinjaOne disk-space alert firing on device 1041: every such firing shares one dedup key."""
+    return AlertEvent(kind="triggered", tenant=TENANT, provider="ninjaone", external_alert_id=external_id,
+                      device_id="1041", condition_id=DISK, severity="MAJOR", message="Disk C: below 10%")
+
+
 def test_two_firings_of_one_condition_decided_at_the_same_instant_open_one_ticket(
         desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
     """Alert A is opening its ticket when alert B (same device and condition) is decided: B must not find
     "no open ticket" and open a second one. It waits (retryable CONFLICT), then joins A's ticket."""
     import threading
 
-    from mspflow.alerts.events import AlertEvent
     from mspflow.alerts.pipeline import CLAIM_WAIT_S, AlertPipeline
     from mspflow.alerts.tickets import Tickets
     from mspflow.errors import ActionError
@@ -449,24 +455,20 @@ def test_two_firings_of_one_condition_decided_at_the_same_instant_open_one_ticke
 
     monkeypatch.setattr(Tickets, "create", first_create_waits)
 
-    def firing(external_id: str) -> AlertEvent:
-        return AlertEvent(kind="triggered", tenant=TENANT, provider="ninjaone", external_alert_id=external_id,
-                          device_id="1041", condition_id=DISK, severity="MAJOR", message="Disk C: below 10%")
-
     pipeline = AlertPipeline(desk.app)
-    first = threading.Thread(target=pipeline.handle, args=(firing("a-1"),))
+    first = threading.Thread(target=pipeline.handle, args=(disk_firing("a-1"),))
     first.start()
     assert creating.wait(30)
     try:
         with pytest.raises(ActionError) as waited:
-            pipeline.handle(firing("a-2"))
+            pipeline.handle(disk_firing("a-2"))
     finally:
         other_decided.set()
     first.join(30)
     err = waited.value
     assert err.code == "CONFLICT" and err.retryable and err.details["reason"] == "ALERT_BEING_TICKETED"
     assert err.retry_after is not None and 0 < err.retry_after <= CLAIM_WAIT_S
-    assert pipeline.handle(firing("a-2")).outcome == "joined"  # its retry, once A's decision is recorded
+    assert pipeline.handle(disk_firing("a-2")).outcome == "joined"  # its retry, once A's decision is recorded
     [ticket] = desk.tickets()
     assert {a.external_alert_id: a.ticket_id for a in desk.alerts("ninjaone")} == {
         "a-1": ticket["ticket_id"], "a-2": ticket["ticket_id"]}
@@ -474,14 +476,12 @@ def test_two_firings_of_one_condition_decided_at_the_same_instant_open_one_ticke
 
 
 def test_a_dedup_claim_left_by_a_worker_that_died_is_taken_over_after_it_expires(desk: Desk) -> None:
-    from mspflow.alerts.events import AlertEvent
     from mspflow.alerts.pipeline import CLAIM_TTL_S, AlertPipeline
     from mspflow.db.models import AlertDedupClaim
     from mspflow.errors import ActionError
 
     desk.rule()
-    event = AlertEvent(kind="triggered", tenant=TENANT, provider="ninjaone", external_alert_id="b-1",
-                       device_id="1041", condition_id=DISK, message="Disk C: below 10%")
+    event = disk_firing("b-1")
     now = datetime.now(UTC)
     with desk.app.db.session(write=True) as s:  # alert "gone" was deciding this key when its worker died
         s.add(AlertDedupClaim(tenant=TENANT, provider="ninjaone", dedup_key=event.dedup_key, alert_id="gone",
@@ -499,15 +499,10 @@ def test_an_alert_whose_worker_died_after_opening_its_ticket_is_finished_by_the_
         desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
     """A's worker died between opening the ticket and recording it; B (same condition) comes after A's claim
     expired: B first finishes A's decision under A's own keys, so both alerts end on A's one ticket."""
-    from mspflow.alerts.events import AlertEvent
     from mspflow.alerts.pipeline import CLAIM_TTL_S, AlertPipeline
     from mspflow.alerts.tickets import Tickets
 
     desk.rule()
-
-    def firing(external_id: str) -> AlertEvent:
-        return AlertEvent(kind="triggered", tenant=TENANT, provider="ninjaone", external_alert_id=external_id,
-                          device_id="1041", condition_id=DISK, message="Disk C: below 10%")
 
     class WorkerDied(BaseException):
         pass
@@ -518,11 +513,11 @@ def test_an_alert_whose_worker_died_after_opening_its_ticket_is_finished_by_the_
     with monkeypatch.context() as m:
         m.setattr(Tickets, "link", dies)
         with pytest.raises(WorkerDied):
-            AlertPipeline(desk.app).handle(firing("c-1"))
+            AlertPipeline(desk.app).handle(disk_firing("c-1"))
     [ticket] = desk.tickets()
     assert desk.alert("c-1").pipeline_state == "pending" and desk.alert("c-1").ticket_id is None
     later = datetime.now(UTC) + timedelta(seconds=CLAIM_TTL_S + 1)
-    assert AlertPipeline(desk.app, clock=lambda: later).handle(firing("c-2")).outcome == "joined"
+    assert AlertPipeline(desk.app, clock=lambda: later).handle(disk_firing("c-2")).outcome == "joined"
     assert [t["ticket_id"] for t in desk.tickets()] == [ticket["ticket_id"]]
     assert desk.alert("c-1").ticket_id == desk.alert("c-2").ticket_id == ticket["ticket_id"]
     assert desk.alert("c-1").pipeline_state == "done"

@@ -35,13 +35,17 @@ class Label(BaseModel):
 WHEN = datetime(2026, 11, 29, 21, 30, 15, 123456, tzinfo=UTC)
 
 
-@pytest.fixture
-def pg(make_postgresql_url: Any) -> Iterator[Database]:
-    db = Database(make_postgresql_url())
+def probe_table(db: Database) -> None:
     with db.engine.begin() as conn:
         conn.execute(text("CREATE TABLE prepared_probe (name text PRIMARY KEY, n int NOT NULL DEFAULT 0, "
                           "seen timestamptz, note text, flag boolean)"))
         conn.execute(text("INSERT INTO prepared_probe (name) VALUES ('a'), ('b'), ('ü')"))
+
+
+@pytest.fixture
+def pg(make_postgresql_url: Any) -> Iterator[Database]:
+    db = Database(make_postgresql_url())
+    probe_table(db)
     yield db
     db.dispose()
 
@@ -91,10 +95,7 @@ def test_inside_a_transaction_the_statement_joins_it(pg: Database) -> None:
 
 def test_a_connection_set_up_not_to_prepare_gets_no_prepared_statement(make_postgresql_url: Any) -> None:
     db = Database(make_postgresql_url(), connect_args={"prepare_threshold": None})  # PgBouncer, transaction mode
-    with db.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE prepared_probe (name text PRIMARY KEY, n int NOT NULL DEFAULT 0, "
-                          "seen timestamptz, note text, flag boolean)"))
-        conn.execute(text("INSERT INTO prepared_probe (name) VALUES ('a')"))
+    probe_table(db)
     with db.connect() as conn:
         assert BUMP.run(conn, (WHEN, "a")) == 1
         assert BUMP.run(conn, (WHEN, "a")) == 2
